@@ -97,6 +97,9 @@ type Event struct {
 	// EventID is the client's id when it sent one, else a server-assigned one.
 	// Client retries with the same EventID are counted once downstream.
 	EventID string
-	Device  string
-	Text    string
+	// ServerID reports that the server assigned EventID. Such ids are unique
+	// by construction, so the aggregator skips the retry check for them.
+	ServerID bool
+	Device   string
+	Text     string
 }

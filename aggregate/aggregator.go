@@ -1,0 +1,356 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/onair/onair/ingest"
+)
+
+// Aggregator owns some partitions of the events topic (the consumer group
+// decides which) and drives them through Redis and ClickHouse.
+//
+// Every record goes through three steps, in this order, and Kafka offsets
+// are committed only after all three:
+//
+//  1. take: decode, collapse progress into the partition's LWW map, buffer
+//     the event row;
+//  2. write-back (every RedisFlush): the collapsed progress goes to Redis by
+//     compare-and-set (package history), its results become progress rows;
+//  3. batch (every ClickHouseFlush or BatchRows): progress rows, then event
+//     rows, one INSERT each, then the commit.
+//
+// Exactly once rests on: each event row carries its (partition, offset); a
+// newly assigned partition resumes after the highest offset ClickHouse holds;
+// every Redis write is an idempotent compare-and-set; progress rows are
+// versioned. See DESIGN.md.
+type Aggregator struct {
+	cfg Config
+	cl  *kgo.Client
+	m   *metrics
+
+	mu    sync.Mutex // guards parts and the buffers inside them
+	parts map[int32]*partition
+	// month is the ingested_at month (yyyymm) of the buffered event rows;
+	// a record of another month forces a batch first (see insertEvents).
+	month int
+
+	lastRedis, lastCH time.Time
+	// failing is set while a sink refuses writes: fetching is paused and
+	// flushes are retried with backoff until it heals.
+	failing   bool
+	backoff   time.Duration
+	nextRetry time.Time
+}
+
+// New validates cfg and joins the consumer group. Call Run to consume.
+func New(cfg Config) (*Aggregator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: newMetrics(cfg.Registerer)}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		// Rebalance callbacks never run while a polled batch is being
+		// processed, so a revoke sees whole records and can flush them.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(a.assigned),
+		kgo.OnPartitionsRevoked(a.revoked),
+		kgo.OnPartitionsLost(a.lost),
+		kgo.AdjustFetchOffsetsFn(a.resume),
+		kgo.FetchMaxWait(50*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: cannot create Kafka client: %w", err)
+	}
+	a.cl = cl
+	return a, nil
+}
+
+// Run consumes until ctx is done, then flushes and commits what it holds and
+// leaves the group. It returns nil after a clean stop.
+func (a *Aggregator) Run(ctx context.Context) error {
+	a.lastRedis, a.lastCH = time.Now(), time.Now()
+	for {
+		if ctx.Err() != nil {
+			return a.stop()
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, a.cfg.RedisFlush)
+		fetches := a.cl.PollRecords(pollCtx, a.cfg.MaxPollRecords)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			a.m.kafkaErrors.Inc()
+			a.cfg.Log.Warn("kafka fetch error", "topic", topic, "partition", p, "err", err)
+		})
+		a.mu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			p := a.parts[fp.Partition]
+			if p == nil || len(fp.Records) == 0 {
+				return
+			}
+			for _, r := range fp.Records {
+				a.take(ctx, p, r)
+			}
+			last := fp.Records[len(fp.Records)-1].Offset
+			a.m.lag.WithLabelValues(itoa32(fp.Partition)).Set(float64(max(fp.HighWatermark-last-1, 0)))
+		})
+		a.flushDue(ctx, time.Now())
+		a.mu.Unlock()
+		a.cl.AllowRebalance()
+	}
+}
+
+// stop flushes everything, commits, and leaves the group.
+func (a *Aggregator) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.mu.Lock()
+	err := a.flushAll(ctx, a.owned())
+	a.mu.Unlock()
+	if err != nil {
+		a.cfg.Log.Error("aggregator stopping with unflushed records; they will be replayed", "err", err)
+	}
+	a.cl.AllowRebalance()
+	a.cl.Close()
+	return err
+}
+
+// take folds one record into its partition's buffers. The caller holds mu.
+func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
+	if r.Offset <= p.processed {
+		return
+	}
+	if r.Offset <= p.watermark {
+		// Already in ClickHouse, and so already written back to Redis.
+		p.processed, p.epoch = r.Offset, r.LeaderEpoch
+		a.m.skipped.WithLabelValues("replayed").Inc()
+		return
+	}
+	month := r.Timestamp.UTC().Year()*100 + int(r.Timestamp.UTC().Month())
+	if a.month != 0 && month != a.month && a.buffered() > 0 {
+		// Keep one INSERT inside one ClickHouse partition (see insertEvents).
+		if err := a.flushAll(ctx, a.owned()); err != nil {
+			a.sinkFailed(err)
+		}
+	}
+	a.month = month
+	p.processed, p.epoch = r.Offset, r.LeaderEpoch
+
+	var row eventRow
+	if err := ingest.DecodeRecord(r.Value, &row.ev); err != nil {
+		// Only a foreign producer or a bug writes such a record: there is
+		// nothing to aggregate, but say so loudly.
+		a.m.skipped.WithLabelValues("undecodable").Inc()
+		a.cfg.Log.Error("skipping undecodable record", "partition", p.id, "offset", r.Offset, "bytes", len(r.Value), "err", err)
+		return
+	}
+	row.offset, row.appended = r.Offset, r.Timestamp
+	row.dedupe = row.ev.EventID != "" && !row.ev.ServerID
+	p.events = append(p.events, row)
+	a.m.events.WithLabelValues(row.ev.Type.String()).Inc()
+
+	if row.ev.Type == ingest.TypeProgress || row.ev.Type == ingest.TypePlay {
+		k := key{user: row.ev.UserID, biz: row.ev.Biz, item: row.ev.ItemID}
+		s := p.dirty[k]
+		if s == nil {
+			s = &state{}
+			p.dirty[k] = s
+		}
+		s.add(reportOf(&row.ev))
+		s.appendMs = max(s.appendMs, r.Timestamp.UnixMilli())
+		a.m.reports.Inc()
+	}
+}
+
+// flushDue runs the flushes whose time (or size) has come. The caller holds mu.
+func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
+	if a.failing && now.Before(a.nextRetry) {
+		return
+	}
+	parts := a.owned()
+	var err error
+	switch {
+	case a.buffered() >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush || a.failing:
+		err = a.flushAll(ctx, parts)
+	case now.Sub(a.lastRedis) >= a.cfg.RedisFlush:
+		err = a.writeBack(ctx, parts)
+		if err == nil {
+			a.lastRedis = now
+		}
+	}
+	if err != nil {
+		a.sinkFailed(err)
+		return
+	}
+	if a.failing {
+		a.failing, a.backoff = false, 0
+		a.cl.ResumeFetchTopics(a.cfg.Topic)
+		a.cfg.Log.Info("sinks healthy again, fetching resumed")
+	}
+}
+
+// sinkFailed pauses fetching and schedules a retry. Records already taken in
+// stay buffered; paused fetching bounds the memory they use.
+func (a *Aggregator) sinkFailed(err error) {
+	if a.backoff == 0 {
+		a.backoff = a.cfg.RetryBackoff
+	} else {
+		a.backoff = min(a.backoff*2, 5*time.Second)
+	}
+	a.nextRetry = time.Now().Add(a.backoff)
+	if !a.failing {
+		a.cl.PauseFetchTopics(a.cfg.Topic)
+	}
+	a.failing = true
+	a.m.retries.Inc()
+	a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "err", err)
+}
+
+// flushAll writes back to Redis, batches into ClickHouse and commits, for the
+// given partitions. The caller holds mu. On error nothing is committed and
+// the buffers are kept for the retry: every step is idempotent.
+func (a *Aggregator) flushAll(ctx context.Context, parts []*partition) error {
+	if err := a.writeBack(ctx, parts); err != nil {
+		return err
+	}
+	a.lastRedis = time.Now()
+	start := time.Now()
+	np, err := a.insertProgress(ctx, parts)
+	if err != nil {
+		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
+		return err
+	}
+	for _, p := range parts {
+		p.progress = p.progress[:0]
+	}
+	dups, err := a.markDuplicates(ctx, parts)
+	if err != nil {
+		a.m.sinkErrors.WithLabelValues("redis").Inc()
+		return err
+	}
+	ne, err := a.insertEvents(ctx, parts)
+	if err != nil {
+		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
+		// The INSERT is one block: if the server applied it before the
+		// error reached us, the watermarks say so.
+		if ok, werr := a.landed(ctx, parts); werr != nil || !ok {
+			return err
+		}
+		a.cfg.Log.Info("events insert reported an error but landed", "rows", ne, "err", err)
+	}
+	if np+ne > 0 {
+		a.m.flushRows.WithLabelValues("progress").Observe(float64(np))
+		a.m.flushRows.WithLabelValues("events").Observe(float64(ne))
+		a.m.flushSeconds.WithLabelValues("clickhouse").Observe(time.Since(start).Seconds())
+	}
+	a.m.duplicates.Add(float64(dups))
+	for _, p := range parts {
+		if n := len(p.events); n > 0 && p.events[n-1].offset > p.watermark {
+			p.watermark = p.events[n-1].offset
+		}
+		p.events = p.events[:0]
+	}
+	a.lastCH = time.Now()
+	a.month = 0
+	return a.commit(ctx, parts)
+}
+
+// landed reports whether ClickHouse already holds the last buffered row of
+// every given partition.
+func (a *Aggregator) landed(ctx context.Context, parts []*partition) (bool, error) {
+	var ids []int32
+	for _, p := range parts {
+		if len(p.events) > 0 {
+			ids = append(ids, p.id)
+		}
+	}
+	wm, err := a.watermarks(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range parts {
+		if n := len(p.events); n > 0 {
+			if got, ok := wm[p.id]; !ok || got < p.events[n-1].offset {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// commit commits, per partition, the offset after the last record taken in.
+// A failed commit is only logged: ClickHouse's watermarks, not Kafka's
+// commits, are the resume point, so at worst a restart re-reads and skips.
+func (a *Aggregator) commit(ctx context.Context, parts []*partition) error {
+	offsets := map[int32]kgo.EpochOffset{}
+	for _, p := range parts {
+		if next := p.processed + 1; p.processed >= 0 && next > p.committed {
+			offsets[p.id] = kgo.EpochOffset{Epoch: p.epoch, Offset: next}
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	a.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{a.cfg.Topic: offsets},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			cerr = err
+			if err == nil {
+				for _, t := range resp.Topics {
+					for _, pr := range t.Partitions {
+						if e := kerr.ErrorForCode(pr.ErrorCode); e != nil {
+							cerr = fmt.Errorf("partition %d: %w", pr.Partition, e)
+						}
+					}
+				}
+			}
+		})
+	if cerr != nil {
+		a.m.kafkaErrors.Inc()
+		a.cfg.Log.Warn("offset commit failed; ClickHouse watermarks still guard against duplicates", "err", cerr)
+		return nil
+	}
+	for _, p := range parts {
+		if eo, ok := offsets[p.id]; ok {
+			p.committed = eo.Offset
+		}
+	}
+	return nil
+}
+
+// owned returns the owned partitions in id order. The caller holds mu.
+func (a *Aggregator) owned() []*partition {
+	ps := make([]*partition, 0, len(a.parts))
+	for _, p := range a.parts {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
+	return ps
+}
+
+// buffered counts event rows awaiting ClickHouse. The caller holds mu.
+func (a *Aggregator) buffered() int {
+	n := 0
+	for _, p := range a.parts {
+		n += len(p.events)
+	}
+	return n
+}

@@ -1,0 +1,266 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onair/onair/history"
+	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/chdb"
+	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/internal/testenv"
+)
+
+// harness is one test's isolated world: its own kfake cluster, Redis key
+// prefix and ClickHouse database.
+type harness struct {
+	t       testing.TB
+	brokers []string
+	kf      *kafka.Embedded
+	rdb     redis.UniversalClient
+	prefix  string
+	ch      driver.Conn
+	db      string
+	hist    *history.Store
+	prod    *ingest.Producer
+}
+
+func newHarness(t testing.TB, partitions int) *harness {
+	t.Helper()
+	h := &harness{t: t}
+	h.kf = testenv.Kafka(t, partitions)
+	h.brokers = h.kf.Addrs()
+	h.rdb, h.prefix = testenv.Redis(t)
+	h.ch, h.db = testenv.ClickHouse(t)
+	h.hist = h.newHistory(h.rdb, h.ch)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(time.Millisecond), kgo.RecordDeliveryTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ids, err := ingest.NewIDGen(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.prod, err = ingest.NewProducer(ingest.ProducerConfig{Client: cl, IDs: ids}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) newHistory(rdb redis.UniversalClient, ch driver.Conn) *history.Store {
+	hs, err := history.New(history.Config{Redis: rdb, Prefix: h.prefix, ClickHouse: ch, Database: h.db})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return hs
+}
+
+func (h *harness) config() Config {
+	return Config{
+		Brokers: h.brokers, History: h.hist, Redis: h.rdb, Prefix: h.prefix,
+		ClickHouse: h.ch, Database: h.db, RedisFlush: 20 * time.Millisecond, ClickHouseFlush: 100 * time.Millisecond,
+		RetryBackoff: 20 * time.Millisecond,
+	}
+}
+
+// start runs an aggregator until the returned stop is called (or the test ends).
+func (h *harness) start(cfg Config) (stop func()) {
+	h.t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("aggregator stopped with error: %v", err)
+		}
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) produce(evs ...ingest.Event) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.prod.Produce(ctx, evs); err != nil {
+		h.t.Fatalf("produce %d events: %v", len(evs), err)
+	}
+}
+
+// eventCounts returns how many rows onair.events holds per event_id.
+func (h *harness) eventCounts() map[string]uint64 {
+	h.t.Helper()
+	rows, err := h.ch.Query(context.Background(), "SELECT event_id, count() FROM "+h.db+".events GROUP BY event_id")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var id string
+		var n uint64
+		if err := rows.Scan(&id, &n); err != nil {
+			h.t.Fatal(err)
+		}
+		out[id] = n
+	}
+	return out
+}
+
+func (h *harness) totalEvents() uint64 {
+	var n uint64
+	if err := h.ch.QueryRow(context.Background(), "SELECT count() FROM "+h.db+".events").Scan(&n); err != nil {
+		h.t.Logf("count events: %v", err)
+		return 0
+	}
+	return n
+}
+
+// chProgress returns onair.progress as of now (FINAL), keyed "user/biz:item".
+func (h *harness) chProgress() map[string]uint64 {
+	h.t.Helper()
+	rows, err := h.ch.Query(context.Background(), "SELECT user_id, toString(biz), item_id, position_ms FROM "+h.db+".progress FINAL")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var u, item, pos uint64
+		var biz string
+		if err := rows.Scan(&u, &biz, &item, &pos); err != nil {
+			h.t.Fatal(err)
+		}
+		out[fmt.Sprintf("%d/%s:%d", u, biz, item)] = pos
+	}
+	return out
+}
+
+// expectation is the in-test model: every event id once, and per entry the
+// position of the newest report with a non-zero position.
+type expectation struct {
+	ids  map[string]bool
+	pos  map[string]report
+	user map[string]uint64
+}
+
+func newExpectation() *expectation {
+	return &expectation{ids: map[string]bool{}, pos: map[string]report{}, user: map[string]uint64{}}
+}
+
+func (x *expectation) add(e ingest.Event) {
+	x.ids[e.EventID] = true
+	if e.Type != ingest.TypeProgress || e.PositionMs == 0 {
+		return
+	}
+	k := fmt.Sprintf("%d/%s:%d", e.UserID, e.Biz, e.ItemID)
+	r := reportOf(&e)
+	if cur, ok := x.pos[k]; !ok || newer(&r, &cur) {
+		x.pos[k] = r
+	}
+	x.user[k] = e.UserID
+}
+
+// check asserts ClickHouse holds every expected event exactly once and that
+// Redis and ClickHouse agree with the model on every resume position.
+func (h *harness) check(x *expectation) {
+	h.t.Helper()
+	counts := h.eventCounts()
+	var missing, dup []string
+	for id := range x.ids {
+		switch n := counts[id]; {
+		case n == 0:
+			missing = append(missing, id)
+		case n > 1:
+			dup = append(dup, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	for id := range counts {
+		if !x.ids[id] {
+			h.t.Errorf("phantom event %q in ClickHouse", id)
+		}
+	}
+	if len(missing)+len(dup) > 0 {
+		h.t.Fatalf("%d events expected: %d missing %v, %d duplicated %v", len(x.ids), len(missing), head(missing), len(dup), head(dup))
+	}
+	chp := h.chProgress()
+	for k, want := range x.pos {
+		if got := chp[k]; got != want.positionMs {
+			h.t.Errorf("ClickHouse progress %s = %d, want %d", k, got, want.positionMs)
+		}
+		user := x.user[k]
+		ik, err := history.ParseItemKey(k[strings.IndexByte(k, '/')+1:])
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		got, err := h.hist.Progress(context.Background(), user, []history.ItemKey{ik})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if got[ik].PositionMs != want.positionMs {
+			h.t.Errorf("Redis progress %s = %d, want %d", k, got[ik].PositionMs, want.positionMs)
+		}
+	}
+}
+
+func head(s []string) []string {
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
+}
+
+// childEnv is how the kill test hands its world to the child aggregator.
+const childEnv = "ONAIR_AGGREGATE_CHILD"
+
+// TestAggregatorChild is not a test: it is the body of the child process the
+// kill test starts (and SIGKILLs). It runs only with childEnv set.
+func TestAggregatorChild(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("helper process for TestKillAnywhereExactlyOnce")
+	}
+	// spec: brokers|redis|prefix|clickhouse|db
+	f := strings.Split(spec, "|")
+	rdb := redis.NewClient(&redis.Options{Addr: f[1]})
+	ch, err := chdb.Open(chdb.Config{Addr: f[3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := history.New(history.Config{Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Brokers: strings.Split(f[0], ","), History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
+		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
+
+func itoa(u uint64) string { return strconv.FormatUint(u, 10) }

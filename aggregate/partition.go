@@ -1,0 +1,56 @@
+package aggregate
+
+import (
+	"time"
+
+	"github.com/onair/onair/ingest"
+)
+
+// partition is one owned Kafka partition's in-memory state. Only the
+// aggregator's poll loop (or a rebalance callback, which the poll loop is
+// gated against) touches it, under Aggregator.mu.
+type partition struct {
+	id int32
+	// dirty collapses the progress/play reports taken in since the last Redis
+	// write-back: last write wins per (user, biz, item).
+	dirty map[key]*state
+	// progress holds rows already written to Redis, awaiting ClickHouse.
+	progress []progressRow
+	// events holds one row per event taken in, awaiting ClickHouse.
+	events []eventRow
+	// processed is the offset of the last record taken in, -1 for none.
+	processed int64
+	epoch     int32
+	// watermark is the highest offset known to be in onair.events, -1 for
+	// none. Records at or below it are skipped: they were inserted by a
+	// previous owner (or by us before a crash).
+	watermark int64
+	// committed is the offset last committed to Kafka (next to read).
+	committed int64
+}
+
+func newPartition(id int32, watermark int64) *partition {
+	return &partition{id: id, dirty: make(map[key]*state), processed: -1, watermark: watermark, committed: -1}
+}
+
+// eventRow is one row of onair.events.
+type eventRow struct {
+	ev        ingest.Event
+	offset    int64
+	appended  time.Time // Kafka append time (ingested_at)
+	dedupe    bool      // the client gave event_id: check it against retries
+	duplicate bool      // set by the dedupe pass: not inserted
+}
+
+// progressRow is one row of onair.progress: the stored result of a Redis
+// write-back.
+type progressRow struct {
+	user       uint64
+	biz        ingest.Biz
+	item       uint64
+	positionMs uint64
+	durationMs uint64
+	finished   bool
+	device     string
+	tsMs       int64
+}

@@ -1,0 +1,219 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/onair/onair/ingest"
+)
+
+// Producer takes accepted events to Kafka: when Produce returns nil they
+// are durably there (api.md: "202 means the events are durably in Kafka").
+// An error matching ingest.ErrUnavailable means Kafka could not take them
+// now (503, retry). *ingest.Producer implements it.
+type Producer interface {
+	Produce(ctx context.Context, events []ingest.Event) error
+}
+
+func (s *Server) mountIngest() {
+	s.v1.POST("/progress", s.postProgress)
+	s.v1.POST("/events", s.postEvents)
+}
+
+// Replies of POST /v1/progress, indexed by firstToday<<1 | paused: the hot
+// path writes one of four constant bodies.
+var progressReplies = [4][]byte{
+	[]byte(`{"accepted":true,"first_today":false,"history_paused":false}` + "\n"),
+	[]byte(`{"accepted":true,"first_today":false,"history_paused":true}` + "\n"),
+	[]byte(`{"accepted":true,"first_today":true,"history_paused":false}` + "\n"),
+	[]byte(`{"accepted":true,"first_today":true,"history_paused":true}` + "\n"),
+}
+
+// postProgress is POST /v1/progress: decode, produce, then Touch the
+// user's day. A failed Touch does not fail the request (the event is in
+// Kafka already): it is logged, counted (reason touch_failed) and reported
+// as first_today false; the next event of the day then gets the true.
+func (s *Server) postProgress(c *gin.Context) {
+	cl, _ := ClaimsFrom(c)
+	body, e := readBody(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	now := s.now()
+	ev, err := ingest.DecodeProgress(*body, caller(cl), now)
+	putBody(body)
+	if err != nil {
+		WriteError(c, s.decodeError(c, err))
+		return
+	}
+	ctx := c.Request.Context()
+	if err := s.cfg.Producer.Produce(ctx, []ingest.Event{ev}); err != nil {
+		WriteError(c, s.produceError(c, err, 1))
+		return
+	}
+	var first, paused bool
+	if s.cfg.History != nil {
+		first, paused = s.touch(c, ev.UserID)
+	}
+	i := 0
+	if first {
+		i |= 2
+	}
+	if paused {
+		i |= 1
+	}
+	writeJSON(c, http.StatusAccepted, progressReplies[i])
+}
+
+// postEvents is POST /v1/events: a batch, all or nothing. The caller's day
+// is touched once when the batch holds a play or progress event of the
+// caller's own (events a service posts for other users do not touch them:
+// first_today is only ever reported to the user's own app).
+func (s *Server) postEvents(c *gin.Context) {
+	cl, _ := ClaimsFrom(c)
+	body, e := readBody(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	now := s.now()
+	evs, err := ingest.DecodeBatch(*body, caller(cl), now)
+	putBody(body)
+	if err != nil {
+		WriteError(c, s.decodeError(c, err))
+		return
+	}
+	if err := s.cfg.Producer.Produce(c.Request.Context(), evs); err != nil {
+		WriteError(c, s.produceError(c, err, len(evs)))
+		return
+	}
+	if s.cfg.History != nil {
+		for i := range evs {
+			if t := evs[i].Type; (t == ingest.TypeProgress || t == ingest.TypePlay) && evs[i].UserID == cl.UserID {
+				s.touch(c, cl.UserID)
+				break
+			}
+		}
+	}
+	b := make([]byte, 0, 32)
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(len(evs)), 10)
+	writeJSON(c, http.StatusAccepted, append(b, '}', '\n'))
+}
+
+func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
+	first, paused, err := s.cfg.History.Touch(c.Request.Context(), uid, s.now())
+	if err != nil {
+		s.countDegraded(c, "touch_failed")
+		s.log.Warn("history touch failed; event accepted with first_today false", "user", uid, "err", err)
+		return false, false
+	}
+	return first, paused
+}
+
+func caller(cl Claims) ingest.Caller {
+	return ingest.Caller{UserID: cl.UserID, Service: cl.Role == RoleService}
+}
+
+// decodeError maps the ingest decoders' errors to API errors: every bad
+// event's first bad field (400, the first one in "error" and all of them
+// in "errors"), too large (413), another user's user_id (403).
+func (s *Server) decodeError(c *gin.Context, err error) *Error {
+	var ve *ingest.ValidationError
+	var fe *ingest.ForbiddenError
+	switch {
+	case errors.As(err, &ve) && len(ve.Errors) > 0:
+		e := BadRequest(ve.Errors[0].Field, "%s", ve.Errors[0].Message)
+		e.Details = make([]FieldError, len(ve.Errors))
+		for i, f := range ve.Errors {
+			e.Details[i] = FieldError(f)
+		}
+		return e
+	case errors.Is(err, ingest.ErrTooManyEvents):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge, Field: "events",
+			Message: "a batch holds at most " + strconv.Itoa(ingest.MaxBatchEvents) + " events"}
+	case errors.Is(err, ingest.ErrBodyTooLarge):
+		return errBodyTooLarge
+	case errors.As(err, &fe):
+		e := PermissionDenied(fe.Error())
+		e.Field = fe.Field
+		return e
+	case errors.Is(err, ingest.ErrForbiddenUser):
+		return PermissionDenied(err.Error())
+	}
+	s.log.Error("ingest: unexpected decode error", "route", c.FullPath(), "err", err)
+	return Internal("decode_failed")
+}
+
+// produceError: Kafka could not take the events (or the client left before
+// it did) → 503, so the app retries with the same event ids; anything else
+// is a bug → 500. Either way none of the events was acknowledged.
+func (s *Server) produceError(c *gin.Context, err error, n int) *Error {
+	if errors.Is(err, ingest.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Unavailable("producer_unavailable", "events not accepted: event log unavailable, retry")
+	}
+	s.log.Error("ingest: produce failed", "route", c.FullPath(), "events", n, "err", err)
+	return Internal("produce_failed")
+}
+
+var errBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+	Message: "request body exceeds " + strconv.Itoa(ingest.MaxBodyBytes) + " bytes"}
+
+// Bodies are read into pooled buffers: the decoders copy every string they
+// keep, so a buffer is free again as soon as decoding returns. Buffers that
+// grew past maxPooledBody are left to the GC so one large batch does not
+// pin a megabyte per pooled buffer.
+const maxPooledBody = 64 << 10
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func putBody(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		*b = (*b)[:0]
+		bodyPool.Put(b)
+	}
+}
+
+// readBody reads the whole request body, at most ingest.MaxBodyBytes (a
+// body of exactly that size is fine) → 413 beyond.
+func readBody(c *gin.Context) (*[]byte, *Error) {
+	r := c.Request
+	if r.ContentLength > ingest.MaxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	bp := bodyPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if n := int(r.ContentLength); n >= cap(b) {
+		// +1: room for the read that reports EOF, so it does not grow b.
+		b = make([]byte, 0, n+1)
+	}
+	rd := http.MaxBytesReader(c.Writer, r.Body, ingest.MaxBodyBytes)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = b
+			putBody(bp)
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errBodyTooLarge
+			}
+			return nil, BadRequest("", "cannot read request body: %v", err)
+		}
+	}
+	*bp = b
+	return bp, nil
+}

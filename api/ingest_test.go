@@ -1,0 +1,262 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/testenv"
+)
+
+func progressBody(ts time.Time) string {
+	return `{"biz":"audio","item_id":123,"position_ms":61000,"duration_ms":1800000,"ts":` +
+		strconv.FormatInt(ts.UnixMilli(), 10) + `,"device":"ios-7f3a"}`
+}
+
+func TestPostProgress(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	f := func(first, paused bool, want string) {
+		t.Helper()
+		e.hist.first, e.hist.paused = first, paused
+		r := e.post("/v1/progress", tok, progressBody(testNow))
+		if r.status != 202 || r.body != want+"\n" {
+			t.Fatalf("got %d %s, want 202 %s", r.status, r.body, want)
+		}
+	}
+	f(true, false, `{"accepted":true,"first_today":true,"history_paused":false}`)
+	f(false, true, `{"accepted":true,"first_today":false,"history_paused":true}`)
+	evs := e.prod.events()
+	if len(evs) != 2 || evs[0].UserID != 42 || evs[0].ItemID != 123 || evs[0].Biz != ingest.BizAudio || evs[0].Device != "ios-7f3a" {
+		t.Fatalf("produced %+v", evs)
+	}
+	if len(e.hist.touches) != 2 || e.hist.touches[0] != 42 {
+		t.Fatalf("touches %v", e.hist.touches)
+	}
+}
+
+func TestPostProgressErrors(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	future := testNow.Add(10 * time.Minute).UnixMilli()
+
+	wantError(t, e.post("/v1/progress", tok, `{"biz":"podcast","item_id":1,"position_ms":1,"ts":1763800000000}`), 400, CodeInvalidArgument, "biz")
+	wantError(t, e.post("/v1/progress", tok, `{"biz":"audio","item_id":1,"position_ms":1,"ts":`+strconv.FormatInt(future, 10)+`}`), 400, CodeInvalidArgument, "ts")
+	wantError(t, e.post("/v1/progress", tok, `{"biz":`), 400, CodeInvalidArgument, "")
+	wantError(t, e.post("/v1/progress", tok, ``), 400, CodeInvalidArgument, "")
+	// A user token naming another user.
+	wantError(t, e.post("/v1/progress", tok, `{"user_id":7,"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000}`), 403, CodePermissionDenied, "user_id")
+	// A service token may.
+	if r := e.post("/v1/progress", token(t, 1, RoleService), `{"user_id":7,"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000}`); r.status != 202 {
+		t.Fatalf("service post: %d %s", r.status, r.body)
+	}
+	if got := e.hist.touches; len(got) != 1 || got[0] != 7 {
+		t.Fatalf("touches %v, want the event's user 7", got)
+	}
+	if n := len(e.prod.events()); n != 1 {
+		t.Fatalf("%d events produced, want 1", n)
+	}
+}
+
+func TestProducerUnavailable(t *testing.T) {
+	e := newEnv(t, nil)
+	e.prod.err = fmt.Errorf("%w: 1 of 1 events not acknowledged: broker down", ingest.ErrUnavailable)
+	tok := token(t, 42, "")
+	r := e.post("/v1/progress", tok, progressBody(testNow))
+	wantError(t, r, 503, CodeUnavailable, "")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	wantError(t, e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`]}`), 503, CodeUnavailable, "")
+	if len(e.hist.touches) != 0 {
+		t.Fatal("Touch called for events Kafka did not take")
+	}
+	e.prod.err = errors.New("bug")
+	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 500, CodeInternal, "")
+}
+
+func TestTouchFailureStillAccepts(t *testing.T) {
+	e := newEnv(t, nil)
+	e.hist.first, e.hist.touchErr = true, errors.New("redis down")
+	r := e.post("/v1/progress", token(t, 42, ""), progressBody(testNow))
+	if r.status != 202 || !strings.Contains(r.body, `"first_today":false`) {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	if m := e.get("/metrics", "").body; !strings.Contains(m, `onair_api_errors_total{reason="touch_failed",route="/v1/progress"} 1`) {
+		t.Fatal("touch failure not counted")
+	}
+}
+
+func batchEvent(i int) string {
+	return `{"type":"progress","biz":"video","item_id":` + strconv.Itoa(i+1) + `,"position_ms":5000,"duration_ms":60000,"ts":1763800000000}`
+}
+
+func TestPostEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	body := `{"events":[` + batchEvent(0) + `,
+	  {"type":"play","biz":"radio","item_id":77,"station_id":3,"listened_ms":30000,"ts":1763800000000},
+	  {"type":"skip","biz":"radio","item_id":78,"station_id":3,"ts":1763800001000},
+	  {"type":"like","biz":"audio","item_id":123,"ts":1763800002000},
+	  {"type":"gift","room_id":5,"anchor_id":8,"gift_id":2,"value":200,"ts":1763800003000},
+	  {"type":"danmaku","room_id":5,"text":"hello","ts":1763800004000}]}`
+	r := e.post("/v1/events", tok, body)
+	if r.status != 202 || r.body != "{\"accepted\":6}\n" {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	if len(e.prod.events()) != 6 || len(e.hist.touches) != 1 || e.hist.touches[0] != 42 {
+		t.Fatalf("events %d touches %v", len(e.prod.events()), e.hist.touches)
+	}
+	// No play/progress of the caller: no Touch.
+	e.post("/v1/events", tok, `{"events":[{"type":"like","biz":"audio","item_id":1,"ts":1763800000000}]}`)
+	if len(e.hist.touches) != 1 {
+		t.Fatalf("touches %v", e.hist.touches)
+	}
+}
+
+func TestPostEventsErrors(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	r := e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`,{"type":"like","biz":"audio","item_id":0,"ts":1763800000000},`+
+		batchEvent(2)+`,{"type":"progress","biz":"audio","item_id":1,"position_ms":1,"ts":1}]}`)
+	wantError(t, r, 400, CodeInvalidArgument, "events[1].item_id")
+	b := r.err(t)
+	if len(b.Errors) != 2 || b.Errors[0].Field != "events[1].item_id" || b.Errors[1].Field != "events[3].ts" || b.Errors[1].Message == "" {
+		t.Fatalf("errors %+v", b.Errors)
+	}
+	if len(e.prod.events()) != 0 {
+		t.Fatal("a batch with bad events was partly produced")
+	}
+
+	evs := make([]string, ingest.MaxBatchEvents+1)
+	for i := range evs {
+		evs[i] = batchEvent(i)
+	}
+	wantError(t, e.post("/v1/events", tok, `{"events":[`+strings.Join(evs, ",")+`]}`), 413, CodePayloadTooLarge, "events")
+	if r := e.post("/v1/events", tok, `{"events":[`+strings.Join(evs[1:], ",")+`]}`); r.status != 202 {
+		t.Fatalf("%d events: %d %s", ingest.MaxBatchEvents, r.status, r.body)
+	}
+	wantError(t, e.post("/v1/events", tok, `{"events":[{"type":"like","user_id":9,"biz":"audio","item_id":1,"ts":1763800000000}]}`),
+		403, CodePermissionDenied, "events[0].user_id")
+	wantError(t, e.post("/v1/events", tok, `{"events":[]}`), 400, CodeInvalidArgument, "events")
+}
+
+// TestBodyLimit: a body of exactly 1 MiB is read; one byte more is 413,
+// with or without a Content-Length.
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	body := progressBody(testNow)
+	exact := body + strings.Repeat(" ", ingest.MaxBodyBytes-len(body))
+	if r := e.post("/v1/progress", tok, exact); r.status != 202 {
+		t.Fatalf("1 MiB body: %d %s", r.status, r.body)
+	}
+	wantError(t, e.post("/v1/progress", tok, exact+" "), 413, CodePayloadTooLarge, "")
+	// Chunked: no Content-Length, so the limit is found while reading.
+	r := e.do("POST", "/v1/events", tok, io.MultiReader(strings.NewReader(exact), strings.NewReader("  ")))
+	wantError(t, r, 413, CodePayloadTooLarge, "")
+}
+
+// TestRateLimit runs against real Redis: the limiter's keys carry the
+// test's prefix, and the request past the limit gets 429 + Retry-After.
+func TestRateLimit(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	e := newEnv(t, func(c *Config) {
+		c.Redis, c.RatePrefix, c.RateLimit = rdb, prefix, 5
+	})
+	tok := token(t, 42, "")
+	for i := range 5 {
+		if r := e.post("/v1/progress", tok, progressBody(testNow)); r.status != 202 {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := e.post("/v1/progress", tok, progressBody(testNow))
+	wantError(t, r, 429, CodeRateLimited, "")
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	// Limits are per user.
+	if r := e.post("/v1/progress", token(t, 43, ""), progressBody(testNow)); r.status != 202 {
+		t.Fatalf("another user: %d", r.status)
+	}
+	keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("limiter keys %v, %v", keys, err)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix+"rate:") {
+			t.Fatalf("limiter key %q lacks the prefix", k)
+		}
+	}
+}
+
+// TestRateLimitRedisDown: a limiter that cannot reach Redis lets requests
+// through (ingest must keep accepting while Redis is down) and counts it.
+func TestRateLimitRedisDown(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	rdb.Close()
+	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix = rdb, prefix })
+	if r := e.post("/v1/progress", token(t, 42, ""), progressBody(testNow)); r.status != 202 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	if m := e.get("/metrics", "").body; !strings.Contains(m, `reason="ratelimit_failed"`) {
+		t.Fatal("limiter failure not counted")
+	}
+}
+
+type nopProducer struct{}
+
+func (nopProducer) Produce(context.Context, []ingest.Event) error { return nil }
+
+// BenchmarkProgressHandler is POST /v1/progress through the whole handler
+// chain (auth from cache, decode, no-op producer, fake Touch), no network.
+func BenchmarkProgressHandler(b *testing.B) {
+	s, err := New(Config{AuthSecret: testSecret, Producer: nopProducer{}, History: &nopHistory{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _ := SignToken(testSecret, 42, "", time.Hour)
+	body := []byte(progressBody(time.Now()))
+	h := s.Handler()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.RunParallel(func(pb *testing.PB) {
+		w := httptest.NewRecorder()
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/v1/progress", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			w.Body.Reset()
+			h.ServeHTTP(w, req)
+			if w.Code != 202 {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkHelloHandler is the gin hello-world JSON endpoint the progress
+// handler is compared with (same harness as BenchmarkProgressHandler).
+func BenchmarkHelloHandler(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	h := gin.New()
+	h.GET("/hello", func(c *gin.Context) { c.JSON(200, gin.H{"hello": "world"}) })
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := httptest.NewRecorder()
+		for pb.Next() {
+			req := httptest.NewRequest("GET", "/hello", nil)
+			w.Body.Reset()
+			h.ServeHTTP(w, req)
+		}
+	})
+}

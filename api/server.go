@@ -1,0 +1,250 @@
+// Package api is onair's HTTP front: a gin server that authenticates
+// requests (JWT HS256), limits them per user (Redis), answers errors in one
+// JSON shape, serves /healthz, /readyz and /metrics, and hosts the handlers
+// of api.md's "Events in" and "History" sections. Domain packages hold no
+// HTTP: handlers read straight from the request into the domain decoders.
+// Later features mount their routes on Server.V1 and Server.Admin.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Server. The zero value of every field but AuthSecret
+// is usable; the comment of each field says what zero means.
+type Config struct {
+	// Addr is the listen address; "" = "127.0.0.1:8080". Port 0 picks a
+	// free port (see Server.Addr).
+	Addr string
+	// AuthSecret is the HS256 key tokens are signed with. Required; 32
+	// random bytes or more is recommended.
+	AuthSecret []byte
+	// TokenCacheSize bounds the cache of verified tokens; 0 = 65536,
+	// negative = no cache.
+	TokenCacheSize int
+
+	// Redis holds the per-user rate limits, so they hold across API nodes.
+	// nil = no rate limiting.
+	Redis redis.UniversalClient
+	// RatePrefix is put in front of every rate-limit key (keys are
+	// <RatePrefix>rate:<user id>); "" = none.
+	RatePrefix string
+	// RateLimit is the requests per second (and burst) allowed per user;
+	// 0 = 200.
+	RateLimit int
+
+	// Producer takes accepted events to Kafka. nil = POST /v1/progress and
+	// POST /v1/events are not mounted.
+	Producer Producer
+	// History serves timelines and resume points. nil = the History routes
+	// are not mounted and POST /v1/progress reports first_today false.
+	History History
+
+	// Ready lists the dependency checks /readyz runs.
+	Ready []ReadyCheck
+	// Registry receives the onair_api_* metrics and the Go and process
+	// collectors; /metrics serves it. nil = a new registry.
+	Registry *prometheus.Registry
+	// Log receives request and error logs; nil = discard.
+	Log *slog.Logger
+	// Now is the clock for token expiry, ingest timestamps and the daily
+	// Touch; nil = time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config's zero values.
+const (
+	DefaultAddr           = "127.0.0.1:8080"
+	DefaultRateLimit      = 200
+	DefaultTokenCacheSize = 1 << 16
+)
+
+// Server is the HTTP API. Build it with New, add routes through V1, Admin
+// or Router, then Start it; Shutdown stops it.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	engine  *gin.Engine
+	v1      *gin.RouterGroup
+	admin   *gin.RouterGroup
+	tokens  *tokenCache
+	limiter *rateLimiter
+	metrics *metrics
+	http    *http.Server
+
+	mu      sync.Mutex
+	ln      net.Listener
+	started bool
+	done    chan struct{} // closed when Serve returns
+}
+
+// New validates cfg and builds a Server with every route of api.md's
+// "Events in" and "History" sections (for the dependencies given), health,
+// readiness and metrics.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.AuthSecret) == 0 {
+		return nil, errors.New("api: Config.AuthSecret is required")
+	}
+	if cfg.RateLimit < 0 {
+		return nil, fmt.Errorf("api: Config.RateLimit must be >= 0, got %d", cfg.RateLimit)
+	}
+	for i, rc := range cfg.Ready {
+		if rc.Name == "" || rc.Check == nil {
+			return nil, fmt.Errorf("api: Config.Ready[%d] needs a Name and a Check", i)
+		}
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.TokenCacheSize == 0 {
+		cfg.TokenCacheSize = DefaultTokenCacheSize
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Log,
+		now:     cfg.Now,
+		metrics: m,
+		tokens:  newTokenCache(cfg.TokenCacheSize),
+		done:    make(chan struct{}),
+	}
+	if cfg.Redis != nil {
+		s.limiter = newRateLimiter(cfg.Redis, cfg.RatePrefix, cfg.RateLimit)
+	}
+
+	// gin's debug mode prints every route to stdout; onair logs with slog.
+	// The mode is process-wide, and api is onair's only gin user.
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.observe, s.recoverPanic)
+	e.NoRoute(func(c *gin.Context) { WriteError(c, NotFound("no route for "+c.Request.URL.Path)) })
+	e.NoMethod(func(c *gin.Context) {
+		WriteError(c, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
+	})
+	s.engine = e
+
+	s.mountHealth()
+	s.v1 = e.Group("/v1", s.authenticate)
+	if s.limiter != nil {
+		s.v1.Use(s.rateLimit)
+	}
+	s.admin = s.v1.Group("/admin", requireRole(RoleAdmin))
+	if cfg.Producer != nil {
+		s.mountIngest()
+	}
+	if cfg.History != nil {
+		s.mountHistory()
+	}
+
+	s.http = &http.Server{
+		Handler: e,
+		// No ReadTimeout/WriteTimeout: they would also cut WebSocket
+		// connections hijacked from this server. Slow clients are bounded
+		// by the header timeout and the 1 MiB body limit.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Handler returns the server's handler (for httptest and embedding).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Router returns the gin engine, for routes outside /v1.
+func (s *Server) Router() *gin.Engine { return s.engine }
+
+// V1 returns the /v1 group: every route on it requires a valid token and
+// is rate limited per user. Handlers read the caller with ClaimsFrom.
+func (s *Server) V1() *gin.RouterGroup { return s.v1 }
+
+// Admin returns the /v1/admin group: like V1, and the token's role must be
+// admin (else 403).
+func (s *Server) Admin() *gin.RouterGroup { return s.admin }
+
+// OnShutdown registers f to run when Shutdown starts, so long-lived
+// connections (WebSocket) that Shutdown does not track can be closed.
+func (s *Server) OnShutdown(f func()) { s.http.RegisterOnShutdown(f) }
+
+// Start listens on Config.Addr and serves in the background. It returns at
+// once with an error if the address cannot be bound (e.g. the port is
+// taken).
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("api: server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln, s.started = ln, true
+	go func() {
+		defer close(s.done)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api: serve failed", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	s.log.Info("api listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the bound address once started (the real port when
+// Config.Addr had port 0), else Config.Addr.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.cfg.Addr
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// to finish. If ctx ends first, the remaining connections are closed and
+// ctx's error is returned. Shutdown of a server never started is a no-op.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+	}
+	<-s.done
+	return err
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/onair/onair/api"
+	"github.com/onair/onair/internal/childproc"
+	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/internal/migrate"
+	"github.com/onair/onair/loadtest"
+)
+
+// errUsage means the flag package already printed what was wrong.
+var errUsage = errors.New("usage")
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+// runDev starts the embedded stack (Kafka in-process, redis-server and
+// clickhouse-server as children, data under --data-dir) and every role.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("onair dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.AuthSecret, err = authSecret(&cfg, true); err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	st := &stack{log: log}
+	defer st.shutdown()
+
+	t0 := time.Now()
+	kf, err := kafka.StartEmbedded(kafka.EmbeddedConfig{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DevKafkaPort)), DataDir: filepath.Join(dataDir, "kafka"),
+		Partitions: cfg.Partitions, SyncWrites: cfg.DevKafkaSyncWr, Log: log.With("component", "kafka"),
+	})
+	if err != nil {
+		return err
+	}
+	st.started("embedded kafka", t0, func(context.Context) error { kf.Close(); return nil })
+	cfg.KafkaBrokers = kf.Addrs()
+
+	t0 = time.Now()
+	rs, err := childproc.StartRedis(ctx, childproc.RedisConfig{Dir: filepath.Join(dataDir, "redis"), Port: cfg.DevRedisPort, Log: log})
+	if err != nil {
+		return err
+	}
+	st.started("redis-server", t0, rs.Stop)
+	cfg.RedisAddrs = []string{rs.Addr()}
+
+	t0 = time.Now()
+	cs, err := childproc.StartClickHouse(ctx, childproc.ClickHouseConfig{Dir: filepath.Join(dataDir, "clickhouse"),
+		TCPPort: cfg.DevCHPort, HTTPPort: cfg.DevCHHTTPPort, Log: log})
+	if err != nil {
+		return err
+	}
+	st.started("clickhouse-server", t0, cs.Stop)
+	cfg.CHAddr = cs.Addr()
+
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	return serve(ctx, &cfg, st, func(apiAddr string) {
+		fmt.Fprintf(stdout, `
+onair dev is up.
+  HTTP API     http://%s   (health: /healthz, /readyz, metrics: /metrics)
+  Kafka        %s
+  Redis        %s
+  ClickHouse   %s (native), %s (HTTP), database %s
+  Data         %s
+
+Mint a token:   bin/onair token --user 42          (admin: --role admin)
+Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" http://%s/v1/history
+Ctrl-C stops everything.
+`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, dataDir, apiAddr)
+	})
+}
+
+// runServe runs the given roles against external Kafka, Redis and ClickHouse.
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("onair serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs, false)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.has("api") {
+		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {
+			return err
+		}
+	}
+	st := &stack{log: log}
+	defer st.shutdown()
+	return serve(ctx, &cfg, st, func(addr string) {
+		log.Info("onair serving", "roles", cfg.Roles, "http", addr)
+	})
+}
+
+// runToken prints a bearer token.
+func runToken(args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("onair token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.Uint64("user", 0, "user id (the token's sub); required")
+	role := fs.String("role", "", "optional role: admin or service")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	fs.StringVar(&cfg.AuthSecret, "auth-secret", env("auth-secret", ""), "HS256 secret (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", "var"), "dev data directory holding auth.secret")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *user == 0 {
+		return errors.New("--user is required and must be a positive integer")
+	}
+	secret, err := authSecret(&cfg, true)
+	if err != nil {
+		return err
+	}
+	tok, err := api.SignToken([]byte(secret), *user, *role, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// runMigrate applies the ClickHouse migrations and exits.
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("onair migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ch, err := clickhouseFor(&cfg)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	applied, err := migrate.Apply(ctx, ch, cfg.CHDatabase, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s: %d migration(s) applied %v\n", cfg.CHDatabase, len(applied), applied)
+	return nil
+}
+
+func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return loadtest.Main(ctx, args, stdout, stderr)
+}
+

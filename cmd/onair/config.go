@@ -1,0 +1,159 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of onair. Each flag also reads ONAIR_<NAME> from
+// the environment (dashes become underscores); a flag given on the command
+// line wins. README.md lists them all.
+type config struct {
+	HTTPAddr       string
+	KafkaBrokers   []string
+	Partitions     int
+	RedisAddrs     []string
+	RedisPassword  string
+	RedisPrefix    string
+	CHAddr         string
+	CHDatabase     string
+	CHUser         string
+	CHPassword     string
+	AuthSecret     string
+	DataDir        string
+	Roles          []string
+	NodeID         int
+	RateLimit      int
+	RedisFlush     time.Duration
+	CHFlush        time.Duration
+	BatchRows      int
+	HistoryMax     int
+	DedupeWindow   time.Duration
+	LogLevel       string
+	DevKafkaPort   int
+	DevRedisPort   int
+	DevCHPort      int
+	DevCHHTTPPort  int
+	DevKafkaSyncWr bool
+}
+
+// flags registers the settings on fs. dev selects the embedded defaults.
+func (c *config) flags(fs *flag.FlagSet, dev bool) {
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage) }
+	list := func(p *[]string, name, def, usage string) {
+		*p = split(env(name, def))
+		fs.Func(name, usage+" (comma-separated; default "+strconv.Quote(env(name, def))+")", func(s string) error { *p = split(s); return nil })
+	}
+	num := func(p *int, name string, def int, usage string) { fs.IntVar(p, name, envInt(name, def), usage) }
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		fs.DurationVar(p, name, envDur(name, def), usage)
+	}
+	brokers, redis, ch := "", "", ""
+	if dev {
+		brokers, redis, ch = "127.0.0.1:19092", "127.0.0.1:16379", "127.0.0.1:19000"
+	}
+	str(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP API listen address")
+	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
+	num(&c.Partitions, "kafka-partitions", 8, "partitions of the topics onair creates when missing")
+	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
+	str(&c.RedisPassword, "redis-password", "", "Redis password")
+	str(&c.RedisPrefix, "redis-prefix", "onair:", "prefix of every Redis key")
+	str(&c.CHAddr, "clickhouse-addr", ch, "ClickHouse native-protocol address")
+	str(&c.CHDatabase, "clickhouse-database", "onair", "ClickHouse database")
+	str(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
+	str(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
+	str(&c.AuthSecret, "auth-secret", "", "HS256 secret of bearer tokens (dev: var/auth.secret when empty)")
+	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
+	list(&c.Roles, "roles", "api,aggregate", "roles to run: api, aggregate")
+	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
+	num(&c.RateLimit, "rate-limit", 200, "requests per second per user (0 = off)")
+	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
+	dur(&c.CHFlush, "clickhouse-flush", time.Second, "aggregator batch interval to ClickHouse")
+	num(&c.BatchRows, "batch-rows", 100_000, "aggregator flushes ClickHouse early at this many buffered events")
+	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
+	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
+	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if dev {
+		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")
+		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")
+		num(&c.DevCHPort, "dev-clickhouse-port", 19000, "dev: child clickhouse-server native port")
+		num(&c.DevCHHTTPPort, "dev-clickhouse-http-port", 18123, "dev: child clickhouse-server HTTP port")
+		fs.BoolVar(&c.DevKafkaSyncWr, "dev-kafka-sync-writes", envBool("dev-kafka-sync-writes", false), "dev: fsync every Kafka write (survives power loss; slower)")
+	}
+}
+
+func (c *config) validate() error {
+	for _, r := range c.Roles {
+		if r != "api" && r != "aggregate" {
+			return fmt.Errorf("unknown role %q (want api, aggregate)", r)
+		}
+	}
+	switch {
+	case len(c.KafkaBrokers) == 0:
+		return fmt.Errorf("no Kafka brokers: pass --kafka-brokers or set ONAIR_KAFKA_BROKERS")
+	case len(c.RedisAddrs) == 0:
+		return fmt.Errorf("no Redis: pass --redis-addrs or set ONAIR_REDIS_ADDRS")
+	case c.CHAddr == "":
+		return fmt.Errorf("no ClickHouse: pass --clickhouse-addr or set ONAIR_CLICKHOUSE_ADDR")
+	case c.NodeID < 0 || c.NodeID >= 1024:
+		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
+	case c.Partitions <= 0:
+		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
+	}
+	return nil
+}
+
+func (c *config) has(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+func envName(flag string) string {
+	return "ONAIR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDur(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, err := strconv.ParseBool(env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

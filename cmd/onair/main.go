@@ -1,0 +1,67 @@
+// Command onair is the one binary of onair: the embedded dev stack, the
+// production roles, and the operator tools (token, migrate, loadtest).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `onair — the event backbone of an audio / video / live-streaming platform.
+
+Usage:
+  onair dev [flags]                 everything in one process: embedded Kafka, child
+                                    redis-server and clickhouse-server, every role
+  onair serve --roles api,aggregate production mode against external Kafka/Redis/ClickHouse
+  onair token --user 42 [--role admin|service] [--ttl 24h]
+                                    print a bearer token
+  onair migrate [flags]             apply ClickHouse migrations and exit
+  onair loadtest run|e2e|baseline   load tests (see 'onair loadtest -h')
+
+Every flag can also be set as ONAIR_<FLAG> (e.g. ONAIR_KAFKA_BROKERS). Run
+'onair <command> -h' for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "dev":
+		err = runDev(ctx, rest, stdout, stderr)
+	case "serve":
+		err = runServe(ctx, rest, stderr)
+	case "token":
+		err = runToken(rest, stdout, stderr)
+	case "migrate":
+		err = runMigrate(ctx, rest, stdout, stderr)
+	case "loadtest":
+		return runLoadtest(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "onair: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintf(stderr, "onair %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

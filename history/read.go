@@ -1,0 +1,248 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/ingest"
+)
+
+// Page is one page of a user's history, newest first.
+type Page struct {
+	Items []Entry
+	// NextCursor continues after the last item; "" at the end.
+	NextCursor string
+}
+
+var bizPrefix = [...]string{"", "1:", "2:", "3:", "4:", "5:", "6:"}
+
+func checkLimit(limit int) (int, error) {
+	if limit == 0 {
+		return DefaultLimit, nil
+	}
+	if limit < 1 || limit > MaxLimit {
+		return 0, ErrBadLimit
+	}
+	return limit, nil
+}
+
+// History returns a page of the user's timeline, newest first (by the time
+// the item entered or last moved in the timeline), optionally of one biz.
+// limit 0 means DefaultLimit; it must be at most MaxLimit. A page normally
+// costs one Redis round trip (page.lua); past the items Redis keeps it
+// continues from ClickHouse in the same order with the same cursor format.
+func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limit int, cur string) (Page, error) {
+	limit, err := checkLimit(limit)
+	if err != nil {
+		return Page{}, err
+	}
+	if err := checkBiz(biz, true); err != nil {
+		return Page{}, err
+	}
+	c, err := decodeCursor(cur)
+	if err != nil {
+		return Page{}, err
+	}
+	maxs := "+inf"
+	if !c.first() {
+		maxs = strconv.FormatInt(c.score, 10)
+	}
+	checkWarm := "0"
+	if s.ch != nil {
+		checkWarm = "1"
+	}
+	k := s.keys(userID)
+	keys := []string{k[0], k[1], k[4]}
+	var r []string
+	for attempt := 0; ; attempt++ {
+		r, err = pageScript.Run(ctx, s.rdb, keys, maxs, c.member, limit+1, bizPrefix[biz], checkWarm).StringSlice()
+		if err != nil {
+			return Page{}, fmt.Errorf("history page user %d: %w", userID, err)
+		}
+		if len(r) > 0 && r[0] == "cold" && attempt == 0 {
+			if err := s.warm(ctx, userID); err != nil {
+				return Page{}, err
+			}
+			continue
+		}
+		if len(r) == 0 || r[0] == "cold" {
+			return Page{}, fmt.Errorf("history page user %d: still cold after warming", userID)
+		}
+		break
+	}
+	trimmed := r[0] == "1"
+	items := make([]Entry, 0, min(limit+1, (len(r)-1)/3))
+	last := c
+	for i := 1; i+2 < len(r); i += 3 {
+		key, ok := parseMember(r[i])
+		sc, err := strconv.ParseFloat(r[i+1], 64)
+		e, _, okv := decodeValue(key, r[i+2])
+		if !ok || !okv || err != nil {
+			s.log.Warn("history: skipping undecodable entry", "user", userID, "member", r[i], "value", r[i+2])
+			continue
+		}
+		if len(items) == limit {
+			// there is one more: the page ends at the previous item
+			return Page{Items: items, NextCursor: last.encode()}, nil
+		}
+		items = append(items, e)
+		last = cursor{score: int64(sc), member: r[i]}
+	}
+	if !trimmed || s.ch == nil {
+		return Page{Items: items}, nil
+	}
+	// Redis has no more: the rest is only in ClickHouse
+	deep, err := s.deep(ctx, userID, biz, last, limit+1-len(items))
+	if err != nil {
+		return Page{}, err
+	}
+	for _, e := range deep {
+		if len(items) == limit {
+			return Page{Items: items, NextCursor: last.encode()}, nil
+		}
+		items = append(items, e.Entry)
+		last = cursor{score: e.UpdatedAt, member: e.member}
+	}
+	return Page{Items: items}, nil
+}
+
+// deep reads timeline entries after c from ClickHouse, skipping items Redis
+// still holds: their Redis position is the one pages already showed, and
+// ClickHouse may lag behind Redis by a flush.
+func (s *Store) deep(ctx context.Context, uid uint64, biz ingest.Biz, c cursor, n int) ([]chEntry, error) {
+	o, err := s.loadOps(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	tkey := s.keys(uid)[0]
+	skip := func(rows []chEntry) (map[string]bool, error) {
+		ms := make([]string, len(rows))
+		for i, e := range rows {
+			ms[i] = e.member
+		}
+		sc, err := s.rdb.ZMScore(ctx, tkey, ms...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("history: cannot check Redis timeline of user %d: %w", uid, err)
+		}
+		in := make(map[string]bool)
+		for i, v := range sc {
+			if v != 0 {
+				in[ms[i]] = true
+			}
+		}
+		return in, nil
+	}
+	return s.chScan(ctx, uid, biz, c, n, o, false, skip)
+}
+
+// Progress returns the user's stored progress for keys; keys without
+// progress are absent from the map. Items Redis no longer keeps are read
+// from ClickHouse.
+func (s *Store) Progress(ctx context.Context, userID uint64, keys []ItemKey) (map[ItemKey]Entry, error) {
+	out := make(map[ItemKey]Entry, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if len(keys) > 1000 {
+		return nil, &InvalidError{Field: "items", Reason: fmt.Sprintf("%d items, at most 1000", len(keys))}
+	}
+	fields := make([]string, len(keys))
+	for i, key := range keys {
+		if err := checkBiz(key.Biz, false); err != nil {
+			return nil, err
+		}
+		fields[i] = member(key.Biz, key.ItemID)
+	}
+	k := s.keys(userID)
+	var vals, meta *redis.SliceCmd
+	for attempt := 0; ; attempt++ {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			vals = p.HMGet(ctx, k[1], fields...)
+			meta = p.HMGet(ctx, k[4], "w", "x")
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("history progress user %d: %w", userID, err)
+		}
+		if meta.Val()[0] == nil && s.ch != nil && attempt == 0 {
+			if err := s.warm(ctx, userID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
+	}
+	var missing []ItemKey
+	for i, v := range vals.Val() {
+		str, ok := v.(string)
+		if !ok {
+			missing = append(missing, keys[i])
+			continue
+		}
+		if e, _, ok := decodeValue(keys[i], str); ok {
+			out[keys[i]] = e
+		}
+	}
+	if len(missing) == 0 || meta.Val()[1] == nil || s.ch == nil {
+		return out, nil
+	}
+	o, err := s.loadOps(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.chItems(ctx, userID, missing, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range rows {
+		out[e.Key()] = e.Entry
+	}
+	return out, nil
+}
+
+// Continue returns the "continue watching" row: items of the timeline with
+// a resume point (position > 0) that are neither finished nor hidden,
+// newest first. It reads only what Redis keeps (MaxEntries newest).
+func (s *Store) Continue(ctx context.Context, userID uint64, biz ingest.Biz, limit int) ([]Entry, error) {
+	limit, err := checkLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBiz(biz, true); err != nil {
+		return nil, err
+	}
+	checkWarm := "0"
+	if s.ch != nil {
+		checkWarm = "1"
+	}
+	k := s.keys(userID)
+	keys := []string{k[0], k[1], k[4]}
+	var r []string
+	for attempt := 0; ; attempt++ {
+		r, err = continueScript.Run(ctx, s.rdb, keys, limit, bizPrefix[biz], checkWarm).StringSlice()
+		if err != nil {
+			return nil, fmt.Errorf("history continue user %d: %w", userID, err)
+		}
+		if len(r) == 1 && r[0] == "cold" && attempt == 0 {
+			if err := s.warm(ctx, userID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
+	}
+	out := make([]Entry, 0, len(r)/2)
+	for i := 0; i+1 < len(r); i += 2 {
+		key, ok := parseMember(r[i])
+		if !ok {
+			continue
+		}
+		if e, _, ok := decodeValue(key, r[i+1]); ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

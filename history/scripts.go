@@ -1,0 +1,82 @@
+package history
+
+import (
+	"context"
+	_ "embed"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The scripts each touch one user's keys only (one hash slot), so they run
+// unchanged on Redis Cluster. Each returns what the Go side needs in one reply.
+var (
+	//go:embed apply.lua
+	applySrc    string
+	applyScript = redis.NewScript(applySrc)
+
+	//go:embed page.lua
+	pageSrc    string
+	pageScript = redis.NewScript(pageSrc)
+
+	//go:embed continue.lua
+	continueSrc    string
+	continueScript = redis.NewScript(continueSrc)
+
+	//go:embed ops.lua
+	opsSrc    string
+	opsScript = redis.NewScript(opsSrc)
+
+	//go:embed warm.lua
+	warmSrc    string
+	warmScript = redis.NewScript(warmSrc)
+
+	touchScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], 'day')
+local first = 0
+if old ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'day', ARGV[1])
+  first = 1
+end
+return {first, redis.call('HEXISTS', KEYS[1], 'ps')}`)
+)
+
+// isNoScript reports whether err says the script cache lacks a script: after
+// a Redis restart or failover, pipelined EVALSHA needs the script loaded again
+// (redis.Script.Run does that by itself, pipelines do not).
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// evalShaPipelined runs one EVALSHA per element of args in one pipeline and
+// retries once after loading the script when Redis reports NOSCRIPT. The
+// scripts are idempotent, so running some of them twice is harmless.
+func evalShaPipelined(ctx context.Context, rdb redis.UniversalClient, sc *redis.Script, n int, args func(i int) ([]string, []any)) ([]*redis.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		cmds := make([]*redis.Cmd, n)
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := 0; i < n; i++ {
+				keys, argv := args(i)
+				cmds[i] = sc.EvalSha(ctx, p, keys, argv...)
+			}
+			return nil
+		})
+		noScript := false
+		for _, c := range cmds {
+			if isNoScript(c.Err()) {
+				noScript = true
+				break
+			}
+		}
+		if noScript && attempt == 0 {
+			if err := sc.Load(ctx, rdb).Err(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return cmds, nil
+	}
+}

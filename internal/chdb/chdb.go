@@ -1,0 +1,51 @@
+// Package chdb opens ClickHouse connections the way every part of onair
+// needs them: native protocol (ClickHouse 18.16's HTTP interface rejects
+// clickhouse-go's settings), bound to the "default" database so that the
+// onair database can be created by migrations; queries name their database.
+package chdb
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says where ClickHouse is.
+type Config struct {
+	// Addr is the native-protocol address (host:port). Required.
+	Addr string
+	// User is the user; "" means "default".
+	User string
+	// Password is the user's password; "" means none.
+	Password string
+	// MaxOpenConns bounds the pool; 0 means 16.
+	MaxOpenConns int
+}
+
+// Open returns a pooled connection; it does not dial until first use.
+func Open(cfg Config) (driver.Conn, error) {
+	if cfg.Addr == "" {
+		return nil, fmt.Errorf("chdb: no ClickHouse address")
+	}
+	if cfg.User == "" {
+		cfg.User = "default"
+	}
+	if cfg.MaxOpenConns == 0 {
+		cfg.MaxOpenConns = 16
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{cfg.Addr},
+		Protocol:     clickhouse.Native,
+		Auth:         clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
+		DialTimeout:  5 * time.Second,
+		ReadTimeout:  60 * time.Second,
+		MaxOpenConns: cfg.MaxOpenConns,
+		MaxIdleConns: 4,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open ClickHouse at %s: %w", cfg.Addr, err)
+	}
+	return conn, nil
+}

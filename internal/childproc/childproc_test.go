@@ -1,0 +1,168 @@
+package childproc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+func need(t *testing.T, bins ...string) {
+	t.Helper()
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s not installed: run scripts/setup.sh", bins[0])
+}
+
+func stop(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedisKeepsDataAcrossRestart(t *testing.T) {
+	t.Parallel()
+	need(t, "redis-server")
+	ctx := context.Background()
+	s, err := StartRedis(ctx, RedisConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, s) })
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "k", "v1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	stop(t, s)
+	stop(t, s) // idempotent
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded on a stopped server")
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rdb.Get(ctx, "k").Result(); err != nil || got != "v1" {
+		t.Fatalf("after restart GET k = %q, %v; want v1", got, err)
+	}
+	if s.HTTPAddr() != "" {
+		t.Fatalf("redis HTTPAddr = %q, want empty", s.HTTPAddr())
+	}
+}
+
+func TestClickHouseKeepsDataAcrossRestart(t *testing.T) {
+	t.Parallel()
+	need(t, "clickhouse-server", "/usr/sbin/clickhouse-server")
+	ctx := context.Background()
+	s, err := StartClickHouse(ctx, ClickHouseConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(t, s) })
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "CREATE TABLE default.t (id UInt64, s String) ENGINE = MergeTree ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO default.t (id, s)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(uint64(42), "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+
+	stop(t, s)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRow(ctx, "SELECT s FROM default.t WHERE id = 42").Scan(&got); err != nil || got != "kept" {
+		t.Fatalf("after restart row 42 = %q, %v; want kept", got, err)
+	}
+	if s.HTTPAddr() == "" || s.HTTPAddr() == s.Addr() {
+		t.Fatalf("HTTPAddr %q, Addr %q", s.HTTPAddr(), s.Addr())
+	}
+}
+
+// Two servers side by side must not collide on any port or path.
+func TestTwoClickHousesAtOnce(t *testing.T) {
+	t.Parallel()
+	need(t, "clickhouse-server", "/usr/sbin/clickhouse-server")
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		s, err := StartClickHouse(ctx, ClickHouseConfig{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("server #%d: %v", i, err)
+		}
+		t.Cleanup(func() { stop(t, s) })
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	t.Parallel()
+	need(t, "redis-server")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = StartRedis(context.Background(), RedisConfig{Dir: t.TempDir(), Port: port})
+	if !errors.Is(err, ErrPortInUse) {
+		t.Fatalf("StartRedis on a taken port: %v, want ErrPortInUse", err)
+	}
+	want := "port " + strconv.Itoa(port) + " is already in use (another redis-server or onair dev running?)"
+	if err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+	_, err = StartClickHouse(context.Background(), ClickHouseConfig{Dir: t.TempDir(), HTTPPort: port})
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "clickhouse-server") {
+		t.Fatalf("StartClickHouse on a taken HTTP port: %v, want ErrPortInUse", err)
+	}
+}
+
+// A server that exits at once must fail Start quickly with its own words.
+func TestStartFailureShowsLog(t *testing.T) {
+	t.Parallel()
+	need(t, "redis-server")
+	dir := t.TempDir()
+	s, err := StartRedis(context.Background(), RedisConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop(t, s)
+	s.args = append(s.args, "--no-such-option", "x") // redis refuses to start
+	start := time.Now()
+	err = s.Start(context.Background())
+	if err == nil {
+		stop(t, s)
+		t.Fatal("Start succeeded with a bad option")
+	}
+	if !strings.Contains(err.Error(), "exited before it was ready") || !strings.Contains(err.Error(), "no-such-option") {
+		t.Fatalf("error does not carry the log tail: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("failure took %s, want it noticed at exit", d)
+	}
+}

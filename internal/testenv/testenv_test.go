@@ -1,0 +1,115 @@
+package testenv_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/internal/testenv"
+)
+
+// seen collects what the parallel subtests got, to check they differ.
+type seen struct {
+	mu       sync.Mutex
+	prefixes map[string]bool
+	dbs      map[string]bool
+}
+
+func TestParallelIsolation(t *testing.T) {
+	s := &seen{prefixes: map[string]bool{}, dbs: map[string]bool{}}
+	t.Run("group", func(t *testing.T) {
+		for _, name := range []string{"a", "b"} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				isolated(t, s)
+			})
+		}
+	})
+	if len(s.prefixes) != 2 || len(s.dbs) != 2 {
+		t.Fatalf("parallel tests shared a prefix or database: prefixes %v, dbs %v", s.prefixes, s.dbs)
+	}
+}
+
+func isolated(t *testing.T, s *seen) {
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	conn, db := testenv.ClickHouse(t)
+	s.mu.Lock()
+	s.prefixes[prefix] = true
+	s.dbs[db] = true
+	s.mu.Unlock()
+
+	if !strings.HasSuffix(prefix, ":") {
+		t.Fatalf("prefix %q should end in ':'", prefix)
+	}
+	if err := rdb.Set(ctx, prefix+"k", prefix, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rdb.Get(ctx, prefix+"k").Result(); err != nil || got != prefix {
+		t.Fatalf("GET %sk = %q, %v; want %q", prefix, got, err, prefix)
+	}
+
+	// The migrations ran: the events table exists in this test's database
+	// and is reachable unqualified through the returned connection.
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'events'", db).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%s.events: found %d tables, want 1", db, n)
+	}
+	if err := conn.Exec(ctx, "INSERT INTO events (event_id, type, user_id) SELECT 'e1', 'play', 7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%s.events has %d rows (%v), want 1", db, n, err)
+	}
+}
+
+func TestKafka(t *testing.T) {
+	t.Parallel()
+	e := testenv.Kafka(t, 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addrs()...), kgo.ConsumeTopics(kafka.TopicPushes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kafka.TopicPushes, Key: []byte("room1"), Value: []byte("hi")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fs := cl.PollFetches(ctx)
+	if errs := fs.Errors(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "hi" {
+		t.Fatalf("fetched %v, want one record \"hi\"", recs)
+	}
+}
+
+func TestPrivateRedisOutage(t *testing.T) {
+	t.Parallel()
+	srv := testenv.PrivateRedis(t)
+	ctx := context.Background()
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWait(t *testing.T) {
+	start := time.Now()
+	calls := 0
+	testenv.Wait(t, time.Second, func() bool { calls++; return calls == 3 }, "never")
+	if calls != 3 || time.Since(start) > 500*time.Millisecond {
+		t.Fatalf("Wait returned after %d calls, %s", calls, time.Since(start))
+	}
+}

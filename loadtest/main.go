@@ -1,0 +1,240 @@
+// Package loadtest drives onair's HTTP API with vegeta (as a library):
+// scenarios of Zipf-distributed users and items with valid tokens
+// (`onair loadtest run`), an end-to-end exactness and visibility check
+// through Kafka and the aggregator into ClickHouse (`onair loadtest e2e`),
+// and an in-process gin hello-world baseline to quote every figure against
+// (`onair loadtest baseline`). Load only goes to loopback targets unless
+// --allow-remote is given, and always stops at its duration.
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK    = 0 // the run delivered all its load
+	ExitLost  = 1 // the run lost requests or events, or failed
+	ExitUsage = 2 // bad flags
+)
+
+// Main runs `onair loadtest <sub> [flags]`; args are those after
+// "loadtest". It returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return ExitUsage
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "run":
+		cfg, err := parseRun(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "run", err)
+		}
+		s, err := Run(ctx, cfg)
+		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
+	case "e2e":
+		cfg, err := parseE2E(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "e2e", err)
+		}
+		s, err := E2E(ctx, cfg)
+		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Run.Interrupted, func() { TextE2E(stdout, s) })
+	case "baseline":
+		cfg, err := parseBaseline(args, stderr)
+		if err != nil {
+			return usageErr(stderr, "baseline", err)
+		}
+		s, err := Baseline(ctx, cfg)
+		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
+	case "help", "-h", "--help":
+		usage(stdout)
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "onair loadtest: unknown command %q\n", sub)
+	usage(stderr)
+	return ExitUsage
+}
+
+func finish(stdout, stderr io.Writer, dir string, err error, lost bool, text func()) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "onair loadtest: %v\n", err)
+		return ExitLost
+	}
+	text()
+	if dir != "" {
+		fmt.Fprintf(stdout, "report: %s\n", dir)
+	}
+	if lost {
+		return ExitLost
+	}
+	return ExitOK
+}
+
+func usageErr(stderr io.Writer, sub string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "onair loadtest %s: %v\n", sub, err)
+	return ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `usage: onair loadtest <command> [flags]
+
+commands:
+  run       --scenario %s --rate N --duration D [--report DIR]
+            drive the HTTP API; writes report.txt, results.bin, plot.html, summary.json
+  e2e       --rate N --duration D [--clickhouse 127.0.0.1:19000]
+            batches through the whole pipeline, then check ClickHouse holds each
+            accepted event exactly once; reports visibility latency
+  baseline  --rate N --duration D
+            the same load against an in-process gin hello-world on 127.0.0.1
+
+Targets must be loopback unless --allow-remote. Exit status: 0 ok, 1 lost
+requests/events or failure, 2 bad flags. "onair loadtest <command> -h" lists flags.
+`, strings.Join(Scenarios(), "|"))
+}
+
+// commonFlags registers the flags shared by every subcommand.
+func commonFlags(fs *flag.FlagSet, cfg *RunConfig) {
+	fs.IntVar(&cfg.Rate, "rate", 100, "requests per second; 0 = max rate with --workers concurrent requests")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send load (> 0)")
+	fs.IntVar(&cfg.Workers, "workers", 0, fmt.Sprintf("max concurrent requests (default %d at --rate 0, else %d)", DefaultMaxWorkers, DefaultPacedMaxCap))
+	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per-request timeout")
+}
+
+// targetFlags registers the flags of runs against onair.
+func targetFlags(fs *flag.FlagSet, cfg *RunConfig, secret *string) {
+	fs.IntVar(&cfg.Users, "users", DefaultUsers, "number of users (Zipf-distributed), ids 1..N")
+	fs.IntVar(&cfg.Items, "items", DefaultItems, "number of items (Zipf-distributed), ids 1..N")
+	fs.IntVar(&cfg.Batch, "batch", DefaultBatch, "events per POST /v1/events")
+	fs.StringVar(&cfg.Target, "target", DefaultTarget, "base URL of onair's HTTP API")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets (never on a shared network without asking)")
+	fs.StringVar(secret, "token-secret", "", "HS256 token secret (default $ONAIR_AUTH_SECRET, else "+SecretFile+")")
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("onair loadtest "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func defaultReportDir(name string) string {
+	return filepath.Join("var", "loadtest", name+"-"+time.Now().Format("20060102-150405"))
+}
+
+func parseRun(args []string, stderr io.Writer, getenv func(string) string, readFile func(string) ([]byte, error)) (RunConfig, error) {
+	var cfg RunConfig
+	var secret string
+	fs := newFlagSet("run", stderr)
+	commonFlags(fs, &cfg)
+	targetFlags(fs, &cfg, &secret)
+	fs.StringVar(&cfg.Scenario, "scenario", "", "one of "+strings.Join(Scenarios(), ", ")+" (required)")
+	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/<scenario>-<time>)")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run the hello-world baseline at the same rate, and report ratios")
+	if err := parseArgs(fs, args); err != nil {
+		return cfg, err
+	}
+	if cfg.Scenario == "" {
+		return cfg, fmt.Errorf("--scenario is required (one of %s)", strings.Join(Scenarios(), ", "))
+	}
+	if cfg.ReportDir == "" {
+		cfg.ReportDir = defaultReportDir(cfg.Scenario)
+	}
+	cfg.Progress = stderr
+	return cfg, finishTargetConfig(&cfg, secret, getenv, readFile)
+}
+
+// finishTargetConfig validates what the flags gave before the secret is
+// looked up, so that a bad flag is reported as such.
+func finishTargetConfig(cfg *RunConfig, secret string, getenv func(string) string, readFile func(string) ([]byte, error)) error {
+	// Zero means "default" in RunConfig, but on the command line the
+	// defaults are the flags' own: an explicit 0 is a mistake.
+	switch {
+	case cfg.Users == 0:
+		return fmt.Errorf("--users must be in 1..%d, got 0", MaxUsers)
+	case cfg.Items == 0:
+		return fmt.Errorf("--items must be >= 1, got 0")
+	case cfg.Batch == 0:
+		return fmt.Errorf("--batch must be in 1..1000 events (the API's limit), got 0")
+	}
+	c := *cfg
+	c.setDefaults()
+	c.TokenSecret = []byte("-")
+	if err := c.validate(true); err != nil {
+		return err
+	}
+	b, err := resolveSecret(secret, getenv, readFile)
+	cfg.TokenSecret = b
+	return err
+}
+
+func parseE2E(args []string, stderr io.Writer, getenv func(string) string, readFile func(string) ([]byte, error)) (E2EConfig, error) {
+	var cfg E2EConfig
+	var secret string
+	fs := newFlagSet("e2e", stderr)
+	commonFlags(fs, &cfg.RunConfig)
+	targetFlags(fs, &cfg.RunConfig, &secret)
+	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/e2e-<time>)")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse", DefaultClickHouse, "ClickHouse native address host:port")
+	fs.StringVar(&cfg.Database, "database", DefaultDatabase, "ClickHouse database holding events")
+	fs.StringVar(&cfg.CHUser, "ch-user", "default", "ClickHouse user")
+	fs.StringVar(&cfg.CHPassword, "ch-password", "", "ClickHouse password (default $ONAIR_CLICKHOUSE_PASSWORD)")
+	fs.DurationVar(&cfg.Wait, "wait", DefaultWait, "how long to wait for ClickHouse to hold every accepted event")
+	fs.IntVar(&cfg.SampleEvery, "sample", DefaultSampleEvery, "probe visibility on one write in N (negative: none)")
+	fs.DurationVar(&cfg.VisibilityTimeout, "visibility-timeout", DefaultVisibilityTimeout, "give up on one probe after this long")
+	if err := parseArgs(fs, args); err != nil {
+		return cfg, err
+	}
+	if cfg.CHPassword == "" {
+		cfg.CHPassword = getenv("ONAIR_CLICKHOUSE_PASSWORD")
+	}
+	if cfg.ReportDir == "" {
+		cfg.ReportDir = defaultReportDir("e2e")
+	}
+	cfg.Progress = stderr
+	cfg.Scenario = "batch"
+	if err := finishTargetConfig(&cfg.RunConfig, secret, getenv, readFile); err != nil {
+		return cfg, err
+	}
+	c := cfg
+	c.setDefaults()
+	return cfg, c.validate()
+}
+
+func parseBaseline(args []string, stderr io.Writer) (RunConfig, error) {
+	var cfg RunConfig
+	fs := newFlagSet("baseline", stderr)
+	commonFlags(fs, &cfg)
+	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/baseline-<time>)")
+	if err := parseArgs(fs, args); err != nil {
+		return cfg, err
+	}
+	if cfg.ReportDir == "" {
+		cfg.ReportDir = defaultReportDir("baseline")
+	}
+	cfg.Progress = stderr
+	c := cfg
+	c.setDefaults()
+	return cfg, c.validate(false)
+}

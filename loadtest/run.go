@@ -1,0 +1,166 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/tsenart/vegeta/v12/lib/plot"
+)
+
+// Run drives cfg.Scenario against cfg.Target for cfg.Duration and, when
+// cfg.ReportDir is set, writes report.txt, results.bin, plot.html and
+// summary.json there. A run in which any request failed returns a Summary
+// with Lost set and a nil error: the caller decides the exit code.
+func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(true); err != nil {
+		return Summary{}, err
+	}
+	var base *Summary
+	if cfg.Baseline {
+		bcfg := cfg
+		if cfg.ReportDir != "" {
+			bcfg.ReportDir = cfg.ReportDir + "/baseline"
+		}
+		b, err := Baseline(ctx, bcfg)
+		if err != nil {
+			return Summary{}, fmt.Errorf("baseline: %w", err)
+		}
+		base = &b
+	}
+	g, err := newGenerator(cfg, false, 0)
+	if err != nil {
+		return Summary{}, err
+	}
+	s, err := attack(ctx, cfg, cfg.Scenario, g.targeter(scenarioMixes[cfg.Scenario]), newClient(cfg.Timeout, nil), nil)
+	if err != nil {
+		return s, err
+	}
+	if base != nil {
+		s.Baseline = base
+		s.VsBaseline = ratio(s, *base)
+		if cfg.ReportDir != "" {
+			if err := writeJSON(cfg.ReportDir+"/summary.json", s); err != nil {
+				return s, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// newClient is the attack's HTTP client: no proxy and no redirects, so that
+// load stays on the given target. wrap, when not nil, wraps the transport.
+func newClient(timeout time.Duration, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second, Timeout: timeout}
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// attack runs one vegeta attack and writes its report files. onResult, when
+// not nil, sees every result before it is recorded.
+func attack(ctx context.Context, cfg RunConfig, name string, tr vegeta.Targeter, client *http.Client, onResult func(*vegeta.Result)) (Summary, error) {
+	rep, err := newReporter(cfg.ReportDir, name)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer rep.abort()
+
+	opts := []func(*vegeta.Attacker){vegeta.Client(client), vegeta.MaxWorkers(uint64(cfg.Workers))}
+	if cfg.Rate == 0 {
+		opts = append(opts, vegeta.Workers(uint64(cfg.Workers)))
+	} else {
+		opts = append(opts, vegeta.Workers(uint64(min(cfg.Workers, vegeta.DefaultWorkers))))
+	}
+	atk := vegeta.NewAttacker(opts...)
+	pacer := vegeta.Rate{Freq: cfg.Rate, Per: time.Second}
+	started := time.Now()
+	results := atk.Attack(tr, pacer, cfg.Duration, name)
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	interrupted := false
+	done := ctx.Done()
+loop:
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				break loop
+			}
+			if onResult != nil {
+				onResult(r)
+			}
+			if err := rep.add(r, cfg.Batch); err != nil {
+				atk.Stop()
+				return Summary{}, err
+			}
+		case <-tick.C:
+			rep.progress(cfg.Progress, time.Since(started), cfg.Duration)
+		case <-done:
+			// Stop sending, but keep draining: in-flight requests end
+			// within the client timeout and still count.
+			interrupted = true
+			done = nil
+			atk.Stop()
+		}
+	}
+	if cfg.Progress != nil {
+		rep.progress(cfg.Progress, time.Since(started), cfg.Duration)
+		fmt.Fprintln(cfg.Progress)
+	}
+	s := rep.summary(cfg, name)
+	s.Interrupted = interrupted
+	if err := rep.finish(s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ratio compares s with a baseline measured in the same process.
+func ratio(s, base Summary) *Ratio {
+	r := &Ratio{}
+	if base.Throughput > 0 {
+		r.Throughput = s.Throughput / base.Throughput
+	}
+	if base.Latencies.P50 > 0 {
+		r.P50 = s.Latencies.P50 / base.Latencies.P50
+	}
+	if base.Latencies.P99 > 0 {
+		r.P99 = s.Latencies.P99 / base.Latencies.P99
+	}
+	return r
+}
+
+// newPlot labels points by request kind and outcome, so a mixed run shows
+// one line per endpoint.
+func newPlot(name string) *plot.Plot {
+	return plot.New(
+		plot.Title("onair loadtest: "+name),
+		plot.Downsample(4000),
+		plot.Label(func(r *vegeta.Result) string {
+			l := kindNames[kindOf(r.URL)]
+			if r.Error != "" {
+				return l + " ERROR"
+			}
+			return l + " OK"
+		}),
+	)
+}

@@ -1,0 +1,391 @@
+package loadtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// kind is one request shape. Every HTTP scenario is a weighted mix of
+// kinds, all made by one generator: a new scenario (smart-radio playlists,
+// leaderboards) adds its kinds to fill and a line to scenarioMixes; a
+// non-HTTP driver (a WebSocket swarm against push) reuses the generator's
+// users and tokens beside Run.
+type kind uint8
+
+const (
+	kindProgress kind = iota // POST /v1/progress, one event
+	kindBatch                // POST /v1/events, Batch events of one user
+	kindHistory              // GET /v1/history?limit=20
+	kindContinue             // GET /v1/continue?limit=20
+	kindHello                // GET /hello on the in-process baseline
+)
+
+var kindNames = [...]string{"progress", "batch", "history", "continue", "hello"}
+
+type weighted struct {
+	kind   kind
+	weight int // percent
+}
+
+// scenarioMixes is the read-only table of scenarios.
+var scenarioMixes = map[string][]weighted{
+	"progress": {{kindProgress, 100}},
+	"batch":    {{kindBatch, 100}},
+	"history":  {{kindHistory, 100}},
+	"continue": {{kindContinue, 100}},
+	"mixed":    {{kindProgress, 60}, {kindBatch, 10}, {kindHistory, 25}, {kindContinue, 5}},
+}
+
+// Scenarios returns the names accepted by RunConfig.Scenario, sorted.
+func Scenarios() []string {
+	names := make([]string, 0, len(scenarioMixes))
+	for n := range scenarioMixes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// zipfS is the Zipf exponent for users and items: a few heavy users and hit
+// items, a long tail, roughly what play logs show.
+const zipfS = 1.1
+
+// probeUsers is the number of reserved users (ids Users+1..Users+probeUsers)
+// that carry visibility probes: no other request touches them, so the probed
+// event is the newest in that user's history.
+const probeUsers = 256
+
+// trackHeader carries a write's sequence number from the targeter to the
+// tracker, which removes it before the request leaves.
+const trackHeader = "X-Onair-Loadtest-Write"
+
+// generator makes the requests of every scenario. Targeters it returns are
+// safe for vegeta's concurrent workers.
+type generator struct {
+	base       string
+	runID      string
+	users      int
+	items      int
+	batch      int
+	tokens     []string // "Bearer ..." for user id i+1; probe users at the end
+	probeEvery uint64   // 0: no probes
+	track      bool     // remember writes in pending for the tracker
+	pending    sync.Map // seq (string) -> *write
+	seq        atomic.Uint64
+	probeSeq   atomic.Uint64
+	drawers    sync.Pool
+	now        func() time.Time
+}
+
+// write is one POST that carries events, remembered until its response.
+type write struct {
+	prefix string // event ids: prefix when n == 1, else prefix-0..prefix-(n-1)
+	n      int
+	probe  *probe
+}
+
+func (w *write) ids() []string {
+	if w.n == 1 {
+		return []string{w.prefix}
+	}
+	ids := make([]string, w.n)
+	for i := range ids {
+		ids[i] = w.prefix + "-" + strconv.Itoa(i)
+	}
+	return ids
+}
+
+// probe is an event whose visibility in GET /v1/history is measured.
+type probe struct {
+	user     uint64
+	token    string
+	biz      string
+	item     uint64
+	ts       int64     // ms, the event's ts and the expected updated_at
+	accepted time.Time // when the 202 arrived
+}
+
+type drawer struct {
+	r     *mrand.Rand
+	users *mrand.Zipf
+	items *mrand.Zipf
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newGenerator signs one token per user (and per probe user) up front, so
+// the attack measures the server, not HMAC on the client.
+func newGenerator(cfg RunConfig, track bool, probeEvery int) (*generator, error) {
+	g := &generator{
+		base:  cfg.Target,
+		runID: newRunID(),
+		users: cfg.Users,
+		items: cfg.Items,
+		batch: cfg.Batch,
+		track: track,
+		now:   time.Now,
+	}
+	if probeEvery > 0 {
+		g.probeEvery = uint64(probeEvery)
+	}
+	ttl := cfg.Duration + 2*time.Hour
+	exp := jwt.NewNumericDate(time.Now().Add(ttl))
+	n := cfg.Users
+	if g.probeEvery > 0 {
+		n += probeUsers
+	}
+	g.tokens = make([]string, n)
+	for i := range g.tokens {
+		c := jwt.RegisteredClaims{Subject: strconv.Itoa(i + 1), ExpiresAt: exp}
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(cfg.TokenSecret)
+		if err != nil {
+			return nil, fmt.Errorf("cannot sign token for user %d: %w", i+1, err)
+		}
+		g.tokens[i] = "Bearer " + tok
+	}
+	g.initDrawers()
+	return g, nil
+}
+
+// initDrawers gives each concurrent targeter call its own random source:
+// math/rand/v2 sources are not safe for concurrent use.
+func (g *generator) initDrawers() {
+	var seeds atomic.Uint64
+	seed := mrand.Uint64()
+	g.drawers.New = func() any {
+		r := mrand.New(mrand.NewPCG(seed, seeds.Add(1)))
+		return &drawer{
+			r:     r,
+			users: mrand.NewZipf(r, zipfS, 1, uint64(max(g.users, 1)-1)),
+			items: mrand.NewZipf(r, zipfS, 1, uint64(max(g.items, 1)-1)),
+		}
+	}
+}
+
+// targeter returns a vegeta.Targeter drawing kinds from mix.
+func (g *generator) targeter(mix []weighted) vegeta.Targeter {
+	total := 0
+	for _, w := range mix {
+		total += w.weight
+	}
+	return func(t *vegeta.Target) error {
+		d := g.drawers.Get().(*drawer)
+		defer g.drawers.Put(d)
+		k := mix[0].kind
+		if len(mix) > 1 {
+			x := d.r.IntN(total)
+			for _, w := range mix {
+				if x < w.weight {
+					k = w.kind
+					break
+				}
+				x -= w.weight
+			}
+		}
+		g.fill(t, k, d)
+		return nil
+	}
+}
+
+func (g *generator) fill(t *vegeta.Target, k kind, d *drawer) {
+	switch k {
+	case kindProgress, kindBatch:
+		g.fillWrite(t, k, d)
+	case kindHistory, kindContinue:
+		uid := d.users.Uint64() + 1
+		t.Method = http.MethodGet
+		t.URL = g.base + "/v1/" + kindNames[k] + "?limit=20"
+		t.Header = http.Header{"Authorization": {g.tokens[uid-1]}}
+	case kindHello:
+		t.Method = http.MethodGet
+		t.URL = g.base + "/hello"
+	}
+}
+
+// bizOf spreads items over business lines, deterministically so that an
+// item id always means the same (biz, item).
+func bizOf(item uint64) string {
+	switch item % 20 {
+	case 0, 1, 2, 3, 4, 5, 6, 7, 8, 9:
+		return "audio"
+	case 10, 11, 12, 13, 14, 15:
+		return "video"
+	case 16, 17:
+		return "radio"
+	case 18:
+		return "article"
+	default:
+		return "comic"
+	}
+}
+
+// durationOf is an item's length: 1 to 61 minutes.
+func durationOf(item uint64) int64 { return 60_000 + int64(item*7919%3600)*1000 }
+
+func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
+	seq := g.seq.Add(1)
+	w := &write{prefix: "lt-" + g.runID + "-" + strconv.FormatUint(seq, 10), n: 1}
+	if k == kindBatch {
+		w.n = g.batch
+	}
+	var uid uint64
+	isProbe := g.probeEvery > 0 && seq%g.probeEvery == 0
+	if isProbe {
+		uid = uint64(g.users) + 1 + g.probeSeq.Add(1)%probeUsers
+	} else {
+		uid = d.users.Uint64() + 1
+	}
+	tok := g.tokens[uid-1]
+	now := g.now().UnixMilli()
+
+	b := make([]byte, 0, 64+w.n*190)
+	var last progressEvent
+	if k == kindProgress {
+		last = g.drawProgress(d, now)
+		b = last.append(b, false, w.prefix)
+		t.URL = g.base + "/v1/progress"
+	} else {
+		b = append(b, `{"events":[`...)
+		for i := 0; i < w.n; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			// Strictly increasing ts within a batch: the last event is the
+			// newest, which is what a probe looks for.
+			ts := now - int64(w.n-1-i)
+			id := w.prefix + "-" + strconv.Itoa(i)
+			x := d.r.IntN(10)
+			switch {
+			case x < 8 || (isProbe && i == w.n-1):
+				last = g.drawProgress(d, ts)
+				b = last.append(b, true, id)
+			case x == 8:
+				b = appendSimple(b, "play", d.items.Uint64()+1, ts, id, int64(d.r.IntN(300_000)))
+			default:
+				b = appendSimple(b, "like", d.items.Uint64()+1, ts, id, -1)
+			}
+		}
+		b = append(b, "]}"...)
+		t.URL = g.base + "/v1/events"
+	}
+	t.Method = http.MethodPost
+	t.Body = b
+	t.Header = http.Header{"Authorization": {tok}, "Content-Type": {"application/json"}}
+	if isProbe {
+		w.probe = &probe{user: uid, token: tok, biz: last.biz, item: last.item, ts: last.ts}
+	}
+	if g.track {
+		key := strconv.FormatUint(seq, 10)
+		g.pending.Store(key, w)
+		t.Header.Set(trackHeader, key)
+	}
+}
+
+type progressEvent struct {
+	biz      string
+	item     uint64
+	pos, dur int64
+	ts       int64
+	device   string
+}
+
+var devices = [...]string{"lt-ios", "lt-android", "lt-web"}
+
+func (g *generator) drawProgress(d *drawer, ts int64) progressEvent {
+	item := d.items.Uint64() + 1
+	dur := durationOf(item)
+	return progressEvent{
+		biz:    bizOf(item),
+		item:   item,
+		dur:    dur,
+		pos:    1 + d.r.Int64N(dur),
+		ts:     ts,
+		device: devices[d.r.IntN(len(devices))],
+	}
+}
+
+// append writes e as JSON. Every string is plain ASCII chosen here, so no
+// escaping is needed.
+func (e progressEvent) append(b []byte, typed bool, id string) []byte {
+	b = append(b, '{')
+	if typed {
+		b = append(b, `"type":"progress",`...)
+	}
+	b = append(b, `"biz":"`...)
+	b = append(b, e.biz...)
+	b = append(b, `","item_id":`...)
+	b = strconv.AppendUint(b, e.item, 10)
+	b = append(b, `,"position_ms":`...)
+	b = strconv.AppendInt(b, e.pos, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, e.dur, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, e.ts, 10)
+	b = append(b, `,"device":"`...)
+	b = append(b, e.device...)
+	b = append(b, `","event_id":"`...)
+	b = append(b, id...)
+	return append(b, `"}`...)
+}
+
+// appendSimple writes a play (listened >= 0) or like event.
+func appendSimple(b []byte, typ string, item uint64, ts int64, id string, listened int64) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","biz":"`...)
+	b = append(b, bizOf(item)...)
+	b = append(b, `","item_id":`...)
+	b = strconv.AppendUint(b, item, 10)
+	if listened >= 0 {
+		b = append(b, `,"listened_ms":`...)
+		b = strconv.AppendInt(b, listened, 10)
+	}
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, `,"event_id":"`...)
+	b = append(b, id...)
+	return append(b, `"}`...)
+}
+
+// kindOf names the kind of a result from its URL, for plots and event
+// counting.
+func kindOf(rawURL string) kind {
+	for i := len(rawURL) - 1; i >= 0; i-- {
+		if rawURL[i] == '/' {
+			p := rawURL[i+1:]
+			for j := 0; j < len(p); j++ {
+				if p[j] == '?' {
+					p = p[:j]
+					break
+				}
+			}
+			switch p {
+			case "progress":
+				return kindProgress
+			case "events":
+				return kindBatch
+			case "history":
+				return kindHistory
+			case "continue":
+				return kindContinue
+			}
+			return kindHello
+		}
+	}
+	return kindHello
+}
