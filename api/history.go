@@ -298,11 +298,11 @@ func queryLimit(c *gin.Context) (int, *Error) {
 	if v == "" {
 		return DefaultPageLimit, nil
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n < 1 || n > MaxPageLimit {
 		return 0, BadRequest("limit", "limit must be an integer in 1..%d, got %q", MaxPageLimit, v)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // pathItem reads the {biz} and {item_id} path parameters.

@@ -106,8 +106,8 @@ func (b *produceBatch) onPromise(_ *kgo.Record, err error) {
 	}
 }
 
-// Produce assigns an EventID to every event without one (writing it into
-// evs, so the caller can log it), encodes the events and produces each one
+// Produce assigns an EventID to every event without one, setting ServerID
+// (both written into evs, so the caller can log them), encodes the events and produces each one
 // keyed by its user id. It returns nil only when Kafka acknowledged every
 // event; otherwise an error that wraps ErrUnavailable and the cause, after
 // at most the configured Timeout. A failed call may still have written some
@@ -119,7 +119,7 @@ func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 	start := time.Now()
 	for i := range evs {
 		if evs[i].EventID == "" {
-			evs[i].EventID = p.ids.Next()
+			evs[i].EventID, evs[i].ServerID = p.ids.Next(), true
 		}
 	}
 	b := p.encode(evs, start)

@@ -97,7 +97,10 @@ func TestProduceRoundTrip(t *testing.T) {
 					t.Fatalf("server id %q assigned twice", e.EventID)
 				}
 				serverIDs[e.EventID] = true
-			} else if e.EventID != "client-"+strconv.Itoa(i) {
+				if !e.ServerID {
+					t.Fatalf("server id %q without ServerID", e.EventID)
+				}
+			} else if e.EventID != "client-"+strconv.Itoa(i) || e.ServerID {
 				t.Fatalf("client id replaced by %q", e.EventID)
 			}
 			want[e.EventID+"/"+strconv.Itoa(round)] = e

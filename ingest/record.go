@@ -31,7 +31,8 @@ const RecordVersion = 1
 //	                   10 Value      uvarint
 //	        ...      then for each set bit 11..13, uvarint length + bytes:
 //	                   11 EventID, 12 Device, 13 Text
-//	                 bits 14 and 15 are reserved and must be 0.
+//	                 bit 14 is ServerID, a flag with no bytes of its own;
+//	                 bit 15 is reserved and must be 0.
 //
 // A field is present exactly when it is not zero, so decoding gives back the
 // Event that was encoded. Nothing may follow the last field. Any change of
@@ -45,10 +46,11 @@ const RecordVersion = 1
 const (
 	recordHeader = 5
 
-	bitEventID = 11
-	bitDevice  = 12
-	bitText    = 13
-	bitsKnown  = 1<<14 - 1
+	bitEventID  = 11
+	bitDevice   = 12
+	bitText     = 13
+	bitServerID = 14
+	bitsKnown   = 1<<15 - 1
 )
 
 // AppendRecord appends the encoding of e to dst and returns the result.
@@ -69,6 +71,9 @@ func AppendRecord(dst []byte, e *Event) []byte {
 	}
 	if e.Text != "" {
 		bm |= 1 << bitText
+	}
+	if e.ServerID {
+		bm |= 1 << bitServerID
 	}
 	dst = append(dst, RecordVersion, byte(e.Type), byte(e.Biz), byte(bm), byte(bm>>8))
 	for _, v := range nums {
@@ -108,6 +113,7 @@ func DecodeRecord(b []byte, e *Event) error {
 	}
 	var ev Event
 	ev.Type, ev.Biz = Type(b[1]), Biz(b[2])
+	ev.ServerID = bm&(1<<bitServerID) != 0
 	nums := [...]*uint64{&ev.UserID, &ev.ItemID, nil, &ev.PositionMs, &ev.DurationMs,
 		&ev.ListenedMs, &ev.StationID, &ev.RoomID, &ev.AnchorID, &ev.GiftID, &ev.Value}
 	off := recordHeader
@@ -128,7 +134,7 @@ func DecodeRecord(b []byte, e *Event) error {
 	}
 	// The strings are converted with one allocation: one string spanning
 	// all of them (and their length prefixes), sliced three ways.
-	if bm>>bitEventID == 0 {
+	if bm>>bitEventID&(1<<3-1) == 0 {
 		if off != len(b) {
 			return fmt.Errorf("record has %d trailing bytes after offset %d", len(b)-off, off)
 		}

@@ -15,6 +15,8 @@ var recordCases = []Event{
 	{Type: TypeGift, UserID: math.MaxUint64, RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, TS: -1},
 	{Type: TypeDanmaku, UserID: 9, RoomID: 5, Text: "hello 世界", TS: math.MinInt64},
 	{Type: TypeLike, UserID: 9, Biz: BizComic, ItemID: 1, TS: math.MaxInt64, EventID: strings.Repeat("e", 64), Device: "d", Text: strings.Repeat("t", 500)},
+	{Type: TypeSkip, UserID: 3, Biz: BizRadio, ItemID: 8, StationID: 1, TS: 1763800000000, EventID: "9x3kq0a1b2c4", ServerID: true},
+	{ServerID: true},
 	{Type: 200, Biz: 200}, // types from the future pass through
 }
 
@@ -57,7 +59,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 	f([]byte{1, 1}, "truncated record: 2 bytes, header needs 5")
 	f([]byte{2}, "unknown record version 2")
 	f(append([]byte{9}, good[1:]...), "unknown record version 9")
-	f([]byte{1, 1, 1, 0, 0x40}, "reserved presence bits")
+	f([]byte{1, 1, 1, 0, 0x80}, "reserved presence bits")
 	for n := recordHeader; n < len(good); n++ {
 		f(good[:n], "")
 	}

@@ -20,6 +20,9 @@ type Config struct {
 	User string
 	// Password is the user's password; "" means none.
 	Password string
+	// Database is the session's default database; "" means "default".
+	// onair's own code names its database in every query.
+	Database string
 	// MaxOpenConns bounds the pool; 0 means 16.
 	MaxOpenConns int
 }
@@ -32,13 +35,16 @@ func Open(cfg Config) (driver.Conn, error) {
 	if cfg.User == "" {
 		cfg.User = "default"
 	}
+	if cfg.Database == "" {
+		cfg.Database = "default"
+	}
 	if cfg.MaxOpenConns == 0 {
 		cfg.MaxOpenConns = 16
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:         []string{cfg.Addr},
 		Protocol:     clickhouse.Native,
-		Auth:         clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
+		Auth:         clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: cfg.Password},
 		DialTimeout:  5 * time.Second,
 		ReadTimeout:  60 * time.Second,
 		MaxOpenConns: cfg.MaxOpenConns,

@@ -122,7 +122,7 @@ func Apply(ctx context.Context, conn driver.Conn, db string, log *slog.Logger) (
 				return applied, fmt.Errorf("migration %s statement #%d: %w", m.Name, i, err)
 			}
 		}
-		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, name) VALUES (?, ?)", uint32(m.Version), m.Name); err != nil {
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".schema_migrations (version, name) SELECT ?, ?", uint32(m.Version), m.Name); err != nil {
 			return applied, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
 		}
 		if log != nil {

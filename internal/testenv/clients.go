@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/migrate"
 )
 
@@ -71,7 +70,7 @@ func ClickHouse(t testing.TB) (driver.Conn, string) {
 		t.Fatalf("testenv: clickhouse at %s: %v", addr, err)
 	}
 	defer admin.Close()
-	if _, err := migrate.Apply(ctx, insertSelectConn{admin}, db, nil); err != nil {
+	if _, err := migrate.Apply(ctx, admin, db, nil); err != nil {
 		t.Fatalf("testenv: clickhouse migrations on %s: %v", db, err)
 	}
 	t.Cleanup(func() {
@@ -99,29 +98,5 @@ func ClickHouse(t testing.TB) (driver.Conn, string) {
 }
 
 func openClickHouse(addr, db string) (driver.Conn, error) {
-	return clickhouse.Open(&clickhouse.Options{
-		Addr:         []string{addr},
-		Protocol:     clickhouse.Native,
-		Auth:         clickhouse.Auth{Database: db, Username: "default"},
-		DialTimeout:  5 * time.Second,
-		MaxOpenConns: 8,
-		MaxIdleConns: 2,
-	})
-}
-
-// insertSelectConn works around a hang: ClickHouse 18.16 answers
-// Exec("INSERT ... VALUES (...)") over the native protocol by waiting for
-// data blocks the client never sends, until the read deadline. The same
-// single-row insert written as INSERT ... SELECT completes. migrate.Apply
-// records each version that way; drop this once migrate uses
-// INSERT ... SELECT or PrepareBatch itself.
-type insertSelectConn struct{ driver.Conn }
-
-func (c insertSelectConn) Exec(ctx context.Context, query string, args ...any) error {
-	if head, tuple, ok := strings.Cut(query, " VALUES ("); ok &&
-		strings.HasPrefix(strings.TrimSpace(head), "INSERT INTO") &&
-		strings.HasSuffix(tuple, ")") && !strings.Contains(tuple, "),") {
-		query = head + " SELECT " + strings.TrimSuffix(tuple, ")")
-	}
-	return c.Conn.Exec(ctx, query, args...)
+	return chdb.Open(chdb.Config{Addr: addr, Database: db, MaxOpenConns: 8})
 }
