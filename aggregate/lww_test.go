@@ -36,7 +36,7 @@ func TestMergeMatchesModelUnderAnyOrder(t *testing.T) {
 		rs := make([]report, 0, n*2)
 		for i := 0; i < n; i++ {
 			r := report{
-				ts:         1000 + int64(rng.IntN(5)), // many ties
+				ts:         1000 + int64(rng.IntN(5)),  // many ties
 				positionMs: uint64(rng.IntN(3)) * 1000, // many zeros
 				durationMs: 3000,
 				device:     []string{"ios", "web"}[rng.IntN(2)],

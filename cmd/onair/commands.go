@@ -191,4 +191,3 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return loadtest.Main(ctx, args, stdout, stderr)
 }
-
