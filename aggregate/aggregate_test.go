@@ -133,7 +133,7 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 	go func() {
 		defer close(done)
 		base := time.Now().Add(-2 * time.Hour).UnixMilli()
-		for round := 0; round < 40; round++ {
+		for round := 0; round < 100; round++ {
 			evs := gen(rand.New(rand.NewPCG(uint64(round), 1)), 200, 30, 10, base+int64(round)*1000)
 			h.produce(evs...)
 			mu.Lock()
@@ -141,7 +141,7 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 				x.add(e)
 			}
 			mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // pacing the producer, not synchronisation
+			time.Sleep(25 * time.Millisecond) // pacing the producer, not synchronisation
 		}
 	}()
 	kills := 0
@@ -150,7 +150,7 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 		select {
 		case <-done:
 			running = false
-		case <-time.After(time.Duration(150+rng.IntN(600)) * time.Millisecond):
+		case <-time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond):
 		}
 		if running {
 			_ = cmd.Process.Signal(syscall.SIGKILL)

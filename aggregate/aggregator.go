@@ -57,7 +57,7 @@ func New(cfg Config) (*Aggregator, error) {
 		return nil, err
 	}
 	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: newMetrics(cfg.Registerer)}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -70,8 +70,15 @@ func New(cfg Config) (*Aggregator, error) {
 		kgo.OnPartitionsRevoked(a.revoked),
 		kgo.OnPartitionsLost(a.lost),
 		kgo.AdjustFetchOffsetsFn(a.resume),
-		kgo.FetchMaxWait(50*time.Millisecond),
-	)
+		kgo.FetchMaxWait(50 * time.Millisecond),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: cannot create Kafka client: %w", err)
 	}
@@ -281,6 +288,10 @@ func (a *Aggregator) landed(ctx context.Context, parts []*partition) (bool, erro
 		if len(p.events) > 0 {
 			ids = append(ids, p.id)
 		}
+	}
+	// The INSERT may still be running server-side after a client timeout.
+	if err := a.settle(ctx, ids); err != nil {
+		return false, err
 	}
 	wm, err := a.watermarks(ctx, ids)
 	if err != nil {

@@ -139,7 +139,7 @@ func (a *Aggregator) insertEvents(ctx context.Context, parts []*partition) (int,
 		return 0, nil
 	}
 	cols := []any{ids, types, users, bizes, items, ts, tsMs, pos, dur, listened, stations, rooms, anchors, gifts, values, devices, texts, kparts, offsets, ingested}
-	return written, a.insertColumns(ctx, "events", eventColumns, cols)
+	return written, a.insertColumns(withQueryID(ctx, eventsQueryID(parts)), "events", eventColumns, cols)
 }
 
 // insertColumns sends one columnar INSERT. PrepareBatch needs the explicit

@@ -24,6 +24,13 @@ type Config struct {
 	// Group is the consumer group; "" means "onair-aggregate". Aggregators in
 	// one group share the topic's partitions.
 	Group string
+	// InstanceID turns on static group membership (KIP-345): a process that
+	// restarts with the same id takes its partitions back at once instead of
+	// waiting for its old session to time out. "" means dynamic membership.
+	InstanceID string
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions away; 0 means franz-go's default (45 s).
+	SessionTimeout time.Duration
 
 	// History receives collapsed progress (Redis write-back). Required.
 	History *history.Store

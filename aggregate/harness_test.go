@@ -177,7 +177,7 @@ func (x *expectation) add(e ingest.Event) {
 	}
 	k := fmt.Sprintf("%d/%s:%d", e.UserID, e.Biz, e.ItemID)
 	r := reportOf(&e)
-	if cur, ok := x.pos[k]; !ok || newer(&r, &cur) {
+	if cur, ok := x.pos[k]; !ok || posNewer(&r, &cur) {
 		x.pos[k] = r
 	}
 	x.user[k] = e.UserID
@@ -253,7 +253,7 @@ func TestAggregatorChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Brokers: strings.Split(f[0], ","), History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
+	a, err := New(Config{Brokers: strings.Split(f[0], ","), InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
 		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,8 @@ type key struct {
 //     position 0 (a stop sent before playback began, or a play event, which has
 //     no position) moves the timeline but never wipes a resume point.
 //
-// "Newest" orders by client ts, then by the tie-break in newer.
+// "Newest" orders by client ts, then by the tie-breaks of touchNewer and
+// posNewer, which history's apply.lua shares.
 type state struct {
 	touch report
 	pos   report // zero value: no position known in this window
@@ -42,23 +43,26 @@ type report struct {
 	play       bool
 }
 
-// newer reports whether a orders after b. Ties on ts are broken by larger
-// position, then larger duration, then device, then event id, so every
-// aggregator (and the Redis script) picks the same winner.
-func newer(a, b *report) bool {
+// touchNewer orders reports for updated_at: by client ts, then device, the
+// same tie-break as history's apply.lua, so every aggregator and Redis pick
+// the same winner.
+func touchNewer(a, b *report) bool {
+	if a.ts != b.ts {
+		return a.ts > b.ts
+	}
+	return a.device > b.device
+}
+
+// posNewer orders position reports: by client ts, then larger position, then
+// larger duration (apply.lua's tie-break).
+func posNewer(a, b *report) bool {
 	if a.ts != b.ts {
 		return a.ts > b.ts
 	}
 	if a.positionMs != b.positionMs {
 		return a.positionMs > b.positionMs
 	}
-	if a.durationMs != b.durationMs {
-		return a.durationMs > b.durationMs
-	}
-	if a.device != b.device {
-		return a.device > b.device
-	}
-	return a.eventID > b.eventID
+	return a.durationMs > b.durationMs
 }
 
 // reportOf extracts the history-relevant part of a progress or play event.
@@ -75,10 +79,10 @@ func reportOf(e *ingest.Event) report {
 
 // add merges one report into s.
 func (s *state) add(r report) {
-	if s.touch.ts == 0 || newer(&r, &s.touch) {
+	if s.touch.ts == 0 || touchNewer(&r, &s.touch) {
 		s.touch = r
 	}
-	if r.positionMs > 0 && (s.pos.ts == 0 || newer(&r, &s.pos)) {
+	if r.positionMs > 0 && (s.pos.ts == 0 || posNewer(&r, &s.pos)) {
 		s.pos = r
 	}
 }

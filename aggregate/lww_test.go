@@ -13,7 +13,7 @@ func model(rs []report) state {
 	var s state
 	for i := range rs {
 		r := rs[i]
-		if s.touch.ts == 0 || newer(&r, &s.touch) {
+		if s.touch.ts == 0 || touchNewer(&r, &s.touch) {
 			s.touch = r
 		}
 	}
@@ -22,7 +22,7 @@ func model(rs []report) state {
 		if r.positionMs == 0 {
 			continue
 		}
-		if s.pos.ts == 0 || newer(&r, &s.pos) {
+		if s.pos.ts == 0 || posNewer(&r, &s.pos) {
 			s.pos = r
 		}
 	}
@@ -60,7 +60,9 @@ func TestMergeMatchesModelUnderAnyOrder(t *testing.T) {
 			for _, r := range rs {
 				got.add(r)
 			}
-			if got.touch != want.touch || got.pos != want.pos {
+			// What reaches storage: the touch's (ts, device) and the position.
+			if got.touch.ts != want.touch.ts || got.touch.device != want.touch.device || got.pos.ts != want.pos.ts ||
+				got.pos.positionMs != want.pos.positionMs || got.pos.durationMs != want.pos.durationMs {
 				t.Fatalf("iteration %d: order-dependent result\n got  %+v\n want %+v\n reports %+v", iter, got, want, rs)
 			}
 		}

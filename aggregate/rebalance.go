@@ -34,9 +34,11 @@ func (a *Aggregator) resume(ctx context.Context, offsets map[string]map[int32]kg
 	var wm map[int32]int64
 	backoff := a.cfg.RetryBackoff
 	for {
-		var err error
-		if wm, err = a.watermarks(ctx, ids); err == nil {
-			break
+		err := a.settle(ctx, ids)
+		if err == nil {
+			if wm, err = a.watermarks(ctx, ids); err == nil {
+				break
+			}
 		}
 		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
 		a.cfg.Log.Warn("cannot read ClickHouse watermarks; assignment waits", "retry_in", backoff, "err", err)

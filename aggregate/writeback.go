@@ -64,7 +64,8 @@ func (s *state) update(k key) history.Update {
 		Play: s.touch.play, DurationMs: s.touch.durationMs,
 	}
 	if s.pos.ts != 0 {
-		u.PositionMs, u.DurationMs = s.pos.positionMs, s.pos.durationMs
+		u.PositionMs, u.DurationMs, u.PosTS = s.pos.positionMs, s.pos.durationMs, s.pos.ts
+		u.Play = false
 	}
 	return u
 }

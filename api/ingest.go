@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -112,7 +113,12 @@ func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 	first, paused, err := s.cfg.History.Touch(c.Request.Context(), uid, s.now())
 	if err != nil {
 		s.countDegraded(c, "touch_failed")
-		s.log.Warn("history touch failed; event accepted with first_today false", "user", uid, "err", err)
+		// While Redis is down every event fails here: log a sample, the
+		// counter has the rate.
+		if now := time.Now().UnixNano(); now-s.touchLogged.Load() > int64(5*time.Second) {
+			s.touchLogged.Store(now)
+			s.log.Warn("history touch failed; events accepted with first_today false", "user", uid, "err", err)
+		}
 		return false, false
 	}
 	return first, paused

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,12 +24,49 @@ type rateLimiter struct {
 	limit redis_rate.Limit
 	// lastLog is when the last limiter failure was logged (unix ns).
 	lastLog atomic.Int64
+
+	// denied remembers users Redis refused until their RetryAfter passes:
+	// GCRA allows nothing before then, so a client hammering past its
+	// limit is refused locally instead of costing a Redis round trip per
+	// request. Bounded like the token cache.
+	mu     sync.Mutex
+	denied map[uint64]int64 // user → unix ns when Redis may allow again
+}
+
+const maxDenied = 1 << 14
+
+// blocked returns how long uid is still known to be refused, or 0.
+func (l *rateLimiter) blocked(uid uint64, now int64) time.Duration {
+	l.mu.Lock()
+	until, ok := l.denied[uid]
+	if ok && now >= until {
+		delete(l.denied, uid)
+		ok = false
+	}
+	l.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return time.Duration(until - now)
+}
+
+func (l *rateLimiter) deny(uid uint64, until int64) {
+	l.mu.Lock()
+	if len(l.denied) >= maxDenied {
+		for k := range l.denied {
+			delete(l.denied, k)
+			break
+		}
+	}
+	l.denied[uid] = until
+	l.mu.Unlock()
 }
 
 func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *rateLimiter {
 	return &rateLimiter{
-		l:     redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
-		limit: redis_rate.PerSecond(perSecond),
+		l:      redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
+		limit:  redis_rate.PerSecond(perSecond),
+		denied: make(map[uint64]int64),
 	}
 }
 
@@ -38,6 +76,11 @@ func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *ra
 // requires to keep accepting while Redis is down.
 func (s *Server) rateLimit(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
+	now := time.Now().UnixNano()
+	if d := s.limiter.blocked(cl.UserID, now); d > 0 {
+		s.tooMany(c, d)
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), rateLimitTimeout)
 	res, err := s.limiter.l.Allow(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit)
 	cancel()
@@ -53,15 +96,20 @@ func (s *Server) rateLimit(c *gin.Context) {
 		return
 	}
 	if res.Allowed == 0 {
-		WriteError(c, &Error{
-			Status:     429,
-			Code:       CodeRateLimited,
-			Message:    "rate limit of " + strconv.Itoa(s.limiter.limit.Rate) + " requests per second exceeded",
-			RetryAfter: max(1, int(math.Ceil(res.RetryAfter.Seconds()))),
-		})
+		s.limiter.deny(cl.UserID, now+int64(res.RetryAfter))
+		s.tooMany(c, res.RetryAfter)
 		return
 	}
 	c.Next()
+}
+
+func (s *Server) tooMany(c *gin.Context, retry time.Duration) {
+	WriteError(c, &Error{
+		Status:     429,
+		Code:       CodeRateLimited,
+		Message:    "rate limit of " + strconv.Itoa(s.limiter.limit.Rate) + " requests per second exceeded",
+		RetryAfter: max(1, int(math.Ceil(retry.Seconds()))),
+	})
 }
 
 // prefixedScripts puts a key prefix in front of every key redis_rate

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -84,6 +85,8 @@ type Server struct {
 	limiter *rateLimiter
 	metrics *metrics
 	http    *http.Server
+	// touchLogged is when a Touch failure was last logged (unix ns).
+	touchLogged atomic.Int64
 
 	mu      sync.Mutex
 	ln      net.Listener

@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,27 +12,30 @@ import (
 // compare-and-set: one apply.lua call per user, all in one pipeline (one
 // round trip for the whole slice).
 //
-// The rules, per (user, biz, item), in apply.lua:
+// The rules, per (user, biz, item), in apply.lua. The stored state is two
+// independent maxima, so the result depends only on the set of reports ever
+// applied, not on their order, on replays, or on how the aggregator grouped
+// them into windows:
+//   - Touch: the newest report by (TS, device) sets updated_at, the device
+//     and the timeline score. Every report counts, play or progress, with or
+//     without a position.
+//   - Position: the newest report carrying a non-zero position, by (PosTS,
+//     position, duration), sets the resume point. A play, or a report with
+//     position 0 (an "accidental zero": a stop sent before playback began),
+//     never wipes it. A position report with duration 0 keeps the duration.
 //   - Tombstones: an update with TS <= the item's delete time, or <= a clear
-//     of its biz or of everything, is dropped (ties go to the delete).
-//   - Effective values: a Play update, and an update with PositionMs == 0
-//     (an "accidental zero"), keep the stored position; either one, and an
-//     update with DurationMs == 0, keeps the stored duration. With nothing
-//     stored, the update's own values are used.
-//   - Ordering: the update wins when (TS, position, duration, device) of its
-//     effective values is greater than the stored one, compared in that
-//     order (numbers numerically, device bytewise). Newer TS always wins; the
-//     rest only breaks ties, deterministically. Equal means same content.
-//   - Hide: a winner that changes position or duration clears the hide mark.
+//     of its biz or of everything, is dropped (ties go to the delete); a
+//     position reported at or before it is ignored even if TS is newer.
+//   - Hide: a change of position or duration clears the hide mark.
 //   - Pause: while paused (since ps), an update with TS >= ps updates the
 //     progress hash but does not add the item to the timeline or move it.
 //
-// applied[i] reports whether updates[i] is now the stored progress (it won,
-// or it equals what is stored: a retry of the same slice after an error
-// reports the same answers, so the aggregator never loses a row for
-// ClickHouse). For applied updates Apply rewrites ups[i].PositionMs and
-// ups[i].DurationMs to the effective values, so the row the aggregator
-// writes to ClickHouse's progress table matches Redis.
+// applied[i] reports whether updates[i] is now part of the stored state (it
+// won either maximum, or a retry of the same slice finds its own effect), so
+// the aggregator never loses a row for ClickHouse. For applied updates Apply
+// rewrites ups[i].TS, PositionMs, DurationMs and Device to the stored state,
+// so the row the aggregator writes to ClickHouse's progress table matches
+// Redis.
 func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err error) {
 	if len(ups) == 0 {
 		return nil, nil
@@ -63,11 +67,14 @@ func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err er
 		argv = append(argv, head...)
 		for _, i := range g.idx {
 			u := &ups[i]
-			play := "0"
-			if u.Play {
-				play = "1"
+			pos, posTS := u.PositionMs, u.PosTS
+			switch {
+			case u.Play || pos == 0:
+				pos, posTS = 0, 0
+			case posTS == 0:
+				posTS = u.TS
 			}
-			argv = append(argv, member(u.Biz, u.ItemID), uint8(u.Biz), u.TS, u.PositionMs, u.DurationMs, u.Device, play)
+			argv = append(argv, member(u.Biz, u.ItemID), uint8(u.Biz), u.TS, u.Device, pos, u.DurationMs, posTS)
 		}
 		return k[:], argv
 	})
@@ -75,8 +82,7 @@ func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err er
 		return nil, fmt.Errorf("history apply %d updates of %d users: %w", len(ups), len(groups), err)
 	}
 	applied = make([]bool, len(ups))
-	type eff struct{ pos, dur uint64 }
-	effs := make([]eff, len(ups))
+	stored := make([]Update, len(ups))
 	for gi, c := range cmds {
 		res, err := c.StringSlice()
 		if err == nil && len(res) != len(groups[gi].idx) {
@@ -90,21 +96,27 @@ func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err er
 				continue
 			}
 			i := groups[gi].idx[j]
-			p, d, ok := strings.Cut(strings.TrimPrefix(r, "1,"), ",")
-			pv, err1 := strconv.ParseUint(p, 10, 64)
-			dv, err2 := strconv.ParseUint(d, 10, 64)
-			if !ok || err1 != nil || err2 != nil {
+			// "1,<ts>,<pos>,<dur>,<device>"
+			f := strings.SplitN(r, ",", 5)
+			var errs [3]error
+			if len(f) == 5 {
+				stored[i].TS, errs[0] = strconv.ParseInt(f[1], 10, 64)
+				stored[i].PositionMs, errs[1] = strconv.ParseUint(f[2], 10, 64)
+				stored[i].DurationMs, errs[2] = strconv.ParseUint(f[3], 10, 64)
+				stored[i].Device = f[4]
+			}
+			if len(f) != 5 || errors.Join(errs[:]...) != nil {
 				return nil, fmt.Errorf("history apply user %d: bad reply %q", groups[gi].uid, r)
 			}
 			applied[i] = true
-			effs[i] = eff{pv, dv}
 		}
 	}
 	// mutate only once everything decoded: on error the caller retries the
 	// same, untouched slice
 	for i, ok := range applied {
 		if ok {
-			ups[i].PositionMs, ups[i].DurationMs = effs[i].pos, effs[i].dur
+			u := &ups[i]
+			u.TS, u.PositionMs, u.DurationMs, u.Device = stored[i].TS, stored[i].PositionMs, stored[i].DurationMs, stored[i].Device
 		}
 	}
 	return applied, nil

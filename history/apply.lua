@@ -1,16 +1,18 @@
 -- Compare-and-set of one user's progress updates. See apply.go for the rules.
 -- KEYS: t (timeline), p (progress), q (off-timeline index), d (tombstones), m (meta)
--- ARGV: max entries, finished ratio, finished tail ms, min duration for the
---       tail rule, then 7 per update:
---       member, biz, ts, position, duration, device, play ("1"/"0")
--- Reply: one string per update: "0" (not applied) or "1,<pos>,<dur>" (the
---        stored winner now equals this update, with these effective values).
+-- ARGV: max entries, finished ratio, finished tail ms, finished tail min ms,
+--       then 7 per update: member, biz, ts, device, position, duration, posts
+--       (posts = ts of the report that gave the position; 0 = no position)
+-- Stored value: ts,pos,dur,flags,posts,device
+-- Reply: one string per update: "0" (not applied) or "1,<ts>,<pos>,<dur>,<device>"
+--        (the stored state, which this update now is part of).
 local maxn, ratio, tail, tailmin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ps = redis.call('HGET', KEYS[5], 'ps')
 if ps then ps = tonumber(ps) end
 local out = {}
 for i = 5, #ARGV, 7 do
-  local mem, biz, tss, poss, durs, dev, play = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
+  local mem, biz, tss, dev = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
+  local pos, dur, posts = tonumber(ARGV[i+4]), tonumber(ARGV[i+5]), tonumber(ARGV[i+6])
   local ts = tonumber(tss)
   local res = '0'
   local tomb = 0
@@ -20,49 +22,52 @@ for i = 5, #ARGV, 7 do
       if n > tomb then tomb = n end
     end
   end
+  -- a position reported before a delete/clear is as dead as the item was
+  if posts <= tomb then pos, posts = 0, 0 end
   if ts > tomb then
-    local ep, ed, cmp, hidden = poss, durs, 1, false
+    -- stored state: touch (cts, cdev) and position (cpos, cdur, cposts)
+    local cts, cpos, cdur, cfl, cposts, cdev = -1, 0, 0, '', 0, ''
     local cur = redis.call('HGET', KEYS[2], mem)
     if cur then
-      local cts, cpos, cdur, cfl, cdev = string.match(cur, '^(%d+),(%d+),(%d+),(%a*),(.*)$')
-      if cts then
-        -- play keeps position and duration; an accidental zero keeps them too
-        if play == '1' or tonumber(poss) == 0 then ep = cpos end
-        if play == '1' or tonumber(durs) == 0 then ed = cdur end
-        local a = {ts, tonumber(ep), tonumber(ed)}
-        local b = {tonumber(cts), tonumber(cpos), tonumber(cdur)}
-        cmp = 0
-        for j = 1, 3 do
-          if a[j] ~= b[j] then
-            if a[j] > b[j] then cmp = 1 else cmp = -1 end
-            break
-          end
-        end
-        if cmp == 0 and dev ~= cdev then
-          if dev > cdev then cmp = 1 else cmp = -1 end
-        end
-        -- a hide lasts until the position (or duration) changes
-        hidden = string.find(cfl, 'h', 1, true) ~= nil and ep == cpos and ed == cdur
+      local a, b, c, d, e, f = string.match(cur, '^(%d+),(%d+),(%d+),(%a*),(%d+),(.*)$')
+      if a then
+        cts, cpos, cdur, cfl, cposts, cdev = tonumber(a), tonumber(b), tonumber(c), d, tonumber(e), f
       end
     end
-    if cmp >= 0 then
-      res = '1,' .. ep .. ',' .. ed
+    -- two independent maxima: the newest report decides updated_at and
+    -- device; the newest report with a position decides the position
+    local touch = ts > cts or (ts == cts and dev > cdev)
+    local moved = posts > 0 and pos > 0 and
+      (posts > cposts or (posts == cposts and (pos > cpos or (pos == cpos and dur > cdur))))
+    local nts, ndev, npos, ndur, nposts = cts, cdev, cpos, cdur, cposts
+    if touch then nts, ndev = ts, dev end
+    if moved then
+      npos, nposts = pos, posts
+      if dur > 0 then ndur = dur end
     end
-    if cmp > 0 then
-      local p, d = tonumber(ep), tonumber(ed)
+    if cts < 0 and not moved and dur > 0 then ndur = dur end
+    if touch or moved then
       local fl = ''
-      if d > 0 and (p >= ratio * d or (d >= tailmin and p + tail >= d)) then fl = 'f' end
-      if hidden then fl = fl .. 'h' end
-      redis.call('HSET', KEYS[2], mem, tss .. ',' .. ep .. ',' .. ed .. ',' .. fl .. ',' .. dev)
-      if ps and ts >= ps then
-        -- paused: keep the resume point but stay off the timeline
-        if not redis.call('ZSCORE', KEYS[1], mem) then
-          redis.call('ZADD', KEYS[3], tss, mem)
+      if ndur > 0 and (npos >= ratio * ndur or (ndur >= tailmin and npos + tail >= ndur)) then fl = 'f' end
+      -- a hide lasts until the position (or duration) changes
+      if string.find(cfl, 'h', 1, true) and npos == cpos and ndur == cdur then fl = fl .. 'h' end
+      redis.call('HSET', KEYS[2], mem, nts .. ',' .. npos .. ',' .. ndur .. ',' .. fl .. ',' .. nposts .. ',' .. ndev)
+      if touch then
+        if ps and ts >= ps then
+          -- paused: keep the resume point but stay off the timeline
+          if not redis.call('ZSCORE', KEYS[1], mem) then
+            redis.call('ZADD', KEYS[3], tss, mem)
+          end
+        else
+          redis.call('ZADD', KEYS[1], tss, mem)
+          redis.call('ZREM', KEYS[3], mem)
         end
-      else
-        redis.call('ZADD', KEYS[1], tss, mem)
-        redis.call('ZREM', KEYS[3], mem)
       end
+    end
+    -- applied: this update is now part of what is stored (it won, or a
+    -- retry finds its own effect), so ClickHouse gets the stored state
+    if touch or moved or (ts == nts and dev == ndev) or (posts > 0 and posts == nposts and pos == npos) then
+      res = '1,' .. nts .. ',' .. npos .. ',' .. ndur .. ',' .. ndev
     end
   end
   out[#out + 1] = res

@@ -23,9 +23,10 @@ func TestApplyLastWriteWins(t *testing.T) {
 	if en.PositionMs != 5000 || en.UpdatedAt != t0+2000 {
 		t.Fatalf("got %+v", en)
 	}
-	// same ts: larger position wins, then device; smaller loses
-	if got := e.apply(t, up(1, 10, 4000, t0+2000)); got[0] {
-		t.Fatal("tie with smaller position applied")
+	// same ts: larger position wins; a smaller one does not move it
+	e.apply(t, up(1, 10, 4000, t0+2000))
+	if en, _ := e.progress(t, 1, ingest.BizAudio, 10); en.PositionMs != 5000 {
+		t.Fatalf("tie with smaller position moved progress: %+v", en)
 	}
 	u := up(1, 10, 5000, t0+2000)
 	u.Device = "web"

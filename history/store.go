@@ -170,9 +170,15 @@ type Update struct {
 	ItemID     uint64
 	PositionMs uint64
 	DurationMs uint64
-	// TS is the client's Unix time in ms; the newer TS wins.
+	// TS is the client's Unix time in ms of the newest report; it decides
+	// updated_at, the device and the timeline.
 	TS     int64
 	Device string
+	// PosTS is the client time of the newest report that carried a non-zero
+	// position (PositionMs, DurationMs); it decides the resume point. 0 with a
+	// non-zero PositionMs means TS. The aggregator collapses a window into
+	// these two maxima, which keeps the result independent of order.
+	PosTS int64
 	// EventID is carried for the aggregator's bookkeeping; ordering does not
 	// use it because it does not change what is stored.
 	EventID string
@@ -257,7 +263,7 @@ func (s *Store) keys(uid uint64) userKeys {
 // decodeValue parses a progress hash value "ts,pos,dur,flags,device".
 func decodeValue(k ItemKey, v string) (e Entry, hidden, ok bool) {
 	e.Biz, e.ItemID = k.Biz, k.ItemID
-	var f [4]string
+	var f [5]string // ts, pos, dur, flags, posts; the device is the rest
 	rest := v
 	for i := range f {
 		var found bool
@@ -292,6 +298,9 @@ func encodeValue(e Entry, hidden bool) string {
 	if hidden {
 		b = append(b, 'h')
 	}
+	b = append(b, ',')
+	// the position's own time: for an entry restored from ClickHouse, its ts
+	b = strconv.AppendInt(b, e.UpdatedAt, 10)
 	b = append(b, ',')
 	b = append(b, e.Device...)
 	return string(b)
