@@ -206,6 +206,7 @@ func (s *Server) putSettings(c *gin.Context) {
 		WriteError(c, s.historyError(c, err))
 		return
 	}
+	s.touched.forget(cl.UserID) // this node answers the new flag at once
 	writeSettings(c, *in.HistoryPaused)
 }
 

@@ -110,7 +110,14 @@ func (s *Server) postEvents(c *gin.Context) {
 }
 
 func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
-	first, paused, err := s.cfg.History.Touch(c.Request.Context(), uid, s.now())
+	now := s.now()
+	if paused, ok := s.touched.get(uid, now); ok {
+		return false, paused
+	}
+	first, paused, err := s.cfg.History.Touch(c.Request.Context(), uid, now)
+	if err == nil {
+		s.touched.put(uid, now, paused)
+	}
 	if err != nil {
 		s.countDegraded(c, "touch_failed")
 		// While Redis is down every event fails here: log a sample, the

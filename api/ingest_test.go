@@ -26,17 +26,16 @@ func progressBody(ts time.Time) string {
 
 func TestPostProgress(t *testing.T) {
 	e := newEnv(t, nil)
-	tok := token(t, 42, "")
-	f := func(first, paused bool, want string) {
+	f := func(uid uint64, first, paused bool, want string) {
 		t.Helper()
 		e.hist.first, e.hist.paused = first, paused
-		r := e.post("/v1/progress", tok, progressBody(testNow))
+		r := e.post("/v1/progress", token(t, uid, ""), progressBody(testNow))
 		if r.status != 202 || r.body != want+"\n" {
 			t.Fatalf("got %d %s, want 202 %s", r.status, r.body, want)
 		}
 	}
-	f(true, false, `{"accepted":true,"first_today":true,"history_paused":false}`)
-	f(false, true, `{"accepted":true,"first_today":false,"history_paused":true}`)
+	f(42, true, false, `{"accepted":true,"first_today":true,"history_paused":false}`)
+	f(43, false, true, `{"accepted":true,"first_today":false,"history_paused":true}`)
 	evs := e.prod.events()
 	if len(evs) != 2 || evs[0].UserID != 42 || evs[0].ItemID != 123 || evs[0].Biz != ingest.BizAudio || evs[0].Device != "ios-7f3a" {
 		t.Fatalf("produced %+v", evs)
@@ -341,5 +340,42 @@ func BenchmarkHTTP(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+func TestTouchCacheSavesRoundTripsButNotTruth(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	post := func(want string) {
+		t.Helper()
+		r := e.post("/v1/progress", tok, progressBody(time.UnixMilli(e.now.Load())))
+		if r.status != 202 || r.body != want+"\n" {
+			t.Fatalf("got %d %s, want 202 %s", r.status, r.body, want)
+		}
+	}
+	e.hist.first = true
+	post(`{"accepted":true,"first_today":true,"history_paused":false}`)
+	// Same day, within touchFresh: answered from memory, never "first" again.
+	post(`{"accepted":true,"first_today":false,"history_paused":false}`)
+	if n := len(e.hist.touches); n != 1 {
+		t.Fatalf("%d touches for two events in a row, want 1", n)
+	}
+	// After touchFresh the pause flag is read again.
+	e.hist.first, e.hist.paused = false, true
+	e.now.Add(touchFresh.Milliseconds())
+	post(`{"accepted":true,"first_today":false,"history_paused":true}`)
+	if n := len(e.hist.touches); n != 2 {
+		t.Fatalf("%d touches after touchFresh, want 2", n)
+	}
+	// A new day is a new first event.
+	e.hist.first, e.hist.paused = true, false
+	e.now.Add(24 * time.Hour.Milliseconds())
+	var err error
+	if tok, err = signAt(testSecret, 42, "", time.UnixMilli(e.now.Load()).Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	post(`{"accepted":true,"first_today":true,"history_paused":false}`)
+	if n := len(e.hist.touches); n != 3 {
+		t.Fatalf("%d touches on a new day, want 3", n)
 	}
 }

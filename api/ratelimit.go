@@ -19,54 +19,78 @@ const rateLimitTimeout = 250 * time.Millisecond
 
 // rateLimiter limits requests per user in Redis (GCRA, go-redis/redis_rate),
 // so the limit holds across every API node.
+//
+// Two local memories save Redis round trips without loosening the limit:
+//   - a lease: each Redis call takes up to leaseSize tokens at once, which
+//     this node then hands out for at most a second. Tokens are consumed in
+//     Redis when leased, so all nodes together never exceed the limit; an
+//     unused lease is simply wasted (at most leaseSize per user per second).
+//   - a denial: a user Redis refused is refused locally until RetryAfter,
+//     since GCRA allows nothing before then.
 type rateLimiter struct {
-	l     *redis_rate.Limiter
-	limit redis_rate.Limit
+	l         *redis_rate.Limiter
+	limit     redis_rate.Limit
+	leaseSize int
 	// lastLog is when the last limiter failure was logged (unix ns).
 	lastLog atomic.Int64
 
-	// denied remembers users Redis refused until their RetryAfter passes:
-	// GCRA allows nothing before then, so a client hammering past its
-	// limit is refused locally instead of costing a Redis round trip per
-	// request. Bounded like the token cache.
-	mu     sync.Mutex
-	denied map[uint64]int64 // user → unix ns when Redis may allow again
+	mu    sync.Mutex
+	users map[uint64]localLimit // bounded by maxLocalUsers
 }
 
-const maxDenied = 1 << 14
+type localLimit struct {
+	deniedUntil int64 // unix ns
+	tokens      int   // leased tokens left
+	leaseUntil  int64 // unix ns after which the lease is void
+}
 
-// blocked returns how long uid is still known to be refused, or 0.
-func (l *rateLimiter) blocked(uid uint64, now int64) time.Duration {
+const (
+	maxLocalUsers = 1 << 16
+	leaseFor      = int64(time.Second)
+	// maxLease bounds one lease: with a limit of 200/s a lease is 10.
+	maxLease = 64
+)
+
+// local decides from memory: allowed from a lease, refused until a time, or
+// unknown (ask Redis).
+func (l *rateLimiter) local(uid uint64, now int64) (allowed bool, refused time.Duration) {
 	l.mu.Lock()
-	until, ok := l.denied[uid]
-	if ok && now >= until {
-		delete(l.denied, uid)
-		ok = false
-	}
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	u, ok := l.users[uid]
 	if !ok {
-		return 0
+		return false, 0
 	}
-	return time.Duration(until - now)
+	if now < u.deniedUntil {
+		return false, time.Duration(u.deniedUntil - now)
+	}
+	if u.tokens > 0 && now < u.leaseUntil {
+		u.tokens--
+		l.users[uid] = u
+		return true, 0
+	}
+	return false, 0
 }
 
-func (l *rateLimiter) deny(uid uint64, until int64) {
+// remember records Redis's answer: a lease of n tokens (one of them used
+// now), or a denial until a time.
+func (l *rateLimiter) remember(uid uint64, u localLimit) {
 	l.mu.Lock()
-	if len(l.denied) >= maxDenied {
-		for k := range l.denied {
-			delete(l.denied, k)
+	if _, ok := l.users[uid]; !ok && len(l.users) >= maxLocalUsers {
+		for k := range l.users { // evict an arbitrary entry
+			delete(l.users, k)
 			break
 		}
 	}
-	l.denied[uid] = until
+	l.users[uid] = u
 	l.mu.Unlock()
 }
 
 func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *rateLimiter {
 	return &rateLimiter{
-		l:      redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
-		limit:  redis_rate.PerSecond(perSecond),
-		denied: make(map[uint64]int64),
+		l:         redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
+		limit:     redis_rate.PerSecond(perSecond),
+		leaseSize: min(max(1, perSecond/20), maxLease),
+		users:     make(map[uint64]localLimit),
 	}
 }
 
@@ -77,12 +101,21 @@ func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *ra
 func (s *Server) rateLimit(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
 	now := time.Now().UnixNano()
-	if d := s.limiter.blocked(cl.UserID, now); d > 0 {
-		s.tooMany(c, d)
+	allowed, refused := s.limiter.local(cl.UserID, now)
+	switch {
+	case allowed:
+		c.Next()
+		return
+	case refused > 0:
+		s.tooMany(c, refused)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), rateLimitTimeout)
-	res, err := s.limiter.l.Allow(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit)
+	res, err := s.limiter.l.AllowN(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit, s.limiter.leaseSize)
+	if err == nil && res.Allowed == 0 && s.limiter.leaseSize > 1 {
+		// Near the limit a whole lease may not fit where one token does.
+		res, err = s.limiter.l.Allow(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit)
+	}
 	cancel()
 	if err != nil {
 		s.countDegraded(c, "ratelimit_failed")
@@ -96,9 +129,12 @@ func (s *Server) rateLimit(c *gin.Context) {
 		return
 	}
 	if res.Allowed == 0 {
-		s.limiter.deny(cl.UserID, now+int64(res.RetryAfter))
+		s.limiter.remember(cl.UserID, localLimit{deniedUntil: now + int64(res.RetryAfter)})
 		s.tooMany(c, res.RetryAfter)
 		return
+	}
+	if res.Allowed > 1 {
+		s.limiter.remember(cl.UserID, localLimit{tokens: res.Allowed - 1, leaseUntil: now + leaseFor})
 	}
 	c.Next()
 }

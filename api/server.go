@@ -85,6 +85,8 @@ type Server struct {
 	limiter *rateLimiter
 	metrics *metrics
 	http    *http.Server
+	// touched saves Touch round trips for users already seen today.
+	touched touchCache
 	// touchLogged is when a Touch failure was last logged (unix ns).
 	touchLogged atomic.Int64
 
@@ -137,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 		now:     cfg.Now,
 		metrics: m,
 		tokens:  newTokenCache(cfg.TokenCacheSize),
+		touched: touchCache{users: make(map[uint64]touched)},
 		done:    make(chan struct{}),
 	}
 	if cfg.Redis != nil {

@@ -64,6 +64,10 @@ type RunConfig struct {
 	// Baseline, when set, first runs the hello-world baseline at the same
 	// rate and duration and puts it and the ratios into the Summary.
 	Baseline bool
+	// HelloCommand starts the baseline's hello-world server as a separate
+	// process (it gets "--addr 127.0.0.1:0" appended and prints its address).
+	// nil: the baseline server runs inside this process.
+	HelloCommand []string
 	// Progress receives the live progress line once a second. nil: none.
 	Progress io.Writer
 }

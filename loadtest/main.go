@@ -56,6 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := Baseline(ctx, cfg)
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
+	case "hello":
+		return serveHello(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return ExitOK
@@ -97,8 +99,11 @@ commands:
   e2e       --rate N --duration D [--clickhouse 127.0.0.1:19000]
             batches through the whole pipeline, then check ClickHouse holds each
             accepted event exactly once; reports visibility latency
-  baseline  --rate N --duration D
-            the same load against an in-process gin hello-world on 127.0.0.1
+  baseline  --rate N --duration D [--in-process]
+            the same load against a gin hello-world on 127.0.0.1, served by a
+            process of its own ("onair loadtest hello") unless --in-process
+  hello     [--addr 127.0.0.1:0]
+            serve the baseline's hello-world endpoint; prints its address
 
 Targets must be loopback unless --allow-remote. Exit status: 0 ok, 1 lost
 requests/events or failure, 2 bad flags. "onair loadtest <command> -h" lists flags.
@@ -227,8 +232,16 @@ func parseBaseline(args []string, stderr io.Writer) (RunConfig, error) {
 	fs := newFlagSet("baseline", stderr)
 	commonFlags(fs, &cfg)
 	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/baseline-<time>)")
+	inProcess := fs.Bool("in-process", false, "serve the hello-world endpoint inside the load generator instead of a separate process")
 	if err := parseArgs(fs, args); err != nil {
 		return cfg, err
+	}
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return cfg, fmt.Errorf("cannot find this executable to start the hello-world server: %w", err)
+		}
+		cfg.HelloCommand = []string{exe, "loadtest", "hello"}
 	}
 	if cfg.ReportDir == "" {
 		cfg.ReportDir = defaultReportDir("baseline")

@@ -34,6 +34,7 @@ type config struct {
 	HistoryMax     int
 	DedupeWindow   time.Duration
 	LogLevel       string
+	Pprof          bool
 	DevKafkaPort   int
 	DevRedisPort   int
 	DevCHPort      int
@@ -77,6 +78,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.Pprof, "pprof", envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	if dev {
 		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")
 		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --pprof
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +28,7 @@ import (
 	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/internal/migrate"
+	"github.com/onair/onair/internal/redisbatch"
 )
 
 // stack is a set of started components, stopped in reverse start order.
@@ -69,11 +73,13 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 	reg := prometheus.NewRegistry()
 
 	t0 := time.Now()
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword})
+	// Concurrent requests share Redis round trips (see internal/redisbatch).
+	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword, PoolSize: 32}, redisbatch.Config{})
 	if err := rdb.Ping(ctx).Err(); err != nil {
+		closeRedis()
 		return fmt.Errorf("cannot reach Redis at %s: %w", strings.Join(cfg.RedisAddrs, ","), err)
 	}
-	st.started("redis client", t0, func(context.Context) error { return rdb.Close() })
+	st.started("redis client", t0, func(context.Context) error { return closeRedis() })
 
 	t0 = time.Now()
 	ch, err := chdb.Open(chdb.Config{Addr: cfg.CHAddr, User: cfg.CHUser, Password: cfg.CHPassword})
@@ -163,6 +169,9 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		})
 		if err != nil {
 			return err
+		}
+		if cfg.Pprof {
+			srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
 		}
 		if err := srv.Start(); err != nil {
 			return err

@@ -1,0 +1,151 @@
+// Package redisbatch coalesces the single Redis commands of concurrent
+// requests into shared pipelines ("auto-pipelining"). Under load, one write
+// and one read syscall then serve dozens of requests instead of one each,
+// on the client and on the Redis server alike. Callers keep using an
+// ordinary go-redis client: the batching is a hook.
+package redisbatch
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures Wrap.
+type Config struct {
+	// MaxBatch bounds the commands of one pipeline; 0 means 512.
+	MaxBatch int
+	// Pipelines is how many pipelines may be in flight at once; 0 means 4.
+	// While they are busy, new commands queue up and form the next batch.
+	Pipelines int
+}
+
+type call struct {
+	ctx  context.Context
+	cmd  redis.Cmder
+	done chan struct{}
+}
+
+type hook struct {
+	q        chan *call
+	under    redis.UniversalClient
+	maxBatch int
+	closed   chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Wrap returns a client whose single commands are batched into pipelines of
+// under (which it owns from then on: closing the returned client's Closer
+// closes both). Pipelines and transactions of the returned client pass
+// through unbatched, as do blocking commands, which would stall a batch.
+func Wrap(opts *redis.UniversalOptions, cfg Config) (redis.UniversalClient, func() error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.Pipelines <= 0 {
+		cfg.Pipelines = 4
+	}
+	under := redis.NewUniversalClient(opts)
+	front := redis.NewUniversalClient(opts)
+	h := &hook{q: make(chan *call, cfg.MaxBatch*cfg.Pipelines), under: under, maxBatch: cfg.MaxBatch, closed: make(chan struct{})}
+	front.AddHook(h)
+	for i := 0; i < cfg.Pipelines; i++ {
+		h.wg.Add(1)
+		go h.loop()
+	}
+	closeAll := func() error {
+		close(h.closed)
+		h.wg.Wait()
+		return errors.Join(front.Close(), under.Close())
+	}
+	return front, closeAll
+}
+
+func (h *hook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if blocking(cmd) {
+			return next(ctx, cmd)
+		}
+		c := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
+		select {
+		case h.q <- c:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.closed:
+			return redis.ErrClosed
+		}
+		select {
+		case <-c.done:
+			return cmd.Err()
+		case <-ctx.Done():
+			// The command still runs with its batch; its result is dropped.
+			return ctx.Err()
+		}
+	}
+}
+
+// blocking reports commands that may park a connection for long.
+func blocking(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "blpop", "brpop", "bzpopmin", "bzpopmax", "blmove", "brpoplpush", "xread", "xreadgroup", "subscribe", "psubscribe", "wait":
+		return true
+	}
+	return false
+}
+
+func (h *hook) loop() {
+	defer h.wg.Done()
+	batch := make([]*call, 0, h.maxBatch)
+	for {
+		select {
+		case c := <-h.q:
+			batch = append(batch[:0], c)
+		case <-h.closed:
+			return
+		}
+	drain:
+		for len(batch) < h.maxBatch {
+			select {
+			case c := <-h.q:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		h.exec(batch)
+	}
+}
+
+// exec runs one batch as a pipeline. Each command gets its own result or
+// error, exactly as if it had been sent alone.
+func (h *hook) exec(batch []*call) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	pipe := h.under.Pipeline()
+	for _, c := range batch {
+		_ = pipe.Process(ctx, c.cmd)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		// Exec sets each command's own error; a connection-level failure
+		// is set on all of them. Make sure none is left without one.
+		var ne net.Error
+		if errors.As(err, &ne) {
+			for _, c := range batch {
+				if c.cmd.Err() == nil {
+					c.cmd.SetErr(err)
+				}
+			}
+		}
+	}
+	for _, c := range batch {
+		close(c.done)
+	}
+}
