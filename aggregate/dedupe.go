@@ -8,27 +8,32 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// dedupeScript marks a client event_id as seen by the record at (partition,
-// offset). It returns 1 when the record is the first with that id, or is that
-// very record replayed after a crash (the mark holds its own position), and 0
-// for a retry that another record already carried. Keying the mark by the
-// record's position is what keeps replays exact: a replay is not a retry.
-var dedupeScript = redis.NewScript(`
-local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-if ok then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-return 0`)
+// dedupeBucketMs groups a user's event ids by the event's client ts. A
+// client retry carries the same ts, so it always meets its first copy in
+// the same bucket; one small hash per user and bucket is listpack-encoded by
+// Redis, several times smaller than a key per event id.
+const dedupeBucketMs = 10 * 60 * 1000
 
 // markDuplicates flags rows whose client event_id an earlier record of the
-// same user already carried. One pipelined round trip for all rows.
+// same user already carried, within the dedupe window.
+//
+// Each id is claimed with HSETNX, the value being the claiming record's
+// (partition, offset). A failed claim is a duplicate unless the stored value
+// is the row's own position: then it is a replay of the very same record
+// after a crash, which must be inserted (it was not, or the ClickHouse
+// watermark would have skipped it). Native commands in one pipeline, plus a
+// second round trip only when claims fail.
 func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (int, error) {
-	pipe := a.cfg.Redis.Pipeline()
 	type ref struct {
 		row *eventRow
-		cmd *redis.Cmd
+		key string
+		pos string
+		cmd *redis.BoolCmd
 	}
 	var refs []ref
-	ttl := strconv.FormatInt(a.cfg.DedupeWindow.Milliseconds(), 10)
+	ttl := a.cfg.DedupeWindow
+	pipe := a.cfg.Redis.Pipeline()
+	expired := map[string]bool{}
 	for _, p := range parts {
 		for i := range p.events {
 			r := &p.events[i]
@@ -37,32 +42,51 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 			}
 			// Hash-tagged by user: a user's records share a partition and a
 			// Redis Cluster slot.
-			k := a.cfg.Prefix + "{" + strconv.FormatUint(r.ev.UserID, 10) + "}:eid:" + r.ev.EventID
+			k := a.cfg.Prefix + "{" + strconv.FormatUint(r.ev.UserID, 10) + "}:e:" + strconv.FormatInt(r.ev.TS/dedupeBucketMs, 36)
 			pos := strconv.FormatInt(int64(p.id), 10) + ":" + strconv.FormatInt(r.offset, 10)
-			refs = append(refs, ref{r, dedupeScript.EvalSha(ctx, pipe, []string{k}, pos, ttl)})
+			refs = append(refs, ref{row: r, key: k, pos: pos, cmd: pipe.HSetNX(ctx, k, r.ev.EventID, pos)})
+			if !expired[k] {
+				expired[k] = true
+				pipe.PExpire(ctx, k, ttl)
+			}
 		}
 	}
 	if len(refs) == 0 {
 		return 0, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// Redis restarted or failed over since we loaded the script:
-			// load it and let the caller's retry run the batch again.
-			if lerr := dedupeScript.Load(ctx, a.cfg.Redis).Err(); lerr != nil {
-				err = fmt.Errorf("%w; reloading the script: %v", err, lerr)
-			}
+		return 0, fmt.Errorf("cannot claim %d event ids in Redis: %w", len(refs), err)
+	}
+	var conflicts []int
+	for i, rf := range refs {
+		if !rf.cmd.Val() {
+			conflicts = append(conflicts, i)
 		}
-		return 0, fmt.Errorf("cannot check %d event ids in Redis: %w", len(refs), err)
+	}
+	if len(conflicts) == 0 {
+		return 0, nil
+	}
+	pipe = a.cfg.Redis.Pipeline()
+	gets := make([]*redis.StringCmd, len(conflicts))
+	for j, i := range conflicts {
+		gets[j] = pipe.HGet(ctx, refs[i].key, refs[i].row.ev.EventID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return 0, fmt.Errorf("cannot read %d claimed event ids: %w", len(conflicts), err)
 	}
 	dups := 0
-	for _, rf := range refs {
-		v, err := rf.cmd.Int()
-		if err != nil {
-			return 0, fmt.Errorf("cannot check event id %q: %w", rf.row.ev.EventID, err)
+	for j, i := range conflicts {
+		owner, err := gets[j].Result()
+		if err == redis.Nil {
+			// Expired between the two round trips: the claim is moot, the
+			// row is not a retry within the window.
+			continue
 		}
-		rf.row.duplicate = v == 0
-		if rf.row.duplicate {
+		if err != nil {
+			return 0, fmt.Errorf("cannot read claim of event id %q: %w", refs[i].row.ev.EventID, err)
+		}
+		if owner != refs[i].pos {
+			refs[i].row.duplicate = true
 			dups++
 		}
 	}
