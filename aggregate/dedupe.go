@@ -17,78 +17,84 @@ const dedupeBucketMs = 10 * 60 * 1000
 // markDuplicates flags rows whose client event_id an earlier record of the
 // same user already carried, within the dedupe window.
 //
-// Each id is claimed with HSETNX, the value being the claiming record's
-// (partition, offset). A failed claim is a duplicate unless the stored value
-// is the row's own position: then it is a replay of the very same record
-// after a crash, which must be inserted (it was not, or the ClickHouse
-// watermark would have skipped it). Native commands in one pipeline, plus a
-// second round trip only when claims fail.
+// Each id is claimed in the hash with the claiming record's (partition,
+// offset) as value. An id already claimed is a duplicate unless the claim is
+// the row's own position: then the row is a replay of that very record after
+// a crash, which must be inserted (it was not, or the ClickHouse watermark
+// would have skipped it).
+//
+// Claims are read (HMGET) and then written (HSET) per hash, not set
+// atomically per id: a user's records live in one partition, which one
+// aggregator owns, so nobody else claims that user's ids meanwhile. Two
+// round trips per flush, whatever its size.
 func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (int, error) {
-	type ref struct {
-		row *eventRow
-		key string
-		pos string
-		cmd *redis.BoolCmd
+	type group struct {
+		key  string
+		rows []*eventRow
+		pos  []string
+		read *redis.SliceCmd
 	}
-	var refs []ref
-	ttl := a.cfg.DedupeWindow
-	pipe := a.cfg.Redis.Pipeline()
-	expired := map[string]bool{}
+	groups := map[string]*group{}
+	var order []*group
 	for _, p := range parts {
 		for i := range p.events {
 			r := &p.events[i]
 			if !r.dedupe {
 				continue
 			}
-			// Hash-tagged by user: a user's records share a partition and a
-			// Redis Cluster slot.
+			// Hash-tagged by user, so a user's claims share a Redis Cluster slot.
 			k := a.cfg.Prefix + "{" + strconv.FormatUint(r.ev.UserID, 10) + "}:e:" + strconv.FormatInt(r.ev.TS/dedupeBucketMs, 36)
-			pos := strconv.FormatInt(int64(p.id), 10) + ":" + strconv.FormatInt(r.offset, 10)
-			refs = append(refs, ref{row: r, key: k, pos: pos, cmd: pipe.HSetNX(ctx, k, r.ev.EventID, pos)})
-			if !expired[k] {
-				expired[k] = true
-				pipe.PExpire(ctx, k, ttl)
+			g := groups[k]
+			if g == nil {
+				g = &group{key: k}
+				groups[k] = g
+				order = append(order, g)
 			}
+			g.rows = append(g.rows, r)
+			g.pos = append(g.pos, strconv.FormatInt(int64(p.id), 10)+":"+strconv.FormatInt(r.offset, 10))
 		}
 	}
-	if len(refs) == 0 {
+	if len(order) == 0 {
 		return 0, nil
+	}
+	pipe := a.cfg.Redis.Pipeline()
+	for _, g := range order {
+		ids := make([]string, len(g.rows))
+		for i, r := range g.rows {
+			ids[i] = r.ev.EventID
+		}
+		g.read = pipe.HMGet(ctx, g.key, ids...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("cannot claim %d event ids in Redis: %w", len(refs), err)
-	}
-	var conflicts []int
-	for i, rf := range refs {
-		if !rf.cmd.Val() {
-			conflicts = append(conflicts, i)
-		}
-	}
-	if len(conflicts) == 0 {
-		return 0, nil
-	}
-	pipe = a.cfg.Redis.Pipeline()
-	gets := make([]*redis.StringCmd, len(conflicts))
-	for j, i := range conflicts {
-		gets[j] = pipe.HGet(ctx, refs[i].key, refs[i].row.ev.EventID)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return 0, fmt.Errorf("cannot read %d claimed event ids: %w", len(conflicts), err)
+		return 0, fmt.Errorf("cannot read event id claims of %d hashes: %w", len(order), err)
 	}
 	dups := 0
-	for j, i := range conflicts {
-		owner, err := gets[j].Result()
-		if err == redis.Nil {
-			// Expired between the two round trips: the claim is moot, the
-			// row is not a retry within the window.
-			continue
+	pipe = a.cfg.Redis.Pipeline()
+	for _, g := range order {
+		vals := g.read.Val()
+		var claims []any
+		claimed := map[string]string{} // within this flush
+		for i, r := range g.rows {
+			owner, _ := vals[i].(string)
+			if o, ok := claimed[r.ev.EventID]; ok {
+				owner = o
+			}
+			switch {
+			case owner == "":
+				claimed[r.ev.EventID] = g.pos[i]
+				claims = append(claims, r.ev.EventID, g.pos[i])
+			case owner != g.pos[i]:
+				r.duplicate = true
+				dups++
+			}
 		}
-		if err != nil {
-			return 0, fmt.Errorf("cannot read claim of event id %q: %w", refs[i].row.ev.EventID, err)
+		if len(claims) > 0 {
+			pipe.HSet(ctx, g.key, claims...)
+			pipe.PExpire(ctx, g.key, a.cfg.DedupeWindow)
 		}
-		if owner != refs[i].pos {
-			refs[i].row.duplicate = true
-			dups++
-		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("cannot claim event ids in %d hashes: %w", len(order), err)
 	}
 	return dups, nil
 }
