@@ -43,7 +43,7 @@ type Aggregator struct {
 	// a record of another month forces a batch first (see insertEvents).
 	month int
 
-	lastRedis, lastCH time.Time
+	lastRedis, lastCH, lastProgress time.Time
 	// failing is set while a sink refuses writes: fetching is paused and
 	// flushes are retried with backoff until it heals.
 	failing   bool
@@ -89,7 +89,7 @@ func New(cfg Config) (*Aggregator, error) {
 // Run consumes until ctx is done, then flushes and commits what it holds and
 // leaves the group. It returns nil after a clean stop.
 func (a *Aggregator) Run(ctx context.Context) error {
-	a.lastRedis, a.lastCH = time.Now(), time.Now()
+	a.lastRedis, a.lastCH, a.lastProgress = time.Now(), time.Now(), time.Now()
 	for {
 		if ctx.Err() != nil {
 			return a.stop()
@@ -130,7 +130,7 @@ func (a *Aggregator) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a.mu.Lock()
-	err := a.flushAll(ctx, a.owned())
+	err := a.flushAll(ctx, a.owned(), true)
 	a.mu.Unlock()
 	if err != nil {
 		a.cfg.Log.Error("aggregator stopping with unflushed records; they will be replayed", "err", err)
@@ -145,20 +145,23 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 	if r.Offset <= p.processed {
 		return
 	}
-	if r.Offset <= p.watermark {
-		// Already in ClickHouse, and so already written back to Redis.
+	if r.Offset <= p.progressWM && r.Offset <= p.watermark {
+		// Every effect of this record is in ClickHouse (and so in Redis).
 		p.processed, p.epoch = r.Offset, r.LeaderEpoch
 		a.m.skipped.WithLabelValues("replayed").Inc()
 		return
 	}
-	month := r.Timestamp.UTC().Year()*100 + int(r.Timestamp.UTC().Month())
-	if a.month != 0 && month != a.month && a.buffered() > 0 {
-		// Keep one INSERT inside one ClickHouse partition (see insertEvents).
-		if err := a.flushAll(ctx, a.owned()); err != nil {
-			a.sinkFailed(err)
+	inEvents := r.Offset <= p.watermark
+	if !inEvents {
+		month := r.Timestamp.UTC().Year()*100 + int(r.Timestamp.UTC().Month())
+		if a.month != 0 && month != a.month && a.buffered() > 0 {
+			// Keep one INSERT inside one ClickHouse partition (see insertEvents).
+			if err := a.flushAll(ctx, a.owned(), false); err != nil {
+				a.sinkFailed(err)
+			}
 		}
+		a.month = month
 	}
-	a.month = month
 	p.processed, p.epoch = r.Offset, r.LeaderEpoch
 
 	var row eventRow
@@ -169,12 +172,16 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 		a.cfg.Log.Error("skipping undecodable record", "partition", p.id, "offset", r.Offset, "bytes", len(r.Value), "err", err)
 		return
 	}
-	row.offset, row.appended = r.Offset, r.Timestamp
-	row.dedupe = row.ev.EventID != "" && !row.ev.ServerID
-	p.events = append(p.events, row)
-	a.m.events.WithLabelValues(row.ev.Type.String()).Inc()
-
-	if row.ev.Type == ingest.TypeProgress || row.ev.Type == ingest.TypePlay {
+	if inEvents {
+		// Replayed only to rebuild progress held when the last owner stopped.
+		a.m.skipped.WithLabelValues("replayed").Inc()
+	} else {
+		row.offset, row.appended = r.Offset, r.Timestamp
+		row.dedupe = row.ev.EventID != "" && !row.ev.ServerID
+		p.events = append(p.events, row)
+		a.m.events.WithLabelValues(row.ev.Type.String()).Inc()
+	}
+	if r.Offset > p.progressWM && (row.ev.Type == ingest.TypeProgress || row.ev.Type == ingest.TypePlay) {
 		k := key{user: row.ev.UserID, biz: row.ev.Biz, item: row.ev.ItemID}
 		s := p.dirty[k]
 		if s == nil {
@@ -194,9 +201,9 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	}
 	parts := a.owned()
 	var err error
-	switch {
-	case a.buffered() >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush || a.failing:
-		err = a.flushAll(ctx, parts)
+	switch progress := now.Sub(a.lastProgress) >= a.cfg.ProgressFlush; {
+	case progress || a.buffered() >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush || a.failing:
+		err = a.flushAll(ctx, parts, progress)
 	case now.Sub(a.lastRedis) >= a.cfg.RedisFlush:
 		err = a.writeBack(ctx, parts)
 		if err == nil {
@@ -231,23 +238,16 @@ func (a *Aggregator) sinkFailed(err error) {
 	a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "err", err)
 }
 
-// flushAll writes back to Redis, batches into ClickHouse and commits, for the
-// given partitions. The caller holds mu. On error nothing is committed and
-// the buffers are kept for the retry: every step is idempotent.
-func (a *Aggregator) flushAll(ctx context.Context, parts []*partition) error {
+// flushAll writes back to Redis, batches events into ClickHouse, and with
+// progress also the held onair.progress rows, then commits. The caller holds
+// mu. On error nothing is committed and the buffers are kept for the retry:
+// every step is idempotent.
+func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress bool) error {
 	if err := a.writeBack(ctx, parts); err != nil {
 		return err
 	}
 	a.lastRedis = time.Now()
 	start := time.Now()
-	np, err := a.insertProgress(ctx, parts)
-	if err != nil {
-		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		return err
-	}
-	for _, p := range parts {
-		p.progress = p.progress[:0]
-	}
 	dups, err := a.markDuplicates(ctx, parts)
 	if err != nil {
 		a.m.sinkErrors.WithLabelValues("redis").Inc()
@@ -263,8 +263,7 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition) error {
 		}
 		a.cfg.Log.Info("events insert reported an error but landed", "rows", ne, "err", err)
 	}
-	if np+ne > 0 {
-		a.m.flushRows.WithLabelValues("progress").Observe(float64(np))
+	if ne > 0 {
 		a.m.flushRows.WithLabelValues("events").Observe(float64(ne))
 		a.m.flushSeconds.WithLabelValues("clickhouse").Observe(time.Since(start).Seconds())
 	}
@@ -277,7 +276,34 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition) error {
 	}
 	a.lastCH = time.Now()
 	a.month = 0
+	if progress {
+		if err := a.flushProgress(ctx, parts); err != nil {
+			return err
+		}
+	}
 	return a.commit(ctx, parts)
+}
+
+// flushProgress inserts the held progress rows, then records how far they
+// go. Between the two a crash only means the rows are inserted again, which
+// ReplacingMergeTree absorbs.
+func (a *Aggregator) flushProgress(ctx context.Context, parts []*partition) error {
+	np, err := a.insertProgress(ctx, parts)
+	if err != nil {
+		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
+		return err
+	}
+	if err := a.insertOffsets(ctx, parts); err != nil {
+		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
+		return err
+	}
+	a.m.flushRows.WithLabelValues("progress").Observe(float64(np))
+	for _, p := range parts {
+		clear(p.progress)
+		p.progressWM = p.processed
+	}
+	a.lastProgress = time.Now()
+	return nil
 }
 
 // landed reports whether ClickHouse already holds the last buffered row of
@@ -307,13 +333,15 @@ func (a *Aggregator) landed(ctx context.Context, parts []*partition) (bool, erro
 	return true, nil
 }
 
-// commit commits, per partition, the offset after the last record taken in.
-// A failed commit is only logged: ClickHouse's watermarks, not Kafka's
-// commits, are the resume point, so at worst a restart re-reads and skips.
+// commit commits, per partition, the offset after the last record whose
+// every effect is in ClickHouse. It is informational (monitoring, lag): the
+// resume point is ClickHouse's watermarks (see resume), so a failed commit
+// is only logged.
 func (a *Aggregator) commit(ctx context.Context, parts []*partition) error {
 	offsets := map[int32]kgo.EpochOffset{}
 	for _, p := range parts {
-		if next := p.processed + 1; p.processed >= 0 && next > p.committed {
+		done := min(p.processed, p.progressWM)
+		if next := done + 1; done >= 0 && next > p.committed {
 			offsets[p.id] = kgo.EpochOffset{Epoch: p.epoch, Offset: next}
 		}
 	}

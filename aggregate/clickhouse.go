@@ -45,6 +45,52 @@ func (a *Aggregator) watermarks(ctx context.Context, parts []int32) (map[int32]i
 	return out, rows.Err()
 }
 
+// progressOffsets returns, per partition, the offset up to which
+// onair.progress holds every effect (absent: none).
+func (a *Aggregator) progressOffsets(ctx context.Context, parts []int32) (map[int32]int64, error) {
+	out := make(map[int32]int64, len(parts))
+	if len(parts) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(parts))
+	for i, p := range parts {
+		ids[i] = strconv.Itoa(int(p))
+	}
+	rows, err := a.cfg.ClickHouse.Query(ctx, "SELECT partition, max(offset) FROM "+a.cfg.Database+".aggregate_offsets WHERE topic = ? AND sink = 'progress' AND partition IN ("+
+		strings.Join(ids, ",")+") GROUP BY partition", a.cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read progress offsets of %d partitions: %w", len(parts), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p uint32
+		var off uint64
+		if err := rows.Scan(&p, &off); err != nil {
+			return nil, err
+		}
+		out[int32(p)] = int64(off)
+	}
+	return out, rows.Err()
+}
+
+// insertOffsets records that onair.progress holds every effect of each
+// partition up to its last processed offset.
+func (a *Aggregator) insertOffsets(ctx context.Context, parts []*partition) error {
+	var topics, sinks []string
+	var ids []uint32
+	var offs []uint64
+	for _, p := range parts {
+		if p.processed > p.progressWM {
+			topics, sinks = append(topics, a.cfg.Topic), append(sinks, "progress")
+			ids, offs = append(ids, uint32(p.id)), append(offs, uint64(p.processed))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return a.insertColumns(ctx, "aggregate_offsets", "topic, partition, sink, offset", []any{topics, ids, sinks, offs})
+}
+
 // insertProgress writes the rows of every partition in one INSERT. Replays
 // are harmless: ReplacingMergeTree keeps the highest version per key.
 func (a *Aggregator) insertProgress(ctx context.Context, parts []*partition) (int, error) {

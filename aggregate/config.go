@@ -51,6 +51,13 @@ type Config struct {
 	RedisFlush time.Duration
 	// ClickHouseFlush is the batch interval; 0 means 1 s.
 	ClickHouseFlush time.Duration
+	// ProgressFlush is how long onair.progress rows are held and collapsed
+	// (last write wins per user and item) before one INSERT; 0 means 30 s.
+	// Players report every few seconds, so this is what turns many reports
+	// into one row. A restart replays from the progress watermark, so
+	// holding rows longer loses nothing; it only makes onair.progress (not
+	// Redis) lag by up to this much.
+	ProgressFlush time.Duration
 	// BatchRows flushes ClickHouse early once this many event rows are
 	// buffered; 0 means 100 000. It stays well under ClickHouse's
 	// max_insert_block_size so each INSERT is one atomic block.
@@ -97,6 +104,7 @@ func (c *Config) validate() error {
 	def(&c.DedupeWindow, time.Hour)
 	def(&c.RedisFlush, 100*time.Millisecond)
 	def(&c.ClickHouseFlush, time.Second)
+	def(&c.ProgressFlush, 30*time.Second)
 	def(&c.RetryBackoff, 100*time.Millisecond)
 	if c.BatchRows == 0 {
 		c.BatchRows = 100_000

@@ -71,7 +71,7 @@ func (h *harness) config() Config {
 	return Config{
 		Brokers: h.brokers, History: h.hist, Redis: h.rdb, Prefix: h.prefix,
 		ClickHouse: h.ch, Database: h.db, RedisFlush: 20 * time.Millisecond, ClickHouseFlush: 100 * time.Millisecond,
-		RetryBackoff: 20 * time.Millisecond,
+		ProgressFlush: 300 * time.Millisecond, RetryBackoff: 20 * time.Millisecond,
 	}
 }
 
@@ -205,24 +205,41 @@ func (h *harness) check(x *expectation) {
 	if len(missing)+len(dup) > 0 {
 		h.t.Fatalf("%d events expected: %d missing %v, %d duplicated %v", len(x.ids), len(missing), head(missing), len(dup), head(dup))
 	}
+	// onair.progress rows are held up to ProgressFlush: poll for them.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mismatch := h.progressMismatch(x)
+		if mismatch == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("progress does not match the model after 20 s: %s", mismatch)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// progressMismatch compares Redis and ClickHouse resume positions with the
+// model and describes the first difference, or returns "".
+func (h *harness) progressMismatch(x *expectation) string {
 	chp := h.chProgress()
 	for k, want := range x.pos {
 		if got := chp[k]; got != want.positionMs {
-			h.t.Errorf("ClickHouse progress %s = %d, want %d", k, got, want.positionMs)
+			return fmt.Sprintf("ClickHouse progress %s = %d, want %d", k, got, want.positionMs)
 		}
-		user := x.user[k]
 		ik, err := history.ParseItemKey(k[strings.IndexByte(k, '/')+1:])
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		got, err := h.hist.Progress(context.Background(), user, []history.ItemKey{ik})
+		got, err := h.hist.Progress(context.Background(), x.user[k], []history.ItemKey{ik})
 		if err != nil {
-			h.t.Fatal(err)
+			return err.Error()
 		}
 		if got[ik].PositionMs != want.positionMs {
-			h.t.Errorf("Redis progress %s = %d, want %d", k, got[ik].PositionMs, want.positionMs)
+			return fmt.Sprintf("Redis progress %s = %d, want %d", k, got[ik].PositionMs, want.positionMs)
 		}
 	}
+	return ""
 }
 
 func head(s []string) []string {
@@ -254,7 +271,8 @@ func TestAggregatorChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err := New(Config{Brokers: strings.Split(f[0], ","), InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
-		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond})
+		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond,
+		ProgressFlush: time.Duration(100+os.Getpid()%500) * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

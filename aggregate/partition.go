@@ -14,23 +14,29 @@ type partition struct {
 	// dirty collapses the progress/play reports taken in since the last Redis
 	// write-back: last write wins per (user, biz, item).
 	dirty map[key]*state
-	// progress holds rows already written to Redis, awaiting ClickHouse.
-	progress []progressRow
+	// progress holds the stored state of entries written to Redis since the
+	// last progress flush, awaiting ClickHouse; later results overwrite
+	// earlier ones (Redis state only moves forward).
+	progress map[key]progressRow
 	// events holds one row per event taken in, awaiting ClickHouse.
 	events []eventRow
 	// processed is the offset of the last record taken in, -1 for none.
 	processed int64
 	epoch     int32
 	// watermark is the highest offset known to be in onair.events, -1 for
-	// none. Records at or below it are skipped: they were inserted by a
+	// none. Records at or below it get no event row: they were inserted by a
 	// previous owner (or by us before a crash).
 	watermark int64
+	// progressWM is the highest offset whose effect on onair.progress is in
+	// ClickHouse, -1 for none. Records at or below it are skipped entirely.
+	progressWM int64
 	// committed is the offset last committed to Kafka (next to read).
 	committed int64
 }
 
 func newPartition(id int32, watermark int64) *partition {
-	return &partition{id: id, dirty: make(map[key]*state), processed: -1, watermark: watermark, committed: -1}
+	return &partition{id: id, dirty: make(map[key]*state), progress: make(map[key]progressRow),
+		processed: -1, watermark: watermark, progressWM: -1, committed: -1}
 }
 
 // eventRow is one row of onair.events.

@@ -20,25 +20,28 @@ func (a *Aggregator) assigned(_ context.Context, _ *kgo.Client, assigned map[str
 	a.cfg.Log.Info("partitions assigned", "partitions", assigned[a.cfg.Topic])
 }
 
-// resume moves each assigned partition's start offset to just after the
-// highest offset ClickHouse already holds, when that is past the committed
-// offset. This is what makes a kill between INSERT and commit harmless.
-// ClickHouse being down blocks the assignment (retrying) rather than risking
-// duplicates.
+// resume starts each assigned partition just after what ClickHouse already
+// holds: the lower of its events watermark and its progress offset. Records
+// between the two rebuild held progress without inserting events again. This
+// is what makes a kill at any instant harmless. ClickHouse being down blocks
+// the assignment (retrying) rather than guessing.
 func (a *Aggregator) resume(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	topic := offsets[a.cfg.Topic]
 	ids := make([]int32, 0, len(topic))
 	for p := range topic {
 		ids = append(ids, p)
 	}
-	var wm map[int32]int64
+	var ewm, pwm map[int32]int64
 	backoff := a.cfg.RetryBackoff
 	for {
 		err := a.settle(ctx, ids)
 		if err == nil {
-			if wm, err = a.watermarks(ctx, ids); err == nil {
-				break
+			if ewm, err = a.watermarks(ctx, ids); err == nil {
+				pwm, err = a.progressOffsets(ctx, ids)
 			}
+		}
+		if err == nil {
+			break
 		}
 		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
 		a.cfg.Log.Warn("cannot read ClickHouse watermarks; assignment waits", "retry_in", backoff, "err", err)
@@ -52,19 +55,21 @@ func (a *Aggregator) resume(ctx context.Context, offsets map[string]map[int32]kg
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for p, off := range topic {
-		w, ok := wm[p]
+		ew, ok := ewm[p]
 		if !ok {
-			w = -1
+			ew = -1
+		}
+		pw, ok := pwm[p]
+		if !ok {
+			pw = -1
 		}
 		if st := a.parts[p]; st != nil {
-			st.watermark = w
-			st.processed = -1
+			st.watermark, st.progressWM, st.processed = ew, pw, -1
 		}
-		committed := off.EpochOffset().Offset // negative: none committed
-		if ok && w+1 > committed {
-			topic[p] = kgo.NewOffset().At(w + 1).WithEpoch(-1)
-			a.cfg.Log.Info("resuming after ClickHouse watermark", "partition", p, "committed", committed, "offset", w+1)
-		}
+		start := min(ew, pw) + 1
+		topic[p] = kgo.NewOffset().At(start).WithEpoch(-1)
+		a.cfg.Log.Info("resuming from ClickHouse watermarks", "partition", p,
+			"committed", off.EpochOffset().Offset, "events", ew, "progress", pw, "offset", start)
 	}
 	return offsets, nil
 }
@@ -84,7 +89,7 @@ func (a *Aggregator) revoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := a.flushAll(fctx, parts); err != nil {
+	if err := a.flushAll(fctx, parts, true); err != nil {
 		a.m.dropped.Add(float64(countEvents(parts)))
 		a.cfg.Log.Warn("revoked partitions could not be flushed; the next owner replays them", "partitions", revoked[a.cfg.Topic], "err", err)
 	}

@@ -40,10 +40,10 @@ func (a *Aggregator) writeBack(ctx context.Context, parts []*partition) error {
 	for i := range ups {
 		u, p := &ups[i], owner[i]
 		if applied[i] {
-			p.progress = append(p.progress, progressRow{
+			p.progress[key{user: u.UserID, biz: u.Biz, item: u.ItemID}] = progressRow{
 				user: u.UserID, biz: u.Biz, item: u.ItemID, positionMs: u.PositionMs, durationMs: u.DurationMs,
 				finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS,
-			})
+			}
 		}
 		a.m.visibility.Observe(float64(now-appended[i]) / 1000)
 	}

@@ -30,6 +30,7 @@ type config struct {
 	RateLimit      int
 	RedisFlush     time.Duration
 	CHFlush        time.Duration
+	ProgressFlush  time.Duration
 	BatchRows      int
 	HistoryMax     int
 	DedupeWindow   time.Duration
@@ -74,6 +75,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.RateLimit, "rate-limit", 200, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", time.Second, "aggregator batch interval to ClickHouse")
+	dur(&c.ProgressFlush, "progress-flush", 30*time.Second, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
 	num(&c.BatchRows, "batch-rows", 100_000, "aggregator flushes ClickHouse early at this many buffered events")
 	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")

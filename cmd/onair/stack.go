@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		agg, err := aggregate.New(aggregate.Config{
 			Brokers: cfg.KafkaBrokers, History: hist, Redis: rdb, Prefix: cfg.RedisPrefix,
 			ClickHouse: ch, Database: cfg.CHDatabase, DedupeWindow: cfg.DedupeWindow,
-			RedisFlush: cfg.RedisFlush, ClickHouseFlush: cfg.CHFlush, BatchRows: cfg.BatchRows,
+			RedisFlush: cfg.RedisFlush, ClickHouseFlush: cfg.CHFlush, ProgressFlush: cfg.ProgressFlush, BatchRows: cfg.BatchRows,
 			Registerer: reg, Log: log.With("component", "aggregate"),
 		})
 		if err != nil {
