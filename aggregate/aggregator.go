@@ -15,6 +15,9 @@ import (
 	"github.com/onair/onair/ingest"
 )
 
+// flushTimeout bounds one flush; a sink slower than this counts as failing.
+const flushTimeout = 30 * time.Second
+
 // Aggregator owns some partitions of the events topic (the consumer group
 // decides which) and drives them through Redis and ClickHouse.
 //
@@ -44,6 +47,10 @@ type Aggregator struct {
 	month int
 
 	lastRedis, lastCH, lastProgress time.Time
+	// uncertain is set when an events INSERT failed: the server may still
+	// have applied it, so the buffers are reconciled with ClickHouse's
+	// watermarks before anything is inserted again.
+	uncertain bool
 	// failing is set while a sink refuses writes: fetching is paused and
 	// flushes are retried with backoff until it heals.
 	failing   bool
@@ -119,7 +126,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			last := fp.Records[len(fp.Records)-1].Offset
 			a.m.lag.WithLabelValues(itoa32(fp.Partition)).Set(float64(max(fp.HighWatermark-last-1, 0)))
 		})
-		a.flushDue(ctx, time.Now())
+		// Flushes must not be cut short by shutdown: an INSERT cancelled on
+		// our side may still complete on the server. stop() flushes last.
+		a.flushDue(context.WithoutCancel(ctx), time.Now())
 		a.mu.Unlock()
 		a.cl.AllowRebalance()
 	}
@@ -156,7 +165,7 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 		month := r.Timestamp.UTC().Year()*100 + int(r.Timestamp.UTC().Month())
 		if a.month != 0 && month != a.month && a.buffered() > 0 {
 			// Keep one INSERT inside one ClickHouse partition (see insertEvents).
-			if err := a.flushAll(ctx, a.owned(), false); err != nil {
+			if err := a.flushAll(context.WithoutCancel(ctx), a.owned(), false); err != nil {
 				a.sinkFailed(err)
 			}
 		}
@@ -243,10 +252,17 @@ func (a *Aggregator) sinkFailed(err error) {
 // mu. On error nothing is committed and the buffers are kept for the retry:
 // every step is idempotent.
 func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress bool) error {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
 	if err := a.writeBack(ctx, parts); err != nil {
 		return err
 	}
 	a.lastRedis = time.Now()
+	if a.uncertain {
+		if err := a.reconcile(ctx, parts); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	dups, err := a.markDuplicates(ctx, parts)
 	if err != nil {
@@ -256,9 +272,14 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress 
 	ne, err := a.insertEvents(ctx, parts)
 	if err != nil {
 		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		// The INSERT is one block: if the server applied it before the
-		// error reached us, the watermarks say so.
-		if ok, werr := a.landed(ctx, parts); werr != nil || !ok {
+		// The INSERT is one block, but the server may have applied it
+		// although we saw an error (a timeout, a dropped connection): only
+		// the watermarks can tell, now or at the next attempt.
+		a.uncertain = true
+		if rerr := a.reconcile(context.WithoutCancel(ctx), parts); rerr != nil {
+			return fmt.Errorf("%w (and reconciling: %v)", err, rerr)
+		}
+		if countEvents(parts) > 0 {
 			return err
 		}
 		a.cfg.Log.Info("events insert reported an error but landed", "rows", ne, "err", err)
@@ -306,31 +327,41 @@ func (a *Aggregator) flushProgress(ctx context.Context, parts []*partition) erro
 	return nil
 }
 
-// landed reports whether ClickHouse already holds the last buffered row of
-// every given partition.
-func (a *Aggregator) landed(ctx context.Context, parts []*partition) (bool, error) {
+// reconcile drops from the buffers every event row ClickHouse already holds,
+// after waiting out INSERTs still running for these partitions. One INSERT
+// holds a contiguous run of each partition's buffer, so the rows at or below
+// the partition's watermark are exactly those that landed.
+func (a *Aggregator) reconcile(ctx context.Context, parts []*partition) error {
 	var ids []int32
 	for _, p := range parts {
 		if len(p.events) > 0 {
 			ids = append(ids, p.id)
 		}
 	}
-	// The INSERT may still be running server-side after a client timeout.
 	if err := a.settle(ctx, ids); err != nil {
-		return false, err
+		return err
 	}
 	wm, err := a.watermarks(ctx, ids)
 	if err != nil {
-		return false, err
+		return err
 	}
 	for _, p := range parts {
-		if n := len(p.events); n > 0 {
-			if got, ok := wm[p.id]; !ok || got < p.events[n-1].offset {
-				return false, nil
-			}
+		w, ok := wm[p.id]
+		if !ok {
+			continue
 		}
+		n := 0
+		for n < len(p.events) && p.events[n].offset <= w {
+			n++
+		}
+		if n > 0 {
+			a.cfg.Log.Info("rows of a failed insert had landed; not inserting them again", "partition", p.id, "rows", n, "watermark", w)
+			p.events = append(p.events[:0], p.events[n:]...)
+		}
+		p.watermark = max(p.watermark, w)
 	}
-	return true, nil
+	a.uncertain = false
+	return nil
 }
 
 // commit commits, per partition, the offset after the last record whose

@@ -170,7 +170,10 @@ func (s *Server) decodeError(c *gin.Context, err error) *Error {
 // is a bug → 500. Either way none of the events was acknowledged.
 func (s *Server) produceError(c *gin.Context, err error, n int) *Error {
 	if errors.Is(err, ingest.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return Unavailable("producer_unavailable", "events not accepted: event log unavailable, retry")
+		// Kafka may still deliver records it had in flight when we gave up:
+		// a 503 means "not known to be accepted", so clients retry with the
+		// same event_id, which the aggregator counts once.
+		return Unavailable("producer_unavailable", "events not acknowledged by Kafka within the timeout; retry with the same event_id")
 	}
 	s.log.Error("ingest: produce failed", "route", c.FullPath(), "events", n, "err", err)
 	return Internal("produce_failed")

@@ -171,6 +171,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if len(cfg.envErrs) > 0 {
+		return errors.Join(cfg.envErrs...)
+	}
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -13,29 +14,32 @@ import (
 // the environment (dashes become underscores); a flag given on the command
 // line wins. README.md lists them all.
 type config struct {
-	HTTPAddr       string
-	KafkaBrokers   []string
-	Partitions     int
-	RedisAddrs     []string
-	RedisPassword  string
-	RedisPrefix    string
-	CHAddr         string
-	CHDatabase     string
-	CHUser         string
-	CHPassword     string
-	AuthSecret     string
-	DataDir        string
-	Roles          []string
-	NodeID         int
-	RateLimit      int
-	RedisFlush     time.Duration
-	CHFlush        time.Duration
-	ProgressFlush  time.Duration
-	BatchRows      int
-	HistoryMax     int
-	DedupeWindow   time.Duration
-	LogLevel       string
-	Pprof          bool
+	HTTPAddr      string
+	KafkaBrokers  []string
+	Partitions    int
+	RedisAddrs    []string
+	RedisPassword string
+	RedisPrefix   string
+	CHAddr        string
+	CHDatabase    string
+	CHUser        string
+	CHPassword    string
+	AuthSecret    string
+	DataDir       string
+	Roles         []string
+	NodeID        int
+	RateLimit     int
+	RedisFlush    time.Duration
+	CHFlush       time.Duration
+	ProgressFlush time.Duration
+	BatchRows     int
+	HistoryMax    int
+	DedupeWindow  time.Duration
+	LogLevel      string
+	Pprof         bool
+
+	// envErrs collects ONAIR_* variables that do not parse; validate reports them.
+	envErrs        []error
 	DevKafkaPort   int
 	DevRedisPort   int
 	DevCHPort      int
@@ -50,9 +54,9 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		*p = split(env(name, def))
 		fs.Func(name, usage+" (comma-separated; default "+strconv.Quote(env(name, def))+")", func(s string) error { *p = split(s); return nil })
 	}
-	num := func(p *int, name string, def int, usage string) { fs.IntVar(p, name, envInt(name, def), usage) }
+	num := func(p *int, name string, def int, usage string) { fs.IntVar(p, name, c.envInt(name, def), usage) }
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		fs.DurationVar(p, name, envDur(name, def), usage)
+		fs.DurationVar(p, name, c.envDur(name, def), usage)
 	}
 	brokers, redis, ch := "", "", ""
 	if dev {
@@ -80,17 +84,20 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&c.Pprof, "pprof", envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	if dev {
 		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")
 		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")
 		num(&c.DevCHPort, "dev-clickhouse-port", 19000, "dev: child clickhouse-server native port")
 		num(&c.DevCHHTTPPort, "dev-clickhouse-http-port", 18123, "dev: child clickhouse-server HTTP port")
-		fs.BoolVar(&c.DevKafkaSyncWr, "dev-kafka-sync-writes", envBool("dev-kafka-sync-writes", false), "dev: fsync every Kafka write (survives power loss; slower)")
+		fs.BoolVar(&c.DevKafkaSyncWr, "dev-kafka-sync-writes", c.envBool("dev-kafka-sync-writes", false), "dev: fsync every Kafka write (survives power loss; slower)")
 	}
 }
 
 func (c *config) validate() error {
+	if len(c.envErrs) > 0 {
+		return errors.Join(c.envErrs...)
+	}
 	for _, r := range c.Roles {
 		if r != "api" && r != "aggregate" {
 			return fmt.Errorf("unknown role %q (want api, aggregate)", r)
@@ -131,25 +138,43 @@ func env(name, def string) string {
 	return def
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(env(name, "")); err == nil {
-		return v
+func (c *config) envInt(name string, def int) int {
+	s := env(name, "")
+	if s == "" {
+		return def
 	}
-	return def
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not an integer", envName(name), s))
+		return def
+	}
+	return v
 }
 
-func envDur(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(env(name, "")); err == nil {
-		return v
+func (c *config) envDur(name string, def time.Duration) time.Duration {
+	s := env(name, "")
+	if s == "" {
+		return def
 	}
-	return def
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not a duration (e.g. 100ms, 30s)", envName(name), s))
+		return def
+	}
+	return v
 }
 
-func envBool(name string, def bool) bool {
-	if v, err := strconv.ParseBool(env(name, "")); err == nil {
-		return v
+func (c *config) envBool(name string, def bool) bool {
+	s := env(name, "")
+	if s == "" {
+		return def
 	}
-	return def
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not a boolean", envName(name), s))
+		return def
+	}
+	return v
 }
 
 func split(s string) []string {

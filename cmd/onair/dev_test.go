@@ -35,7 +35,7 @@ import (
 func TestDevRestartKeepsEverything(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	o := testenv.StartOnair(t, dir)
+	o := testenv.StartOnair(t, dir, "--log-level", "info")
 	users := []uint64{42, 43, 44}
 	// The token of user 42 comes from `onair token`: dev and token must
 	// share <data-dir>/auth.secret.
@@ -208,8 +208,22 @@ func checkOnce(t testing.TB, ch2 driver.Conn, events string, want int, o2 *teste
 			rows.Close()
 		}
 		t.Fatalf("%s holds %d rows with %d distinct event ids, want %d exactly once; rows (event_id partition@offset ingested_at):\n%s\nonair stderr:\n%s",
-			events, n, uniq, want, strings.Join(dups, "\n"), o2.StderrTail())
+			events, n, uniq, want, strings.Join(dups, "\n"), notableLog(o2))
 	}
+}
+
+// notableLog returns the warnings, errors and resume decisions of every run
+// on o's data directory.
+func notableLog(o *testenv.Onair) string {
+	b, _ := os.ReadFile(filepath.Join(o.DataDir, "onair.stderr.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "resum") ||
+			strings.Contains(l, "--- testenv") || strings.Contains(l, "signal received") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // apiEvent is an event as the HTTP API takes it.

@@ -1,0 +1,401 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Onair is a running `onair dev` child process with its own data directory
+// and free ports: embedded Kafka, child redis-server and clickhouse-server,
+// every role. Tests talk to it over HTTP and read its Kafka, Redis and
+// ClickHouse directly.
+type Onair struct {
+	// URL is the HTTP API, e.g. "http://127.0.0.1:41234".
+	URL string
+	// KafkaAddr is the embedded broker, for kgo.SeedBrokers.
+	KafkaAddr string
+	// RedisAddr is the child redis-server.
+	RedisAddr string
+	// ClickHouseAddr is the child clickhouse-server's native port (chdb.Open).
+	ClickHouseAddr string
+	// ClickHouseHTTPAddr is its HTTP port.
+	ClickHouseHTTPAddr string
+	// DataDir is the absolute data directory (Kafka, Redis and ClickHouse
+	// data, auth.secret, and onair.stderr.log: the child's stderr).
+	DataDir string
+	// Secret is the HS256 secret of the process: --auth-secret when given
+	// in args, else the contents of <DataDir>/auth.secret.
+	Secret []byte
+	// Database is the ClickHouse database the process uses ("onair").
+	Database string
+
+	cmd     *exec.Cmd
+	stderr  string        // path of the child's stderr file
+	done    chan struct{} // closed once cmd has been waited for
+	waitErr error         // cmd.Wait's result, valid after done is closed
+	stopped bool          // Stop or Kill ran: cleanup has nothing to do
+	mu      sync.Mutex
+}
+
+// Timeouts of the harness. A cold clickhouse-server on a busy two-core
+// machine is the slow part of a start.
+const (
+	onairStartTimeout = 120 * time.Second
+	onairStopTimeout  = 30 * time.Second
+)
+
+var onairBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// OnairBinary builds cmd/onair once per test binary (into this binary's
+// temporary directory) and returns the path of the executable, for tests
+// that run other commands than `onair dev` (serve, token, a second dev).
+func OnairBinary(t testing.TB) string {
+	t.Helper()
+	onairBin.once.Do(func() {
+		root, err := sharedRoot()
+		if err != nil {
+			onairBin.err = err
+			return
+		}
+		path := filepath.Join(root, "onair")
+		// `go test` puts its own toolchain first in PATH, so this builds
+		// with the same Go as the test binary. The package path works from
+		// any directory inside the module.
+		cmd := exec.Command("go", "build", "-o", path, "github.com/onair/onair/cmd/onair")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			onairBin.err = fmt.Errorf("go build ./cmd/onair: %v\n%s", err, out)
+			return
+		}
+		onairBin.path = path
+	})
+	if onairBin.err != nil {
+		t.Fatalf("testenv: %v", onairBin.err)
+	}
+	return onairBin.path
+}
+
+// StartOnair starts `onair dev` on dataDir ("" = a fresh t.TempDir()) with
+// every port chosen by the kernel (port 0) and --log-level warn; args are
+// appended, so they can override any of those. It returns once the "onair
+// dev is up" banner is printed, with the addresses the banner reports. The
+// child gets the test's environment minus every ONAIR_* variable, so a
+// developer's shell settings cannot leak into it; pass flags instead. It
+// dies with the test binary (Pdeathsig) and is stopped at cleanup, which
+// fails the test when it does not exit with status 0 within 30 s.
+func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
+	t.Helper()
+	bin := OnairBinary(t)
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	stderrPath := filepath.Join(dataDir, "onair.stderr.log")
+	errFile, err := os.OpenFile(stderrPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	fmt.Fprintf(errFile, "--- testenv: onair dev started at %s ---\n", time.Now().Format(time.RFC3339Nano))
+	full := append([]string{"dev", "--data-dir", dataDir,
+		"--http-addr", "127.0.0.1:0",
+		"--dev-kafka-port", "0", "--dev-redis-port", "0",
+		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0",
+		"--log-level", "warn"}, args...)
+	cmd := exec.Command(bin, full...)
+	cmd.Env = withoutOnairEnv(os.Environ())
+	cmd.Stderr = errFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		errFile.Close()
+		t.Fatalf("testenv: %v", err)
+	}
+	// The children of onair (redis-server, clickhouse-server) have their
+	// own Pdeathsig, so killing onair takes them along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		errFile.Close()
+		t.Fatalf("testenv: cannot start %s: %v", bin, err)
+	}
+	o := &Onair{cmd: cmd, stderr: stderrPath, done: make(chan struct{})}
+
+	banner := make(chan map[string]string, 1)
+	go func() {
+		// Reads until EOF, also after the banner, so the child never blocks
+		// writing to a full pipe.
+		sc := bufio.NewScanner(stdout)
+		fields := map[string]string{}
+		up, sent := false, false
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			switch {
+			case strings.HasPrefix(line, "onair dev is up"):
+				up = true
+			case up && !sent:
+				for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "Data"} {
+					if v, ok := strings.CutPrefix(line, k+" "); ok {
+						fields[k] = strings.TrimSpace(v)
+					}
+				}
+				if strings.HasPrefix(line, "Ctrl-C stops everything") {
+					banner <- fields
+					sent = true
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		// Wait closes the stdout pipe; the reader above has seen EOF by then
+		// or gets an error, either way it ends.
+		o.waitErr = cmd.Wait()
+		errFile.Close()
+		close(o.done)
+	}()
+	t.Cleanup(func() {
+		o.mu.Lock()
+		stopped := o.stopped
+		o.mu.Unlock()
+		if !stopped {
+			if err := o.stop(); err != nil {
+				t.Errorf("testenv: at cleanup: %v", err)
+			}
+		}
+	})
+
+	var fields map[string]string
+	select {
+	case fields = <-banner:
+	case <-o.done:
+		t.Fatalf("testenv: onair dev exited before it was up (%v); stderr tail:\n%s", o.waitErr, o.StderrTail())
+	case <-time.After(onairStartTimeout):
+		t.Fatalf("testenv: onair dev not up after %s; stderr tail:\n%s", onairStartTimeout, o.StderrTail())
+	}
+	if err := o.parseBanner(fields); err != nil {
+		t.Fatalf("testenv: %v; stderr tail:\n%s", err, o.StderrTail())
+	}
+	secret := flagValue(args, "auth-secret")
+	if secret == "" {
+		b, err := os.ReadFile(filepath.Join(o.DataDir, "auth.secret"))
+		if err != nil {
+			t.Fatalf("testenv: onair dev's secret: %v", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	o.Secret = []byte(secret)
+	return o
+}
+
+// parseBanner fills the addresses from the banner's lines, e.g.
+//
+//	HTTP API     http://127.0.0.1:8080   (health: ...)
+//	ClickHouse   127.0.0.1:19000 (native), 127.0.0.1:18123 (HTTP), database onair
+func (o *Onair) parseBanner(f map[string]string) error {
+	first := func(k string) string {
+		w := strings.Fields(f[k])
+		if len(w) == 0 {
+			return ""
+		}
+		return strings.TrimSuffix(w[0], ",")
+	}
+	o.URL = first("HTTP API")
+	o.KafkaAddr = first("Kafka")
+	o.RedisAddr = first("Redis")
+	o.ClickHouseAddr = first("ClickHouse")
+	o.DataDir = f["Data"]
+	ch := strings.Fields(f["ClickHouse"]) // addr (native), addr (HTTP), database db
+	if len(ch) >= 6 {
+		o.ClickHouseHTTPAddr = strings.TrimSuffix(ch[2], ",")
+		o.Database = ch[len(ch)-1]
+	}
+	if !strings.HasPrefix(o.URL, "http://") || o.KafkaAddr == "" || o.RedisAddr == "" ||
+		o.ClickHouseAddr == "" || o.ClickHouseHTTPAddr == "" || o.Database == "" || o.DataDir == "" {
+		return fmt.Errorf("cannot parse the onair dev banner: %q", f)
+	}
+	for _, a := range []string{strings.TrimPrefix(o.URL, "http://"), o.KafkaAddr, o.RedisAddr, o.ClickHouseAddr, o.ClickHouseHTTPAddr} {
+		if _, p, ok := strings.Cut(a, ":"); !ok || p == "0" {
+			return fmt.Errorf("onair dev's banner reports address %q, want a bound host:port", a)
+		}
+	}
+	return nil
+}
+
+// Stop sends SIGTERM and waits for the process to exit. It fails the test
+// when the exit status is not 0 or the exit takes more than 30 s (the
+// process is then killed).
+func (o *Onair) Stop(t testing.TB) {
+	t.Helper()
+	if err := o.stop(); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+func (o *Onair) stop() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return nil
+	}
+	o.stopped = true
+	start := time.Now()
+	_ = o.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-o.done:
+	case <-time.After(onairStopTimeout):
+		_ = o.cmd.Process.Kill()
+		<-o.done
+		return fmt.Errorf("onair dev (pid %d) did not exit within %s of SIGTERM, killed; stderr tail:\n%s",
+			o.cmd.Process.Pid, onairStopTimeout, o.StderrTail())
+	}
+	if o.waitErr != nil {
+		return fmt.Errorf("onair dev (pid %d) exited with %v %s after SIGTERM; stderr tail:\n%s",
+			o.cmd.Process.Pid, o.waitErr, time.Since(start).Round(time.Millisecond), o.StderrTail())
+	}
+	return nil
+}
+
+// Kill sends SIGKILL, a crash, and waits until onair and its child servers
+// are gone, so that a restart on the same DataDir does not meet a dying
+// clickhouse-server holding the data.
+func (o *Onair) Kill(t testing.TB) {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
+	o.stopped = true
+	kids := descendants(o.cmd.Process.Pid)
+	_ = o.cmd.Process.Kill()
+	<-o.done
+	Wait(t, onairStopTimeout, func() bool {
+		for _, pid := range kids {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	}, "children %v of killed onair dev still running", kids)
+}
+
+// Done is closed when the process has exited, whoever stopped it.
+func (o *Onair) Done() <-chan struct{} { return o.done }
+
+// StderrTail returns the last 8 KB of the process's stderr (its log).
+func (o *Onair) StderrTail() string { return tailFile(o.stderr, 8<<10) }
+
+// Token returns a bearer token for user signed with o.Secret, valid for an
+// hour; role is "", "admin" or "service". It signs the token itself, as
+// api.SignToken does, because api's tests import testenv.
+func (o *Onair) Token(t testing.TB, user uint64, role string) string {
+	t.Helper()
+	return SignToken(t, o.Secret, user, role)
+}
+
+// SignToken returns an HS256 bearer token for user (sub), valid for an
+// hour, with the optional role.
+func SignToken(t testing.TB, secret []byte, user uint64, role string) string {
+	t.Helper()
+	claims := jwt.MapClaims{
+		"sub": strconv.FormatUint(user, 10),
+		"iat": time.Now().Unix(),
+		"exp": time.Now().Add(time.Hour).Unix(),
+	}
+	if role != "" {
+		claims["role"] = role
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		t.Fatalf("testenv: cannot sign token: %v", err)
+	}
+	return tok
+}
+
+// withoutOnairEnv drops ONAIR_* variables: they set onair's flag defaults.
+func withoutOnairEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "ONAIR_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// flagValue returns the last value of --name (or -name, =value forms) in args.
+func flagValue(args []string, name string) string {
+	v := ""
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name && i+1 < len(args) {
+			v = args[i+1]
+		} else if s, ok := strings.CutPrefix(a, name+"="); ok {
+			v = s
+		}
+	}
+	return v
+}
+
+// descendants lists the process tree below pid from /proc (Linux).
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(s); err == nil {
+				out = append(out, c)
+				out = append(out, descendants(c)...)
+			}
+		}
+	}
+	return out
+}
+
+// alive reports whether pid runs and is not a zombie waiting to be reaped.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the command, which is in parentheses.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+func tailFile(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
