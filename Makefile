@@ -22,7 +22,7 @@ run: setup build
 ## test: set up, then the whole suite against real Redis, ClickHouse and kfake
 test: setup
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 14m $(PKGS)
+	$(GO) test -count=1 -timeout 6m $(PKGS)
 
 ## check: formatting and static checks
 check:

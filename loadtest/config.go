@@ -70,6 +70,16 @@ type RunConfig struct {
 	HelloCommand []string
 	// Progress receives the live progress line once a second. nil: none.
 	Progress io.Writer
+	// Seed, when set, first gives every user SeedItems unfinished items
+	// and waits until they are readable (see Seed); the time it takes is
+	// reported in Summary.Seed, apart from the attack. The CLI sets it by
+	// default for the scenarios that read history.
+	Seed bool
+	// SeedItems is the items seeded per user, 1..100. 0: DefaultSeedItems.
+	SeedItems int
+	// SeedWait bounds the wait for seeded items to be readable.
+	// 0: DefaultSeedWait.
+	SeedWait time.Duration
 }
 
 func (c *RunConfig) setDefaults() {
@@ -88,6 +98,12 @@ func (c *RunConfig) setDefaults() {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.SeedItems == 0 {
+		c.SeedItems = DefaultSeedItems
+	}
+	if c.SeedWait == 0 {
+		c.SeedWait = DefaultSeedWait
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultPacedMaxCap
@@ -125,6 +141,12 @@ func (c *RunConfig) validate(needTarget bool) error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", c.Timeout)
+	}
+	if c.Seed && (c.SeedItems < 1 || c.SeedItems > 100 || c.SeedItems > c.Items) {
+		return fmt.Errorf("--seed-items must be in 1..100 and <= --items, got %d", c.SeedItems)
+	}
+	if c.SeedWait < 0 {
+		return fmt.Errorf("--seed-wait must be positive, got %s", c.SeedWait)
 	}
 	if !needTarget {
 		return nil

@@ -34,6 +34,7 @@ type fakeAPI struct {
 	secret []byte
 
 	failEvery, dropEvery, dupEvery int
+	dropHistory                    bool // accept writes but never show them in history (an API without aggregator)
 
 	mu      sync.Mutex
 	writes  int
@@ -54,6 +55,7 @@ type historyItem struct {
 
 type fakeEvent struct {
 	Type       string `json:"type"`
+	UserID     uint64 `json:"user_id"`
 	Biz        string `json:"biz"`
 	ItemID     uint64 `json:"item_id"`
 	PositionMS int64  `json:"position_ms"`
@@ -93,14 +95,24 @@ func writeOK(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeAPI) auth(h func(http.ResponseWriter, *http.Request, uint64)) http.HandlerFunc {
+// fakeCaller is a verified token: a user, or a service that may post for
+// any user.
+type fakeCaller struct {
+	uid     uint64
+	service bool
+}
+
+func (f *fakeAPI) auth(h func(http.ResponseWriter, *http.Request, fakeCaller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			writeErr(w, 401, "unauthenticated", "missing bearer token")
 			return
 		}
-		var c jwt.RegisteredClaims
+		var c struct {
+			jwt.RegisteredClaims
+			Role string `json:"role"`
+		}
 		_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return f.secret, nil },
 			jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
 		uid, perr := strconv.ParseUint(c.Subject, 10, 64)
@@ -112,7 +124,11 @@ func (f *fakeAPI) auth(h func(http.ResponseWriter, *http.Request, uint64)) http.
 			writeErr(w, 400, "invalid_argument", "tracking header leaked to the server")
 			return
 		}
-		h(w, r, uid)
+		if c.Role != "" && c.Role != "service" && c.Role != "admin" {
+			writeErr(w, 401, "unauthenticated", "bad role")
+			return
+		}
+		h(w, r, fakeCaller{uid: uid, service: c.Role == "service"})
 	}
 }
 
@@ -127,21 +143,26 @@ func validEvent(e fakeEvent) bool {
 		e.TS <= now+5*60_000 && e.TS >= now-30*24*3600_000
 }
 
-func (f *fakeAPI) progress(w http.ResponseWriter, r *http.Request, uid uint64) {
+func (f *fakeAPI) progress(w http.ResponseWriter, r *http.Request, c fakeCaller) {
 	var e fakeEvent
 	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || !validEvent(e) || e.DurationMS <= 0 {
 		writeErr(w, 400, "invalid_argument", "bad progress")
 		return
 	}
 	e.Type = "progress"
-	if !f.accept(uid, []fakeEvent{e}) {
+	if c.service || (e.UserID != 0 && e.UserID != c.uid) {
+		writeErr(w, 403, "permission_denied", "progress is the caller's own")
+		return
+	}
+	e.UserID = c.uid
+	if !f.accept([]fakeEvent{e}) {
 		writeErr(w, 500, "internal", "injected failure")
 		return
 	}
 	writeOK(w, 202, map[string]any{"accepted": true, "first_today": false, "history_paused": false})
 }
 
-func (f *fakeAPI) batch(w http.ResponseWriter, r *http.Request, uid uint64) {
+func (f *fakeAPI) batch(w http.ResponseWriter, r *http.Request, c fakeCaller) {
 	var b struct {
 		Events []fakeEvent `json:"events"`
 	}
@@ -153,22 +174,32 @@ func (f *fakeAPI) batch(w http.ResponseWriter, r *http.Request, uid uint64) {
 		writeErr(w, 400, "invalid_argument", "bad batch")
 		return
 	}
-	for _, e := range b.Events {
+	for i, e := range b.Events {
 		if !validEvent(e) || (e.Type != "progress" && e.Type != "play" && e.Type != "like") {
 			writeErr(w, 400, "invalid_argument", "bad event")
 			return
 		}
+		switch {
+		case c.service && e.UserID == 0:
+			writeErr(w, 400, "invalid_argument", "user_id is required with a service token")
+			return
+		case !c.service && e.UserID != 0 && e.UserID != c.uid:
+			writeErr(w, 403, "permission_denied", "user_id names another user")
+			return
+		case !c.service:
+			b.Events[i].UserID = c.uid
+		}
 	}
-	if !f.accept(uid, b.Events) {
+	if !f.accept(b.Events) {
 		writeErr(w, 500, "internal", "injected failure")
 		return
 	}
 	writeOK(w, 202, map[string]int{"accepted": len(b.Events)})
 }
 
-// accept applies events, newer ts wins, and reports false for an injected
-// failure.
-func (f *fakeAPI) accept(uid uint64, evs []fakeEvent) bool {
+// accept applies events (UserID set), newer ts wins, and reports false for
+// an injected failure.
+func (f *fakeAPI) accept(evs []fakeEvent) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes++
@@ -184,13 +215,13 @@ func (f *fakeAPI) accept(uid uint64, evs []fakeEvent) bool {
 		default:
 			f.stored[e.EventID]++
 		}
-		if e.Type != "progress" {
+		if e.Type != "progress" || f.dropHistory {
 			continue
 		}
-		h := f.history[uid]
+		h := f.history[e.UserID]
 		if h == nil {
 			h = map[string]historyItem{}
-			f.history[uid] = h
+			f.history[e.UserID] = h
 		}
 		key := e.Biz + ":" + strconv.FormatUint(e.ItemID, 10)
 		if old, ok := h[key]; ok && old.UpdatedAt > e.TS {
@@ -202,8 +233,9 @@ func (f *fakeAPI) accept(uid uint64, evs []fakeEvent) bool {
 	return true
 }
 
-func (f *fakeAPI) listHistory(unfinished bool) func(http.ResponseWriter, *http.Request, uint64) {
-	return func(w http.ResponseWriter, r *http.Request, uid uint64) {
+func (f *fakeAPI) listHistory(unfinished bool) func(http.ResponseWriter, *http.Request, fakeCaller) {
+	return func(w http.ResponseWriter, r *http.Request, c fakeCaller) {
+		uid := c.uid
 		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
 		if err != nil || limit < 1 || limit > 100 {
 			writeErr(w, 400, "invalid_argument", "bad limit")

@@ -2,8 +2,9 @@
 // scenarios of Zipf-distributed users and items with valid tokens
 // (`onair loadtest run`), an end-to-end exactness and visibility check
 // through Kafka and the aggregator into ClickHouse (`onair loadtest e2e`),
-// and an in-process gin hello-world baseline to quote every figure against
-// (`onair loadtest baseline`). Load only goes to loopback targets unless
+// a gin hello-world baseline to quote every figure against
+// (`onair loadtest baseline`), and the writer of BENCHMARKS.md for
+// `make bench` (`onair loadtest table`). Load only goes to loopback targets unless
 // --allow-remote is given, and always stops at its duration.
 package loadtest
 
@@ -58,6 +59,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
+	case "table":
+		cfg, err := parseTable(args, stderr)
+		if err != nil {
+			return usageErr(stderr, "table", err)
+		}
+		if err := Table(stdout, cfg); err != nil {
+			fmt.Fprintf(stderr, "onair loadtest table: %v\n", err)
+			return ExitLost
+		}
+		return ExitOK
 	case "help", "-h", "--help":
 		usage(stdout)
 		return ExitOK
@@ -95,7 +106,9 @@ func usage(w io.Writer) {
 
 commands:
   run       --scenario %s --rate N --duration D [--report DIR]
-            drive the HTTP API; writes report.txt, results.bin, plot.html, summary.json
+            [--baseline] [--seed --seed-items 24]
+            drive the HTTP API; writes report.txt, results.bin, plot.html, summary.json;
+            history, continue and mixed first seed every user with items (--seed=false: not)
   e2e       --rate N --duration D [--clickhouse 127.0.0.1:19000]
             batches through the whole pipeline, then check ClickHouse holds each
             accepted event exactly once; reports visibility latency
@@ -104,6 +117,9 @@ commands:
             process of its own ("onair loadtest hello") unless --in-process
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
+  table     [--commit C --go-bench FILE --keep BENCHMARKS.md] DIR...
+            write BENCHMARKS.md (to stdout) from the report directories of
+            a bench run (summary.json / e2e.json, command.txt, exit.txt)
 
 Targets must be loopback unless --allow-remote. Exit status: 0 ok, 1 lost
 requests/events or failure, 2 bad flags. "onair loadtest <command> -h" lists flags.
@@ -144,6 +160,20 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// seedByDefault lists the scenarios that read history: they measure
+// nothing useful against users without one, so --seed defaults on.
+var seedByDefault = map[string]bool{"history": true, "continue": true, "mixed": true}
+
+// helloCommand is how the CLI starts the baseline's hello-world server:
+// this executable's "loadtest hello".
+func helloCommand() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find this executable to start the hello-world server: %w", err)
+	}
+	return []string{exe, "loadtest", "hello"}, nil
+}
+
 func defaultReportDir(name string) string {
 	return filepath.Join("var", "loadtest", name+"-"+time.Now().Format("20060102-150405"))
 }
@@ -157,8 +187,24 @@ func parseRun(args []string, stderr io.Writer, getenv func(string) string, readF
 	fs.StringVar(&cfg.Scenario, "scenario", "", "one of "+strings.Join(Scenarios(), ", ")+" (required)")
 	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/<scenario>-<time>)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run the hello-world baseline at the same rate, and report ratios")
+	inProcess := fs.Bool("in-process", false, "with --baseline: serve the hello-world endpoint inside the load generator instead of a separate process")
+	fs.BoolVar(&cfg.Seed, "seed", false, "first give every user --seed-items unfinished items and wait until they are readable (default on for history, continue, mixed)")
+	fs.IntVar(&cfg.SeedItems, "seed-items", DefaultSeedItems, "items seeded per user, 1..100")
+	fs.DurationVar(&cfg.SeedWait, "seed-wait", DefaultSeedWait, "how long to wait for seeded items to show in GET /v1/history")
 	if err := parseArgs(fs, args); err != nil {
 		return cfg, err
+	}
+	seedSet := false
+	fs.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
+	if !seedSet {
+		cfg.Seed = seedByDefault[cfg.Scenario]
+	}
+	if cfg.Baseline && !*inProcess {
+		cmd, err := helloCommand()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.HelloCommand = cmd
 	}
 	if cfg.Scenario == "" {
 		return cfg, fmt.Errorf("--scenario is required (one of %s)", strings.Join(Scenarios(), ", "))
@@ -237,11 +283,11 @@ func parseBaseline(args []string, stderr io.Writer) (RunConfig, error) {
 		return cfg, err
 	}
 	if !*inProcess {
-		exe, err := os.Executable()
+		cmd, err := helloCommand()
 		if err != nil {
-			return cfg, fmt.Errorf("cannot find this executable to start the hello-world server: %w", err)
+			return cfg, err
 		}
-		cfg.HelloCommand = []string{exe, "loadtest", "hello"}
+		cfg.HelloCommand = cmd
 	}
 	if cfg.ReportDir == "" {
 		cfg.ReportDir = defaultReportDir("baseline")

@@ -53,6 +53,9 @@ type Summary struct {
 	Baseline *Summary `json:"baseline,omitempty"`
 	// VsBaseline is this run relative to Baseline.
 	VsBaseline *Ratio `json:"vs_baseline,omitempty"`
+	// Seed is the seed phase before the attack, when there was one. Its
+	// time is not part of the attack's figures.
+	Seed *SeedSummary `json:"seed,omitempty"`
 }
 
 // Latencies are latency percentiles in milliseconds.
@@ -252,6 +255,10 @@ func TextSummary(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "accepted events: %d (%.0f events/s)\n", s.AcceptedEvents, s.EventsPerSec)
 	}
 	fmt.Fprintf(w, "status codes: %v\n", s.StatusCodes)
+	if sd := s.Seed; sd != nil {
+		fmt.Fprintf(w, "seeded (not measured): %d users x %d items = %d events in %d requests, posted in %.1fs, visible %.1fs later\n",
+			sd.Users, sd.ItemsPerUser, sd.Events, sd.Requests, sd.PostSeconds, sd.VisibleSeconds)
+	}
 	if s.Baseline != nil && s.VsBaseline != nil {
 		fmt.Fprintf(w, "vs baseline (hello-world %.0f ok/s, p99 %.2f ms): throughput x%.3f, p50 x%.2f, p99 x%.2f\n",
 			s.Baseline.Throughput, s.Baseline.Latencies.P99, s.VsBaseline.Throughput, s.VsBaseline.P50, s.VsBaseline.P99)

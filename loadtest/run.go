@@ -20,6 +20,18 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if err := cfg.validate(true); err != nil {
 		return Summary{}, err
 	}
+	var sd *SeedSummary
+	if cfg.Seed {
+		r, err := seed(ctx, cfg, newClient(cfg.Timeout, nil))
+		if err != nil {
+			return Summary{}, err
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "[seed] %d users x %d items: posted in %.1fs, visible after %.1fs more\n",
+				r.Users, r.ItemsPerUser, r.PostSeconds, r.VisibleSeconds)
+		}
+		sd = &r
+	}
 	var base *Summary
 	if cfg.Baseline {
 		bcfg := cfg
@@ -40,9 +52,12 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if err != nil {
 		return s, err
 	}
-	if base != nil {
-		s.Baseline = base
-		s.VsBaseline = ratio(s, *base)
+	if base != nil || sd != nil {
+		s.Seed = sd
+		if base != nil {
+			s.Baseline = base
+			s.VsBaseline = ratio(s, *base)
+		}
 		if cfg.ReportDir != "" {
 			if err := writeJSON(cfg.ReportDir+"/summary.json", s); err != nil {
 				return s, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,7 +96,7 @@ func TestScenarios(t *testing.T) {
 		dir := t.TempDir()
 		var progress bytes.Buffer
 		cfg := RunConfig{Scenario: scenario, Rate: 100, Duration: time.Second, Users: 500, Items: 2000, Batch: 20,
-			Target: target, TokenSecret: secret, ReportDir: dir, Progress: &progress}
+			Target: target, TokenSecret: secret, ReportDir: dir, Progress: &progress, Seed: seedByDefault[scenario]}
 		got, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", scenario, err)
@@ -125,6 +126,9 @@ func TestScenarios(t *testing.T) {
 		}
 		if !strings.Contains(progress.String(), "[progress] ") {
 			t.Fatalf("%s: no progress line: %q", scenario, progress.String())
+		}
+		if (s.Seed != nil) != cfg.Seed || (cfg.Seed && (s.Seed.Users != 500 || s.Seed.Events != 500*DefaultSeedItems)) {
+			t.Fatalf("%s: seed %+v, seeding %v", scenario, s.Seed, cfg.Seed)
 		}
 		switch scenario {
 		case "progress":
@@ -207,4 +211,145 @@ func TestRunWithBaseline(t *testing.T) {
 	if got.Baseline == nil {
 		t.Fatal("summary.json lacks the baseline")
 	}
+}
+
+// TestSeed checks that every user gets its seeded items, unfinished and
+// distinct, through a service token, and that the wait sees them.
+func TestSeed(t *testing.T) {
+	fk := newFakeAPI(t)
+	const users, items, per = 300, 50, 24 // items < users*per: the item ids wrap
+	sd, err := Seed(context.Background(), RunConfig{Scenario: "history", Duration: time.Second, Users: users, Items: items,
+		SeedItems: per, Target: fk.url, TokenSecret: fk.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd.Events != users*per || sd.Requests != (users*per+999)/1000 || sd.Sampled < 8 || sd.Sampled > 16 || sd.PostSeconds <= 0 {
+		t.Fatalf("summary %+v", sd)
+	}
+	fk.mu.Lock()
+	defer fk.mu.Unlock()
+	for uid := uint64(1); uid <= users; uid++ {
+		h := fk.history[uid]
+		if len(h) != per {
+			t.Fatalf("user %d has %d items, want %d", uid, len(h), per)
+		}
+		for k, it := range h {
+			if it.Finished || it.PositionMS <= 0 {
+				t.Fatalf("user %d item %s: %+v, want unfinished with a position", uid, k, it)
+			}
+		}
+	}
+	if len(fk.history) != users {
+		t.Fatalf("%d users have history, want %d (nothing under the service's own id)", len(fk.history), users)
+	}
+}
+
+// TestSeedNotVisible: a server that accepts but never shows the events
+// (no aggregator) makes seeding fail within its wait, saying why.
+func TestSeedNotVisible(t *testing.T) {
+	fk := newFakeAPI(t)
+	fk.dropHistory = true
+	start := time.Now()
+	_, err := Seed(context.Background(), RunConfig{Scenario: "history", Duration: time.Second, Users: 10, Items: 100,
+		SeedWait: 300 * time.Millisecond, Target: fk.url, TokenSecret: fk.secret})
+	if err == nil || !strings.Contains(err.Error(), "not visible") {
+		t.Fatalf("err %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("took %s", time.Since(start))
+	}
+}
+
+// TestTable writes BENCHMARKS.md from fabricated report directories and
+// checks the rows, the verdicts and the kept notes.
+func TestTable(t *testing.T) {
+	root := t.TempDir()
+	mk := func(name, command string, v any, file string) string {
+		t.Helper()
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(command+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if v != nil {
+			if err := writeJSON(filepath.Join(dir, file), v); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(filepath.Join(dir, "exit.txt"), []byte("1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	base := &Summary{Scenario: "baseline", Throughput: 20000, Success: 1, Latencies: Latencies{P50: 1, P99: 5}}
+	run := func(sc string, tput, evs, p99 float64) *Summary {
+		return &Summary{Scenario: sc, Throughput: tput, EventsPerSec: evs, AcceptedEvents: uint64(evs), Success: 1, StatusCodes: map[string]int{"202": int(tput)},
+			Latencies: Latencies{P50: 2, P99: p99}, Baseline: base, VsBaseline: &Ratio{Throughput: tput / base.Throughput}}
+	}
+	hist := run("history", 15000, 0, 12)
+	hist.Seed = &SeedSummary{Users: 10000, ItemsPerUser: 24, Events: 240000, Requests: 240, PostSeconds: 3.2, VisibleSeconds: 0.4}
+	e := &E2ESummary{Run: *run("e2e", 1500, 150000, 30), AcceptedEvents: 3_000_000, Complete: true, DrainSeconds: 1.5,
+		EventsPerSec: 120_000, Visibility: Visibility{Samples: 300, P50: 150, P90: 300, P99: 700, Max: 900}}
+	dirs := []string{
+		mk("1-baseline", "onair loadtest baseline --rate 0", base, "summary.json"),
+		mk("2-progress", "onair loadtest run --scenario progress", run("progress", 15000, 15000, 9), "summary.json"),
+		mk("3-batch", "onair loadtest run --scenario batch", run("batch", 3000, 300_000, 40), "summary.json"),
+		mk("4-history", "onair loadtest run --scenario history", hist, "summary.json"),
+		mk("5-mixed", "onair loadtest run --scenario mixed", nil, ""),
+		mk("6-e2e", "onair loadtest e2e --rate 0", e, "e2e.json"),
+		mk("7-e2e", "onair loadtest e2e --rate 0 --duration 20s", &E2ESummary{Run: Summary{Duration: 20 * time.Second, Success: 1},
+			AcceptedEvents: 1000, MissingCount: 200, DrainSeconds: 80, Check: CheckResult{Found: 800}}, "e2e.json"),
+	}
+	keep := filepath.Join(root, "old.md")
+	if err := os.WriteFile(keep, []byte("# old\n| stale | row |\n"+NotesMarker+"\nhand-written analysis\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gb := filepath.Join(root, "gobench.txt")
+	if err := os.WriteFile(gb, []byte("BenchmarkX-2   100   123 ns/op\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var errb bytes.Buffer
+	args := append([]string{"table", "--commit", "abc123", "--go-bench", gb, "--keep", keep, "--note", "a note"}, dirs...)
+	if code := Main(context.Background(), args, &out, &errb); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	md := out.String()
+	for _, want := range []string{
+		"| commit | `abc123` |",
+		"| gin hello-world baseline (own process) | **20 000 req/s**",
+		"| `POST /v1/progress` | **15 000 req/s**, success 100.00 %, p50 2.0 ms, p99 9.0 ms | 20 000 req/s, p99 5.0 ms | 0.75× | ≥ 0.7× baseline, success ≥ 99.9 % | yes |",
+		"| `POST /v1/events`, 100 events/request | **300 000 events/s** (3 000 req/s)",
+		"| history | 10000 × 24 | 240 000 | 240 (0) | 3.2 s | 0.4 s more |",
+		"**no result** (exit 1",
+		"- 5-mixed: the run produced no summary (exit 1)",
+		"- e2e: 120 000 events/s end to end < 150 000",
+		"**incomplete**: ClickHouse held 800 of 1 000 accepted events when the wait ran out, 80 s after the attack: **8 events/s** delivered",
+		"| not in ClickHouse when the wait ran out / duplicated | 200 / 0",
+		"**p99 700 ms**",
+		"BenchmarkX-2   100   123 ns/op",
+		"a note",
+		NotesMarker + "\nhand-written analysis\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Fatalf("BENCHMARKS.md lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "stale") || strings.Count(md, "| **NO** |") != 3 {
+		t.Fatalf("want exactly the mixed and both e2e rows missed, nothing stale:\n%s", md)
+	}
+}
+
+func TestSeedSampleUsers(t *testing.T) {
+	f := func(users, per int, want []uint64) {
+		t.Helper()
+		if got := seedSampleUsers(users, per); !slices.Equal(got, want) {
+			t.Fatalf("seedSampleUsers(%d, %d) = %v, want %v", users, per, got, want)
+		}
+	}
+	f(1, 24, []uint64{1})
+	f(3, 24, []uint64{1, 2, 3})
+	// 8 batches of 1000 events hold the last 333 users of 24 items.
+	f(10000, 24, []uint64{1, 1429, 2857, 4286, 5714, 7143, 8571, 10000, 9668, 9715, 9762, 9810, 9857, 9905, 9952})
 }

@@ -75,6 +75,13 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if blocking(cmd) {
 			return next(ctx, cmd)
 		}
+		// Checked first: select picks at random among ready cases, and a
+		// queue with room would otherwise take a call no loop will serve.
+		select {
+		case <-h.closed:
+			return redis.ErrClosed
+		default:
+		}
 		c := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
 		select {
 		case h.q <- c:
@@ -89,6 +96,16 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		case <-ctx.Done():
 			// The command still runs with its batch; its result is dropped.
 			return ctx.Err()
+		case <-h.closed:
+			// Closed after we queued: the loops may be gone. A batch
+			// already running finishes (Close waits for it), so prefer its
+			// result when both are ready.
+			select {
+			case <-c.done:
+				return cmd.Err()
+			default:
+				return redis.ErrClosed
+			}
 		}
 	}
 }

@@ -1,0 +1,331 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Seeding defaults, used when a RunConfig field is zero.
+const (
+	// DefaultSeedItems is how many items each user gets: a few more than
+	// the scenarios' limit=20, so that a continue page stays full even
+	// when the attack's own writes finish some of them.
+	DefaultSeedItems = 24
+	// DefaultSeedWait bounds the wait for seeded events to be readable.
+	DefaultSeedWait = 60 * time.Second
+	// seedBatch is the most events of one seeding POST (the API's limit).
+	seedBatch = 1000
+	// seedWorkers is the seeding POSTs in flight: enough to keep a 2-core
+	// server busy, few enough not to trip its per-caller rate limit.
+	seedWorkers = 8
+	// seedSample is how many users are polled until seeded events show.
+	seedSample = 16
+	// seedServiceID is the sub of the seeding service token.
+	seedServiceID = 999_999_999
+)
+
+// SeedSummary is what the seed phase of a run did. It is not part of the
+// measured attack.
+type SeedSummary struct {
+	// Users and ItemsPerUser give the seeded population: every user id in
+	// 1..Users got ItemsPerUser distinct unfinished items.
+	Users        int `json:"users"`
+	ItemsPerUser int `json:"items_per_user"`
+	// Events and Requests are what was posted (POST /v1/events).
+	Events   int `json:"events"`
+	Requests int `json:"requests"`
+	// Retries counts requests repeated after a 429, 503 or transport error.
+	Retries int `json:"retries"`
+	// PostSeconds is the time to get every seeding batch accepted.
+	PostSeconds float64 `json:"post_seconds"`
+	// VisibleSeconds is the time after that until every sampled user's
+	// seeded items showed in GET /v1/history.
+	VisibleSeconds float64 `json:"visible_seconds"`
+	// Sampled is the number of users polled.
+	Sampled int `json:"sampled"`
+}
+
+// seedItem is user uid's j-th seeded item: distinct for j < n as long as
+// n <= items.
+func seedItem(uid uint64, j, n, items int) uint64 {
+	base := (uid - 1) * uint64(n) % uint64(items)
+	return (base+uint64(j))%uint64(items) + 1
+}
+
+// seedEvent is the j-th seeded event of uid: an unfinished position
+// (at most half the item) so that it counts for /v1/continue too.
+func seedEvent(b []byte, uid uint64, j, n, items int, ts int64, prefix string) []byte {
+	item := seedItem(uid, j, n, items)
+	dur := durationOf(item)
+	pos := 1000 + int64(uid*31+uint64(j)*17)%(dur/2)
+	b = append(b, `{"type":"progress","user_id":`...)
+	b = strconv.AppendUint(b, uid, 10)
+	b = append(b, `,"biz":"`...)
+	b = append(b, bizOf(item)...)
+	b = append(b, `","item_id":`...)
+	b = strconv.AppendUint(b, item, 10)
+	b = append(b, `,"position_ms":`...)
+	b = strconv.AppendInt(b, pos, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, dur, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, `,"device":"lt-seed","event_id":"`...)
+	b = append(b, prefix...)
+	b = strconv.AppendUint(b, uid, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(j), 10)
+	return append(b, `"}`...)
+}
+
+// serviceClaims is a token of role "service", which may post events for
+// any user (api.md, "Auth").
+type serviceClaims struct {
+	jwt.RegisteredClaims
+	Role string `json:"role"`
+}
+
+// Seed gives every user in 1..cfg.Users cfg.SeedItems distinct items with
+// unfinished positions, posted as batches of up to 1000 events with a
+// service token, then waits (at most cfg.SeedWait) until a sample of users
+// sees all of theirs in GET /v1/history. Item j of a user has ts start+j,
+// so a user's seeded items are the newest of its history when the attack
+// begins.
+func Seed(ctx context.Context, cfg RunConfig) (SeedSummary, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(true); err != nil {
+		return SeedSummary{}, err
+	}
+	return seed(ctx, cfg, newClient(cfg.Timeout, nil))
+}
+
+func seed(ctx context.Context, cfg RunConfig, client *http.Client) (SeedSummary, error) {
+	n := cfg.SeedItems
+	s := SeedSummary{Users: cfg.Users, ItemsPerUser: n, Events: cfg.Users * n}
+	c := serviceClaims{Role: "service", RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   strconv.Itoa(seedServiceID),
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour + cfg.SeedWait)),
+	}}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(cfg.TokenSecret)
+	if err != nil {
+		return s, fmt.Errorf("cannot sign the seeding service token: %w", err)
+	}
+	auth := "Bearer " + tok
+	prefix := "lt-seed-" + newRunID() + "-"
+	// Now, so that the seeded items are the newest of every user's history
+	// (and on its first page) even after earlier runs; the attack's own
+	// writes come later and are newer still.
+	start := time.Now().UnixMilli() - int64(n)
+
+	started := time.Now()
+	bodies := make(chan []byte, seedWorkers)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range seedWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range bodies {
+				retries, err := postSeed(cctx, client, cfg.Target+"/v1/events", auth, body)
+				mu.Lock()
+				s.Requests++
+				s.Retries += retries
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	b := make([]byte, 0, 220*seedBatch)
+	k := 0
+	flush := func() bool {
+		b = append(b, "]}"...)
+		select {
+		case bodies <- b:
+		case <-cctx.Done():
+			return false
+		}
+		b, k = make([]byte, 0, 220*seedBatch), 0
+		return true
+	}
+produce:
+	for uid := uint64(1); uid <= uint64(cfg.Users); uid++ {
+		for j := range n {
+			if k == 0 {
+				b = append(b, `{"events":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = seedEvent(b, uid, j, n, cfg.Items, start+int64(j), prefix)
+			if k++; k == seedBatch && !flush() {
+				break produce
+			}
+		}
+	}
+	if k > 0 {
+		flush()
+	}
+	close(bodies)
+	wg.Wait()
+	s.PostSeconds = time.Since(started).Seconds()
+	if firstErr != nil {
+		return s, fmt.Errorf("seeding: %w", firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("seeding interrupted: %w", err)
+	}
+
+	posted := time.Now()
+	err = waitSeeded(ctx, cfg, client, start, &s)
+	s.VisibleSeconds = time.Since(posted).Seconds()
+	return s, err
+}
+
+// postSeed posts one batch, retrying (at most 5 times) what the server
+// asks to be retried; event ids make the retries idempotent.
+func postSeed(ctx context.Context, client *http.Client, url, auth string, body []byte) (retries int, err error) {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return attempt, err
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		wait := time.Duration(100<<attempt) * time.Millisecond
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusAccepted:
+				return attempt, nil
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+				if ra, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && ra > 0 {
+					wait = time.Duration(min(ra, 5)) * time.Second
+				}
+				err = fmt.Errorf("POST /v1/events: %s: %s", resp.Status, bytes.TrimSpace(msg))
+			default:
+				return attempt, fmt.Errorf("POST /v1/events (%d bytes): %s: %s", len(body), resp.Status, bytes.TrimSpace(msg))
+			}
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			return attempt, err
+		}
+		select {
+		case <-ctx.Done():
+			return attempt, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// waitSeeded polls GET /v1/history?limit=100 of a sample of users until
+// each shows all its seeded items with their seeded ts or newer.
+func waitSeeded(ctx context.Context, cfg RunConfig, client *http.Client, start int64, s *SeedSummary) error {
+	sample := seedSampleUsers(cfg.Users, cfg.SeedItems)
+	s.Sampled = len(sample)
+	gen, err := newGenerator(RunConfig{Users: cfg.Users, Duration: cfg.SeedWait, TokenSecret: cfg.TokenSecret}, false, 0)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(cfg.SeedWait)
+	var uid uint64
+	var seen int
+	for len(sample) > 0 {
+		uid = sample[0]
+		seen, err = seededVisible(ctx, client, cfg, gen.tokens[uid-1], uid, start)
+		if err == nil && seen == cfg.SeedItems {
+			sample = sample[1:]
+			continue
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if len(sample) == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("seeded events not readable after %s: user %d: %w", cfg.SeedWait, uid, err)
+	}
+	return fmt.Errorf("seeded events not visible after %s: user %d sees %d of its %d seeded items in GET /v1/history (is the aggregate role running?)",
+		cfg.SeedWait, uid, seen, cfg.SeedItems)
+}
+
+// seedSampleUsers picks the users polled: half spread over the whole id
+// range, half over the users of the last seedWorkers batches, which were
+// produced last to their partitions: once those show, the aggregator has
+// worked through nearly all the seed.
+func seedSampleUsers(users, perUser int) []uint64 {
+	tail := min(users, max(1, seedWorkers*seedBatch/perUser))
+	seen := map[uint64]bool{}
+	var out []uint64
+	add := func(lo, hi, k int) {
+		for i := range k {
+			uid := uint64(lo)
+			if k > 1 {
+				uid = uint64(lo) + uint64(i)*uint64(hi-lo)/uint64(k-1)
+			}
+			if !seen[uid] {
+				seen[uid] = true
+				out = append(out, uid)
+			}
+		}
+	}
+	add(1, users, seedSample/2)
+	add(users-tail+1, users, seedSample/2)
+	return out
+}
+
+// seededVisible counts uid's seeded items on its first history page.
+func seededVisible(ctx context.Context, client *http.Client, cfg RunConfig, token string, uid uint64, start int64) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Target+"/v1/history?limit=100", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("GET /v1/history: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	var page historyPage
+	if err := decodeJSON(resp.Body, &page); err != nil {
+		return 0, fmt.Errorf("GET /v1/history: %w", err)
+	}
+	want := make(map[uint64]int64, cfg.SeedItems)
+	for j := range cfg.SeedItems {
+		want[seedItem(uid, j, cfg.SeedItems, cfg.Items)] = start + int64(j)
+	}
+	seen := 0
+	for _, it := range page.Items {
+		if ts, ok := want[it.ItemID]; ok && it.Biz == bizOf(it.ItemID) && it.UpdatedAt >= ts {
+			seen++
+			delete(want, it.ItemID)
+		}
+	}
+	return seen, nil
+}
