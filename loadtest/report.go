@@ -256,8 +256,8 @@ func TextSummary(w io.Writer, s Summary) {
 	}
 	fmt.Fprintf(w, "status codes: %v\n", s.StatusCodes)
 	if sd := s.Seed; sd != nil {
-		fmt.Fprintf(w, "seeded (not measured): %d users x %d items = %d events in %d requests, posted in %.1fs, visible %.1fs later\n",
-			sd.Users, sd.ItemsPerUser, sd.Events, sd.Requests, sd.PostSeconds, sd.VisibleSeconds)
+		fmt.Fprintf(w, "seeded (not measured): %d users x %d items = %d events in %d requests, posted in %.1fs, visible %.1fs later, every user read once in %.1fs\n",
+			sd.Users, sd.ItemsPerUser, sd.Events, sd.Requests, sd.PostSeconds, sd.VisibleSeconds, sd.WarmSeconds)
 	}
 	if s.Baseline != nil && s.VsBaseline != nil {
 		fmt.Fprintf(w, "vs baseline (hello-world %.0f ok/s, p99 %.2f ms): throughput x%.3f, p50 x%.2f, p99 x%.2f\n",
