@@ -19,35 +19,17 @@ const progressColumns = "user_id, biz, item_id, position_ms, duration_ms, finish
 // It scans two narrow columns of the table; at 10^8 rows that is a fraction
 // of a second, paid once per assignment.
 func (a *Aggregator) watermarks(ctx context.Context, parts []int32) (map[int32]int64, error) {
-	out := make(map[int32]int64, len(parts))
-	if len(parts) == 0 {
-		return out, nil
-	}
-	ids := make([]string, len(parts))
-	for i, p := range parts {
-		ids[i] = strconv.Itoa(int(p))
-	}
-	q := "SELECT kafka_partition, max(kafka_offset) FROM " + a.cfg.Database + ".events WHERE kafka_partition IN (" +
-		strings.Join(ids, ",") + ") GROUP BY kafka_partition"
-	rows, err := a.cfg.ClickHouse.Query(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read offset watermarks of %d partitions: %w", len(parts), err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var p uint32
-		var off uint64
-		if err := rows.Scan(&p, &off); err != nil {
-			return nil, err
-		}
-		out[int32(p)] = int64(off)
-	}
-	return out, rows.Err()
+	return a.maxOffsets(ctx, parts, "SELECT kafka_partition, max(kafka_offset) FROM "+a.cfg.Database+".events WHERE kafka_partition IN (%s) GROUP BY kafka_partition")
 }
 
 // progressOffsets returns, per partition, the offset up to which
 // onair.progress holds every effect (absent: none).
 func (a *Aggregator) progressOffsets(ctx context.Context, parts []int32) (map[int32]int64, error) {
+	return a.maxOffsets(ctx, parts, "SELECT partition, max(offset) FROM "+a.cfg.Database+".aggregate_offsets WHERE topic = ? AND sink = 'progress' AND partition IN (%s) GROUP BY partition", a.cfg.Topic)
+}
+
+// maxOffsets runs a (partition, offset) query whose %s is the partition list.
+func (a *Aggregator) maxOffsets(ctx context.Context, parts []int32, query string, args ...any) (map[int32]int64, error) {
 	out := make(map[int32]int64, len(parts))
 	if len(parts) == 0 {
 		return out, nil
@@ -56,10 +38,9 @@ func (a *Aggregator) progressOffsets(ctx context.Context, parts []int32) (map[in
 	for i, p := range parts {
 		ids[i] = strconv.Itoa(int(p))
 	}
-	rows, err := a.cfg.ClickHouse.Query(ctx, "SELECT partition, max(offset) FROM "+a.cfg.Database+".aggregate_offsets WHERE topic = ? AND sink = 'progress' AND partition IN ("+
-		strings.Join(ids, ",")+") GROUP BY partition", a.cfg.Topic)
+	rows, err := a.cfg.ClickHouse.Query(ctx, fmt.Sprintf(query, strings.Join(ids, ",")), args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read progress offsets of %d partitions: %w", len(parts), err)
+		return nil, fmt.Errorf("cannot read offsets of %d partitions: %w", len(parts), err)
 	}
 	defer rows.Close()
 	for rows.Next() {

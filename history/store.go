@@ -39,6 +39,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/chdb"
 )
 
 // TombstoneTTL is how long deletes and clears are kept in Redis. Ingest
@@ -109,7 +110,7 @@ func New(cfg Config) (*Store, error) {
 	if s.db == "" {
 		s.db = "onair"
 	}
-	if !validIdent(s.db) {
+	if !chdb.ValidIdent(s.db) {
 		return nil, fmt.Errorf("history: invalid ClickHouse database name %q", s.db)
 	}
 	if s.max == 0 {
@@ -322,17 +323,4 @@ func (s *Store) Touch(ctx context.Context, userID uint64, now time.Time) (firstT
 		return false, false, fmt.Errorf("history touch user %d: unexpected reply %v", userID, r)
 	}
 	return r[0] == 1, r[1] == 1, nil
-}
-
-func validIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -55,3 +55,20 @@ func Open(cfg Config) (driver.Conn, error) {
 	}
 	return conn, nil
 }
+
+// ValidIdent reports whether s can be used unquoted as a ClickHouse
+// database or table name in onair's SQL (letters, digits, underscores; not
+// starting with a digit; at most 64 bytes). Names are spliced into queries,
+// so anything else is refused.
+func ValidIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

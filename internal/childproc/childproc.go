@@ -151,16 +151,18 @@ func (s *Server) stopLocked(ctx context.Context) error {
 
 // logTail returns the last few KB of the child's output and its own log.
 func (s *Server) logTail() string {
-	t := tail(s.logPath, 4096)
+	t := Tail(s.logPath, 4096)
 	if s.serverLog != "" {
-		if st := tail(s.serverLog, 4096); st != "" {
+		if st := Tail(s.serverLog, 4096); st != "" {
 			t += "\n--- " + s.serverLog + " ---\n" + st
 		}
 	}
 	return t
 }
 
-func tail(path string, n int64) string {
+// Tail returns the last n bytes of the file at path ("" if unreadable):
+// the part of a server log worth quoting in an error.
+func Tail(path string, n int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""

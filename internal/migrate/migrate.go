@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/onair/onair/internal/chdb"
 )
 
 //go:embed sql/*.sql
@@ -82,7 +84,7 @@ func splitStatements(s string) []string {
 // tables as {db}.name, so one server can hold many databases (tests use one
 // each) and conn need not be bound to db.
 func Apply(ctx context.Context, conn driver.Conn, db string, log *slog.Logger) ([]int, error) {
-	if !validIdent(db) {
+	if !chdb.ValidIdent(db) {
 		return nil, fmt.Errorf("invalid ClickHouse database name %q", db)
 	}
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
@@ -136,17 +138,4 @@ func Apply(ctx context.Context, conn driver.Conn, db string, log *slog.Logger) (
 // qualify substitutes the database for the {db} placeholder.
 func qualify(stmt, db string) string {
 	return strings.ReplaceAll(stmt, "{db}", db)
-}
-
-func validIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/onair/onair/internal/childproc"
 )
 
 // Onair is a running `onair dev` child process with its own data directory
@@ -300,7 +302,7 @@ func (o *Onair) Kill(t testing.TB) {
 func (o *Onair) Done() <-chan struct{} { return o.done }
 
 // StderrTail returns the last 8 KB of the process's stderr (its log).
-func (o *Onair) StderrTail() string { return tailFile(o.stderr, 8<<10) }
+func (o *Onair) StderrTail() string { return childproc.Tail(o.stderr, 8<<10) }
 
 // Token returns a bearer token for user signed with o.Secret, valid for an
 // hour; role is "", "admin" or "service". It signs the token itself, as
@@ -385,17 +387,4 @@ func alive(pid int) bool {
 		return s[i+2] != 'Z'
 	}
 	return true
-}
-
-func tailFile(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > n {
-		_, _ = f.Seek(-n, io.SeekEnd)
-	}
-	b, _ := io.ReadAll(f)
-	return string(b)
 }
