@@ -51,6 +51,8 @@ type Aggregator struct {
 	// have applied it, so the buffers are reconciled with ClickHouse's
 	// watermarks before anything is inserted again.
 	uncertain bool
+	// job is the progress flush running in the background, if any.
+	job *progressJob
 	// failing is set while a sink refuses writes: fetching is paused and
 	// flushes are retried with backoff until it heals.
 	failing   bool
@@ -139,7 +141,7 @@ func (a *Aggregator) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a.mu.Lock()
-	err := a.flushAll(ctx, a.owned(), true)
+	err := a.flushEverything(ctx, a.owned())
 	a.mu.Unlock()
 	if err != nil {
 		a.cfg.Log.Error("aggregator stopping with unflushed records; they will be replayed", "err", err)
@@ -205,6 +207,9 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 
 // flushDue runs the flushes whose time (or size) has come. The caller holds mu.
 func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
+	if err := a.reapProgress(false); err != nil {
+		a.sinkFailed(err)
+	}
 	if a.failing && now.Before(a.nextRetry) {
 		return
 	}
@@ -298,33 +303,112 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress 
 	a.lastCH = time.Now()
 	a.month = 0
 	if progress {
-		if err := a.flushProgress(ctx, parts); err != nil {
-			return err
-		}
+		a.startProgress(parts)
 	}
 	return a.commit(ctx, parts)
 }
 
-// flushProgress inserts the held progress rows, then records how far they
-// go. Between the two a crash only means the rows are inserted again, which
-// ReplacingMergeTree absorbs.
-func (a *Aggregator) flushProgress(ctx context.Context, parts []*partition) error {
-	np, err := a.insertProgress(ctx, parts)
-	if err != nil {
-		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		return err
-	}
-	if err := a.insertOffsets(ctx, parts); err != nil {
-		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		return err
-	}
-	a.m.flushRows.WithLabelValues("progress").Observe(float64(np))
-	for _, p := range parts {
-		clear(p.progress)
-		p.progressWM = p.processed
+// progressJob is one flush of held onair.progress rows, running in the
+// background over a snapshot so that the 100 ms Redis write-back never waits
+// behind a large INSERT.
+type progressJob struct {
+	rows map[int32]map[key]progressRow
+	upto map[int32]int64 // the offset each partition's rows cover
+	done chan error
+}
+
+// startProgress hands the held rows to a background flush, unless one is
+// running. The rows cover everything processed: flushAll wrote back first.
+// The caller holds mu.
+func (a *Aggregator) startProgress(parts []*partition) {
+	if a.job != nil {
+		return
 	}
 	a.lastProgress = time.Now()
+	job := &progressJob{rows: map[int32]map[key]progressRow{}, upto: map[int32]int64{}, done: make(chan error, 1)}
+	for _, p := range parts {
+		if p.processed > p.progressWM {
+			job.rows[p.id], p.progress = p.progress, make(map[key]progressRow)
+			job.upto[p.id] = p.processed
+		}
+	}
+	if len(job.upto) == 0 {
+		return
+	}
+	a.job = job
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		// Rows first, then how far they go: a crash between the two only
+		// means the rows are inserted again, which ReplacingMergeTree absorbs.
+		n, err := a.insertProgress(ctx, job.rows)
+		if err == nil {
+			err = a.insertOffsets(ctx, job.upto)
+		}
+		if err != nil {
+			a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
+		} else {
+			a.m.flushRows.WithLabelValues("progress").Observe(float64(n))
+		}
+		job.done <- err
+	}()
+}
+
+// reapProgress applies the outcome of the background flush once it is done
+// (waiting for it when wait is set): on success the partitions' progress
+// watermarks advance; on failure the rows go back to be flushed again,
+// behind any newer state held since. The caller holds mu.
+func (a *Aggregator) reapProgress(wait bool) error {
+	if a.job == nil {
+		return nil
+	}
+	var err error
+	if wait {
+		err = <-a.job.done
+	} else {
+		select {
+		case err = <-a.job.done:
+		default:
+			return nil
+		}
+	}
+	job := a.job
+	a.job = nil
+	for id, upto := range job.upto {
+		p := a.parts[id]
+		if p == nil {
+			continue // no longer ours: the next owner replays from its offsets
+		}
+		if err == nil {
+			p.progressWM = max(p.progressWM, upto)
+			continue
+		}
+		for k, r := range job.rows[id] {
+			if _, newer := p.progress[k]; !newer {
+				p.progress[k] = r
+			}
+		}
+	}
+	if err != nil {
+		a.lastProgress = time.Time{} // due again at the next flush
+		return fmt.Errorf("progress flush: %w", err)
+	}
 	return nil
+}
+
+// flushEverything flushes every sink, waits for the progress flush, and
+// commits: what a partition must get before it is let go. The caller holds mu.
+func (a *Aggregator) flushEverything(ctx context.Context, parts []*partition) error {
+	if err := a.reapProgress(true); err != nil {
+		a.cfg.Log.Warn("earlier progress flush failed; flushing again", "err", err)
+	}
+	if err := a.flushAll(ctx, parts, true); err != nil {
+		return err
+	}
+	if err := a.reapProgress(true); err != nil {
+		return err
+	}
+	return a.commit(ctx, parts)
 }
 
 // reconcile drops from the buffers every event row ClickHouse already holds,

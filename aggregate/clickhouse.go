@@ -55,16 +55,14 @@ func (a *Aggregator) maxOffsets(ctx context.Context, parts []int32, query string
 }
 
 // insertOffsets records that onair.progress holds every effect of each
-// partition up to its last processed offset.
-func (a *Aggregator) insertOffsets(ctx context.Context, parts []*partition) error {
+// partition up to the given offset.
+func (a *Aggregator) insertOffsets(ctx context.Context, upto map[int32]int64) error {
 	var topics, sinks []string
 	var ids []uint32
 	var offs []uint64
-	for _, p := range parts {
-		if p.processed > p.progressWM {
-			topics, sinks = append(topics, a.cfg.Topic), append(sinks, "progress")
-			ids, offs = append(ids, uint32(p.id)), append(offs, uint64(p.processed))
-		}
+	for id, off := range upto {
+		topics, sinks = append(topics, a.cfg.Topic), append(sinks, "progress")
+		ids, offs = append(ids, uint32(id)), append(offs, uint64(off))
 	}
 	if len(ids) == 0 {
 		return nil
@@ -74,10 +72,10 @@ func (a *Aggregator) insertOffsets(ctx context.Context, parts []*partition) erro
 
 // insertProgress writes the rows of every partition in one INSERT. Replays
 // are harmless: ReplacingMergeTree keeps the highest version per key.
-func (a *Aggregator) insertProgress(ctx context.Context, parts []*partition) (int, error) {
+func (a *Aggregator) insertProgress(ctx context.Context, parts map[int32]map[key]progressRow) (int, error) {
 	n := 0
-	for _, p := range parts {
-		n += len(p.progress)
+	for _, rows := range parts {
+		n += len(rows)
 	}
 	if n == 0 {
 		return 0, nil
@@ -89,8 +87,8 @@ func (a *Aggregator) insertProgress(ctx context.Context, parts []*partition) (in
 		devices                               = make([]string, 0, n)
 		updated                               = make([]time.Time, 0, n)
 	)
-	for _, p := range parts {
-		for _, r := range p.progress {
+	for _, rows := range parts {
+		for _, r := range rows {
 			users = append(users, r.user)
 			bizes = append(bizes, r.biz.String())
 			items = append(items, r.item)

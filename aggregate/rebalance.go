@@ -89,7 +89,7 @@ func (a *Aggregator) revoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := a.flushAll(fctx, parts, true); err != nil {
+	if err := a.flushEverything(fctx, parts); err != nil {
 		a.m.dropped.Add(float64(countEvents(parts)))
 		a.cfg.Log.Warn("revoked partitions could not be flushed; the next owner replays them", "partitions", revoked[a.cfg.Topic], "err", err)
 	}
@@ -107,6 +107,7 @@ func (a *Aggregator) lost(_ context.Context, _ *kgo.Client, lost map[string][]in
 			parts = append(parts, p)
 		}
 	}
+	_ = a.reapProgress(true) // settle its outcome before forgetting the partitions
 	a.m.dropped.Add(float64(countEvents(parts)))
 	a.cfg.Log.Warn("partitions lost; their unflushed records will be replayed by the next owner", "partitions", lost[a.cfg.Topic])
 	a.forget(lost[a.cfg.Topic])
