@@ -41,27 +41,16 @@ var progressReplies = [4][]byte{
 // Kafka already): it is logged, counted (reason touch_failed) and reported
 // as first_today false; the next event of the day then gets the true.
 func (s *Server) postProgress(c *gin.Context) {
-	cl, _ := ClaimsFrom(c)
-	body, e := readBody(c)
-	if e != nil {
-		WriteError(c, e)
-		return
-	}
-	now := s.now()
-	ev, err := ingest.DecodeProgress(*body, caller(cl), now)
-	putBody(body)
-	if err != nil {
-		WriteError(c, s.decodeError(c, err))
-		return
-	}
-	ctx := c.Request.Context()
-	if err := s.cfg.Producer.Produce(ctx, []ingest.Event{ev}); err != nil {
-		WriteError(c, s.produceError(c, err, 1))
+	evs, ok := s.accept(c, func(body []byte, who ingest.Caller, now time.Time) ([]ingest.Event, error) {
+		ev, err := ingest.DecodeProgress(body, who, now)
+		return []ingest.Event{ev}, err
+	})
+	if !ok {
 		return
 	}
 	var first, paused bool
 	if s.cfg.History != nil {
-		first, paused = s.touch(c, ev.UserID)
+		first, paused = s.touch(c, evs[0].UserID)
 	}
 	i := 0
 	if first {
@@ -79,20 +68,8 @@ func (s *Server) postProgress(c *gin.Context) {
 // first_today is only ever reported to the user's own app).
 func (s *Server) postEvents(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	body, e := readBody(c)
-	if e != nil {
-		WriteError(c, e)
-		return
-	}
-	now := s.now()
-	evs, err := ingest.DecodeBatch(*body, caller(cl), now)
-	putBody(body)
-	if err != nil {
-		WriteError(c, s.decodeError(c, err))
-		return
-	}
-	if err := s.cfg.Producer.Produce(c.Request.Context(), evs); err != nil {
-		WriteError(c, s.produceError(c, err, len(evs)))
+	evs, ok := s.accept(c, ingest.DecodeBatch)
+	if !ok {
 		return
 	}
 	if s.cfg.History != nil {
@@ -129,6 +106,29 @@ func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 		return false, false
 	}
 	return first, paused
+}
+
+// accept reads the body, decodes it and produces the events; 202 is then up
+// to the caller. On any failure it has written the error reply and returns
+// false.
+func (s *Server) accept(c *gin.Context, decode func([]byte, ingest.Caller, time.Time) ([]ingest.Event, error)) ([]ingest.Event, bool) {
+	cl, _ := ClaimsFrom(c)
+	body, e := readBody(c)
+	if e != nil {
+		WriteError(c, e)
+		return nil, false
+	}
+	evs, err := decode(*body, caller(cl), s.now())
+	putBody(body)
+	if err != nil {
+		WriteError(c, s.decodeError(c, err))
+		return nil, false
+	}
+	if err := s.cfg.Producer.Produce(c.Request.Context(), evs); err != nil {
+		WriteError(c, s.produceError(c, err, len(evs)))
+		return nil, false
+	}
+	return evs, true
 }
 
 func caller(cl Claims) ingest.Caller {
