@@ -50,28 +50,12 @@ func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limi
 	if !c.first() {
 		maxs = strconv.FormatInt(c.score, 10)
 	}
-	checkWarm := "0"
-	if s.ch != nil {
-		checkWarm = "1"
+	r, err := s.readWarm(ctx, userID, "page", pageScript, maxs, c.member, limit+1, bizPrefix[biz])
+	if err != nil {
+		return Page{}, err
 	}
-	k := s.keys(userID)
-	keys := []string{k[0], k[1], k[4]}
-	var r []string
-	for attempt := 0; ; attempt++ {
-		r, err = pageScript.Run(ctx, s.rdb, keys, maxs, c.member, limit+1, bizPrefix[biz], checkWarm).StringSlice()
-		if err != nil {
-			return Page{}, fmt.Errorf("history page user %d: %w", userID, err)
-		}
-		if len(r) > 0 && r[0] == "cold" && attempt == 0 {
-			if err := s.warm(ctx, userID); err != nil {
-				return Page{}, err
-			}
-			continue
-		}
-		if len(r) == 0 || r[0] == "cold" {
-			return Page{}, fmt.Errorf("history page user %d: still cold after warming", userID)
-		}
-		break
+	if len(r) == 0 {
+		return Page{}, fmt.Errorf("history page user %d: empty reply", userID)
 	}
 	trimmed := r[0] == "1"
 	items := make([]Entry, 0, min(limit+1, (len(r)-1)/3))
@@ -214,25 +198,9 @@ func (s *Store) Continue(ctx context.Context, userID uint64, biz ingest.Biz, lim
 	if err := checkBiz(biz, true); err != nil {
 		return nil, err
 	}
-	checkWarm := "0"
-	if s.ch != nil {
-		checkWarm = "1"
-	}
-	k := s.keys(userID)
-	keys := []string{k[0], k[1], k[4]}
-	var r []string
-	for attempt := 0; ; attempt++ {
-		r, err = continueScript.Run(ctx, s.rdb, keys, limit, bizPrefix[biz], checkWarm).StringSlice()
-		if err != nil {
-			return nil, fmt.Errorf("history continue user %d: %w", userID, err)
-		}
-		if len(r) == 1 && r[0] == "cold" && attempt == 0 {
-			if err := s.warm(ctx, userID); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		break
+	r, err := s.readWarm(ctx, userID, "continue", continueScript, limit, bizPrefix[biz])
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Entry, 0, len(r)/2)
 	for i := 0; i+1 < len(r); i += 2 {
@@ -245,4 +213,34 @@ func (s *Store) Continue(ctx context.Context, userID uint64, biz ingest.Biz, lim
 		}
 	}
 	return out, nil
+}
+
+// readWarm runs a read script on the user's timeline, progress and meta
+// keys. When ClickHouse is configured the script answers {"cold"} for a user
+// whose Redis state is not known to be complete (keys lost, or created by
+// the aggregator before any read): the user is warmed from ClickHouse once
+// (one loader per user) and the script runs again.
+func (s *Store) readWarm(ctx context.Context, userID uint64, what string, script *redis.Script, args ...any) ([]string, error) {
+	checkWarm := "0"
+	if s.ch != nil {
+		checkWarm = "1"
+	}
+	k := s.keys(userID)
+	keys := []string{k[0], k[1], k[4]}
+	args = append(args, checkWarm)
+	for attempt := 0; ; attempt++ {
+		r, err := script.Run(ctx, s.rdb, keys, args...).StringSlice()
+		if err != nil {
+			return nil, fmt.Errorf("history %s user %d: %w", what, userID, err)
+		}
+		if len(r) == 0 || r[0] != "cold" {
+			return r, nil
+		}
+		if attempt > 0 {
+			return nil, fmt.Errorf("history %s user %d: still cold after warming", what, userID)
+		}
+		if err := s.warm(ctx, userID); err != nil {
+			return nil, err
+		}
+	}
 }
