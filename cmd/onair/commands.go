@@ -18,13 +18,17 @@ import (
 	"github.com/onair/onair/loadtest"
 )
 
-// errUsage means the flag package already printed what was wrong.
-var errUsage = errors.New("usage")
+// errUsage means the flag package already printed what was wrong; errHelp
+// that it printed the help that was asked for.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
+			return errHelp
 		}
 		return errUsage
 	}
