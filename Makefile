@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/onair
 PKGS    := ./...
 
-.PHONY: all setup build run test check bench clean
+.PHONY: all setup build run test race check bench clean
 
 all: build
 
@@ -23,6 +23,10 @@ run: setup build
 test: setup
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 6m $(PKGS)
+
+## race: the concurrent packages under the race detector
+race: setup
+	$(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch
 
 ## check: formatting and static checks
 check:
