@@ -28,10 +28,12 @@ test: setup
 race: setup
 	$(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch
 
-## check: formatting and static checks
+## check: formatting and static checks (staticcheck pinned; fetched through the module proxy)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## bench: short load tests of every scenario plus the hot-path Go benchmarks; writes BENCHMARKS.md
 bench: setup build

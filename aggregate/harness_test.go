@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +279,3 @@ func TestAggregatorChild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func itoa(u uint64) string { return strconv.FormatUint(u, 10) }

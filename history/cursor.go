@@ -52,11 +52,3 @@ func decodeCursor(s string) (cursor, error) {
 
 // first reports whether c is the start of the timeline.
 func (c cursor) first() bool { return c.member == "" }
-
-// after reports whether (score, member) comes after c in page order.
-func (c cursor) after(score int64, m string) bool {
-	if c.first() {
-		return true
-	}
-	return score < c.score || (score == c.score && m < c.member)
-}
