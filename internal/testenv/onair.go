@@ -59,39 +59,32 @@ const (
 	onairStopTimeout  = 30 * time.Second
 )
 
-var onairBin struct {
-	once sync.Once
-	path string
-	err  error
-}
+// onairBin builds cmd/onair once per test binary, into its temporary
+// directory. `go test` puts its own toolchain first in PATH, so this builds
+// with the same Go as the test binary; the package path works from any
+// directory inside the module.
+var onairBin = sync.OnceValues(func() (string, error) {
+	root, err := sharedRoot()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(root, "onair")
+	if out, err := exec.Command("go", "build", "-o", path, "github.com/onair/onair/cmd/onair").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/onair: %v\n%s", err, out)
+	}
+	return path, nil
+})
 
-// OnairBinary builds cmd/onair once per test binary (into this binary's
-// temporary directory) and returns the path of the executable, for tests
-// that run other commands than `onair dev` (serve, token, a second dev).
+// OnairBinary returns the path of the onair executable built for this test
+// binary, for tests that run other commands than `onair dev` (serve, token,
+// a second dev).
 func OnairBinary(t testing.TB) string {
 	t.Helper()
-	onairBin.once.Do(func() {
-		root, err := sharedRoot()
-		if err != nil {
-			onairBin.err = err
-			return
-		}
-		path := filepath.Join(root, "onair")
-		// `go test` puts its own toolchain first in PATH, so this builds
-		// with the same Go as the test binary. The package path works from
-		// any directory inside the module.
-		cmd := exec.Command("go", "build", "-o", path, "github.com/onair/onair/cmd/onair")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			onairBin.err = fmt.Errorf("go build ./cmd/onair: %v\n%s", err, out)
-			return
-		}
-		onairBin.path = path
-	})
-	if onairBin.err != nil {
-		t.Fatalf("testenv: %v", onairBin.err)
+	path, err := onairBin()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
 	}
-	return onairBin.path
+	return path
 }
 
 // StartOnair starts `onair dev` on dataDir ("" = a fresh t.TempDir()) with

@@ -38,59 +38,48 @@ var seq atomic.Int64
 
 func next() int64 { return seq.Add(1) }
 
-// shared is a lazily started server; err is kept so every test that needs a
-// server which failed to start fails with the same reason.
-type shared struct {
-	once sync.Once
-	addr string
-	err  error
-}
-
+// The shared servers start lazily, once per test binary. sync.OnceValues
+// keeps the error too, so every test that needs a server which failed to
+// start fails with the same reason.
 var (
-	sharedRedis, sharedClickHouse shared
-	tempRoot                      struct {
-		once sync.Once
-		dir  string
-		err  error
-	}
+	sharedRedis = sync.OnceValues(func() (string, error) {
+		if a := os.Getenv(EnvRedisAddr); a != "" {
+			return a, nil
+		}
+		return startShared("redis", func(ctx context.Context, dir string) (*childproc.Server, error) {
+			return childproc.StartRedis(ctx, childproc.RedisConfig{Dir: dir})
+		})
+	})
+	sharedClickHouse = sync.OnceValues(func() (string, error) {
+		if a := os.Getenv(EnvClickHouseAddr); a != "" {
+			return a, nil
+		}
+		return startShared("clickhouse", func(ctx context.Context, dir string) (*childproc.Server, error) {
+			return childproc.StartClickHouse(ctx, childproc.ClickHouseConfig{Dir: dir})
+		})
+	})
 )
 
 // RedisAddr returns the address of this test binary's shared redis-server,
 // starting it on first use.
 func RedisAddr(t testing.TB) string {
 	t.Helper()
-	sharedRedis.once.Do(func() {
-		if a := os.Getenv(EnvRedisAddr); a != "" {
-			sharedRedis.addr = a
-			return
-		}
-		sharedRedis.addr, sharedRedis.err = startShared("redis", func(ctx context.Context, dir string) (*childproc.Server, error) {
-			return childproc.StartRedis(ctx, childproc.RedisConfig{Dir: dir})
-		})
-	})
-	if sharedRedis.err != nil {
-		t.Fatalf("testenv: shared redis-server: %v", sharedRedis.err)
+	addr, err := sharedRedis()
+	if err != nil {
+		t.Fatalf("testenv: shared redis-server: %v", err)
 	}
-	return sharedRedis.addr
+	return addr
 }
 
 // ClickHouseAddr returns the native-protocol address of this test binary's
 // shared clickhouse-server, starting it on first use.
 func ClickHouseAddr(t testing.TB) string {
 	t.Helper()
-	sharedClickHouse.once.Do(func() {
-		if a := os.Getenv(EnvClickHouseAddr); a != "" {
-			sharedClickHouse.addr = a
-			return
-		}
-		sharedClickHouse.addr, sharedClickHouse.err = startShared("clickhouse", func(ctx context.Context, dir string) (*childproc.Server, error) {
-			return childproc.StartClickHouse(ctx, childproc.ClickHouseConfig{Dir: dir})
-		})
-	})
-	if sharedClickHouse.err != nil {
-		t.Fatalf("testenv: shared clickhouse-server: %v", sharedClickHouse.err)
+	addr, err := sharedClickHouse()
+	if err != nil {
+		t.Fatalf("testenv: shared clickhouse-server: %v", err)
 	}
-	return sharedClickHouse.addr
+	return addr
 }
 
 // startShared starts a server that lives as long as the test binary: no
@@ -115,13 +104,10 @@ func startShared(name string, start func(context.Context, string) (*childproc.Se
 
 // sharedRoot is one temp directory per test binary, named after its pid so
 // later binaries can tell when it is stale.
-func sharedRoot() (string, error) {
-	tempRoot.once.Do(func() {
-		sweepStale()
-		tempRoot.dir, tempRoot.err = os.MkdirTemp("", fmt.Sprintf("onair-testenv-%d-", os.Getpid()))
-	})
-	return tempRoot.dir, tempRoot.err
-}
+var sharedRoot = sync.OnceValues(func() (string, error) {
+	sweepStale()
+	return os.MkdirTemp("", fmt.Sprintf("onair-testenv-%d-", os.Getpid()))
+})
 
 // sweepStale removes the directories of test binaries that have exited. A
 // test binary has no hook that runs when it exits, so its shared servers'
