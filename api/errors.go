@@ -149,7 +149,11 @@ func errorFrom(c *gin.Context) *Error {
 
 // writeJSON writes a pre-encoded JSON body with status.
 func writeJSON(c *gin.Context, status int, body []byte) {
-	c.Writer.Header().Set("Content-Type", "application/json; charset=utf-8")
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	// A known length saves chunked encoding (and its extra writes) on
+	// bodies beyond net/http's 2 KiB buffer, such as history pages.
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.Writer.WriteHeader(status)
 	_, _ = c.Writer.Write(body)
 }

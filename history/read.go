@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,7 +31,7 @@ func checkLimit(limit int) (int, error) {
 // History returns a page of the user's timeline, newest first (by the time
 // the item entered or last moved in the timeline), optionally of one biz.
 // limit 0 means DefaultLimit; it must be at most MaxLimit. A page normally
-// costs one Redis round trip (page.lua); past the items Redis keeps it
+// costs two Redis round trips (see redisPage); past the items Redis keeps it
 // continues from ClickHouse in the same order with the same cursor format.
 func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limit int, cur string) (Page, error) {
 	limit, err := checkLimit(limit)
@@ -46,26 +45,17 @@ func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limi
 	if err != nil {
 		return Page{}, err
 	}
-	maxs := "+inf"
-	if !c.first() {
-		maxs = strconv.FormatInt(c.score, 10)
-	}
-	r, err := s.readWarm(ctx, userID, "page", pageScript, maxs, c.member, limit+1, bizPrefix[biz])
+	r, trimmed, err := s.redisPage(ctx, userID, c, limit+1, bizPrefix[biz])
 	if err != nil {
 		return Page{}, err
 	}
-	if len(r) == 0 {
-		return Page{}, fmt.Errorf("history page user %d: empty reply", userID)
-	}
-	trimmed := r[0] == "1"
-	items := make([]Entry, 0, min(limit+1, (len(r)-1)/3))
+	items := make([]Entry, 0, min(limit+1, len(r)))
 	last := c
-	for i := 1; i+2 < len(r); i += 3 {
-		key, ok := parseMember(r[i])
-		sc, err := strconv.ParseFloat(r[i+1], 64)
-		e, _, okv := decodeValue(key, r[i+2])
-		if !ok || !okv || err != nil {
-			s.log.Warn("history: skipping undecodable entry", "user", userID, "member", r[i], "value", r[i+2])
+	for _, pe := range r {
+		key, ok := parseMember(pe.member)
+		e, _, okv := decodeValue(key, pe.value)
+		if !ok || !okv {
+			s.log.Warn("history: skipping undecodable entry", "user", userID, "member", pe.member, "value", pe.value)
 			continue
 		}
 		if len(items) == limit {
@@ -73,7 +63,7 @@ func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limi
 			return Page{Items: items, NextCursor: last.encode()}, nil
 		}
 		items = append(items, e)
-		last = cursor{score: int64(sc), member: r[i]}
+		last = cursor{score: pe.score, member: pe.member}
 	}
 	if !trimmed || s.ch == nil {
 		return Page{Items: items}, nil

@@ -15,10 +15,6 @@ var (
 	applySrc    string
 	applyScript = redis.NewScript(applySrc)
 
-	//go:embed page.lua
-	pageSrc    string
-	pageScript = redis.NewScript(pageSrc)
-
 	//go:embed continue.lua
 	continueSrc    string
 	continueScript = redis.NewScript(continueSrc)

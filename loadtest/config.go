@@ -61,6 +61,10 @@ type RunConfig struct {
 	Workers int
 	// Timeout is the per-request timeout. 0: DefaultTimeout.
 	Timeout time.Duration
+	// CPUProfile, when set, writes a CPU profile of the load generator
+	// during the attack to ReportDir/<attack>.cpu.prof: where its own time
+	// goes decides how much of the machine is left for the server.
+	CPUProfile bool
 	// Baseline, when set, first runs the hello-world baseline at the same
 	// rate and duration and puts it and the ratios into the Summary.
 	Baseline bool

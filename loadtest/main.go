@@ -132,6 +132,7 @@ func commonFlags(fs *flag.FlagSet, cfg *RunConfig) {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send load (> 0)")
 	fs.IntVar(&cfg.Workers, "workers", 0, fmt.Sprintf("max concurrent requests (default %d at --rate 0, else %d)", DefaultMaxWorkers, DefaultPacedMaxCap))
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per-request timeout")
+	fs.BoolVar(&cfg.CPUProfile, "cpuprofile", false, "profile the load generator during the attack: <report>/<attack>.cpu.prof")
 }
 
 // targetFlags registers the flags of runs against onair.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -96,13 +99,23 @@ func attack(ctx context.Context, cfg RunConfig, name string, tr vegeta.Targeter,
 	}
 	defer rep.abort()
 
-	opts := []func(*vegeta.Attacker){vegeta.Client(client), vegeta.MaxWorkers(uint64(cfg.Workers))}
+	// Only failures' bodies are kept (report.go), and those are short: the
+	// rest of a body is read and discarded, not buffered, so big responses
+	// do not slow the load generator down more than small ones.
+	opts := []func(*vegeta.Attacker){vegeta.Client(client), vegeta.MaxWorkers(uint64(cfg.Workers)), vegeta.MaxBody(maxKeptBody)}
 	if cfg.Rate == 0 {
 		opts = append(opts, vegeta.Workers(uint64(cfg.Workers)))
 	} else {
 		opts = append(opts, vegeta.Workers(uint64(min(cfg.Workers, vegeta.DefaultWorkers))))
 	}
 	atk := vegeta.NewAttacker(opts...)
+	if cfg.CPUProfile && cfg.ReportDir != "" {
+		stop, err := startCPUProfile(filepath.Join(cfg.ReportDir, name+".cpu.prof"))
+		if err != nil {
+			return Summary{}, err
+		}
+		defer stop()
+	}
 	pacer := vegeta.Rate{Freq: cfg.Rate, Per: time.Second}
 	started := time.Now()
 	results := atk.Attack(tr, pacer, cfg.Duration, name)
@@ -146,6 +159,21 @@ loop:
 	}
 	return s, nil
 }
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// maxKeptBody is how much of a response body a result keeps.
+const maxKeptBody = 1024
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

@@ -23,9 +23,10 @@ type Config struct {
 	Pipelines int
 }
 
+// call is one caller's single command, or the commands of its pipeline.
 type call struct {
 	ctx  context.Context
-	cmd  redis.Cmder
+	cmds []redis.Cmder
 	done chan struct{}
 }
 
@@ -37,10 +38,10 @@ type hook struct {
 	wg       sync.WaitGroup
 }
 
-// Wrap returns a client whose single commands are batched into pipelines of
-// under (which it owns from then on: closing the returned client's Closer
-// closes both). Pipelines and transactions of the returned client pass
-// through unbatched, as do blocking commands, which would stall a batch.
+// Wrap returns a client whose single commands and pipelines are batched
+// into shared pipelines of under (which it owns from then on: closing the
+// returned client's Closer closes both). Transactions pass through
+// unbatched, as do blocking commands, which would stall a batch.
 func Wrap(opts *redis.UniversalOptions, cfg Config) (redis.UniversalClient, func() error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
@@ -67,7 +68,27 @@ func Wrap(opts *redis.UniversalOptions, cfg Config) (redis.UniversalClient, func
 func (h *hook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		// go-redis hands transactions to this hook wrapped in MULTI/EXEC:
+		// they must reach Redis as one unbroken sequence on one connection.
+		if len(cmds) == 0 || cmds[0].Name() == "multi" {
+			return next(ctx, cmds)
+		}
+		for _, cmd := range cmds {
+			if blocking(cmd) {
+				return next(ctx, cmds)
+			}
+		}
+		if err := h.enqueue(ctx, cmds); err != nil {
+			return err
+		}
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -75,37 +96,46 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if blocking(cmd) {
 			return next(ctx, cmd)
 		}
-		// Checked first: select picks at random among ready cases, and a
-		// queue with room would otherwise take a call no loop will serve.
-		select {
-		case <-h.closed:
-			return redis.ErrClosed
-		default:
+		if err := h.enqueue(ctx, []redis.Cmder{cmd}); err != nil {
+			return err
 		}
-		c := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
-		select {
-		case h.q <- c:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-h.closed:
-			return redis.ErrClosed
-		}
+		return cmd.Err()
+	}
+}
+
+// enqueue hands cmds to the next batch and waits for it. A nil return
+// means the batch ran: each command then holds its own result or error.
+func (h *hook) enqueue(ctx context.Context, cmds []redis.Cmder) error {
+	// Checked first: select picks at random among ready cases, and a
+	// queue with room would otherwise take a call no loop will serve.
+	select {
+	case <-h.closed:
+		return redis.ErrClosed
+	default:
+	}
+	c := &call{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	select {
+	case h.q <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.closed:
+		return redis.ErrClosed
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		// The commands still run with their batch; the results are dropped.
+		return ctx.Err()
+	case <-h.closed:
+		// Closed after we queued: the loops may be gone. A batch already
+		// running finishes (Close waits for it), so prefer its result when
+		// both are ready.
 		select {
 		case <-c.done:
-			return cmd.Err()
-		case <-ctx.Done():
-			// The command still runs with its batch; its result is dropped.
-			return ctx.Err()
-		case <-h.closed:
-			// Closed after we queued: the loops may be gone. A batch
-			// already running finishes (Close waits for it), so prefer its
-			// result when both are ready.
-			select {
-			case <-c.done:
-				return cmd.Err()
-			default:
-				return redis.ErrClosed
-			}
+			return nil
+		default:
+			return redis.ErrClosed
 		}
 	}
 }
@@ -123,17 +153,18 @@ func (h *hook) loop() {
 	defer h.wg.Done()
 	batch := make([]*call, 0, h.maxBatch)
 	for {
+		var n int
 		select {
 		case c := <-h.q:
-			batch = append(batch[:0], c)
+			batch, n = append(batch[:0], c), len(c.cmds)
 		case <-h.closed:
 			return
 		}
 	drain:
-		for len(batch) < h.maxBatch {
+		for n < h.maxBatch {
 			select {
 			case c := <-h.q:
-				batch = append(batch, c)
+				batch, n = append(batch, c), n+len(c.cmds)
 			default:
 				break drain
 			}
@@ -148,7 +179,9 @@ func (h *hook) exec(batch []*call) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	pipe := h.under.Pipeline()
 	for _, c := range batch {
-		_ = pipe.Process(ctx, c.cmd)
+		for _, cmd := range c.cmds {
+			_ = pipe.Process(ctx, cmd)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		// Exec sets each command's own error; a connection-level failure
@@ -156,8 +189,10 @@ func (h *hook) exec(batch []*call) {
 		var ne net.Error
 		if errors.As(err, &ne) {
 			for _, c := range batch {
-				if c.cmd.Err() == nil {
-					c.cmd.SetErr(err)
+				for _, cmd := range c.cmds {
+					if cmd.Err() == nil {
+						cmd.SetErr(err)
+					}
 				}
 			}
 		}

@@ -50,6 +50,89 @@ func TestConcurrentCommandsKeepTheirOwnResults(t *testing.T) {
 	}
 }
 
+func TestConcurrentPipelinesKeepTheirOwnResults(t *testing.T) {
+	t.Parallel()
+	_, prefix := testenv.Redis(t)
+	rdb, closeAll := Wrap(&redis.UniversalOptions{Addrs: []string{testenv.RedisAddr(t)}}, Config{MaxBatch: 16})
+	defer closeAll()
+	ctx := context.Background()
+	const workers, per = 40, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			key := fmt.Sprintf("%sp%d", prefix, w)
+			for i := 1; i <= per; i++ {
+				var incr *redis.IntCmd
+				var get *redis.StringCmd
+				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					incr = p.Incr(ctx, key)
+					get = p.Get(ctx, key)
+					return nil
+				})
+				if err != nil || incr.Val() != int64(i) || get.Val() != fmt.Sprint(i) {
+					errs <- fmt.Errorf("worker %d step %d: INCR %d, GET %q, %v", w, i, incr.Val(), get.Val(), err)
+					return
+				}
+				// A pipeline with a failing command reports it, and its
+				// other commands still get their results.
+				var ok *redis.IntCmd
+				_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					p.HGet(ctx, key, "f") // WRONGTYPE
+					ok = p.Exists(ctx, key)
+					return nil
+				})
+				if err == nil || ok.Val() != 1 {
+					errs <- fmt.Errorf("worker %d: failing pipeline: err %v, EXISTS %d", w, err, ok.Val())
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// A transaction is not split into a shared batch: MULTI/EXEC stays atomic.
+func TestTransactionsPassThrough(t *testing.T) {
+	t.Parallel()
+	_, prefix := testenv.Redis(t)
+	rdb, closeAll := Wrap(&redis.UniversalOptions{Addrs: []string{testenv.RedisAddr(t)}}, Config{})
+	defer closeAll()
+	ctx := context.Background()
+	key := prefix + "tx"
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for w := 0; w < 20; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				var a, b *redis.IntCmd
+				_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					a = p.Incr(ctx, key)
+					b = p.Incr(ctx, key)
+					return nil
+				})
+				if err != nil || b.Val() != a.Val()+1 {
+					errs <- fmt.Errorf("transaction interleaved: %d then %d, %v", a.Val(), b.Val(), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
 func TestClosedClientFailsFast(t *testing.T) {
 	t.Parallel()
 	rdb, closeAll := Wrap(&redis.UniversalOptions{Addrs: []string{testenv.RedisAddr(t)}}, Config{})
