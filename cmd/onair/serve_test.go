@@ -401,3 +401,56 @@ func (s *syncBuffer) tail() string {
 	}
 	return str
 }
+
+// TestServeRateLimitFlag: --rate-limit N refuses a user's requests beyond N
+// per second with 429, and --rate-limit 0 turns the limit off (it used to
+// fall back to the API's default of 200).
+func TestServeRateLimitFlag(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 1)
+	for _, tc := range []struct {
+		limit    string
+		requests int
+		want429  bool
+	}{{"3", 20, true}, {"0", 1000, false}} {
+		t.Run("limit="+tc.limit, func(t *testing.T) {
+			t.Parallel()
+			s := startServe(t, kf.Addrs(), "--rate-limit", tc.limit)
+			tok := s.token(t, 77, "")
+			var (
+				mu    sync.Mutex
+				codes = map[int]int{}
+				wg    sync.WaitGroup
+			)
+			const workers = 16
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < tc.requests; i += workers {
+						body := fmt.Sprintf(`{"biz":"audio","item_id":1,"position_ms":%d,"ts":%d}`, 1000+i, time.Now().UnixMilli())
+						req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/progress", strings.NewReader(body))
+						req.Header.Set("Authorization", "Bearer "+tok)
+						resp, err := httpClient.Do(req)
+						if err != nil {
+							t.Errorf("POST /v1/progress: %v", err)
+							return
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						mu.Lock()
+						codes[resp.StatusCode]++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if got := codes[http.StatusTooManyRequests] > 0; got != tc.want429 {
+				t.Fatalf("--rate-limit %s, %d requests at once: status counts %v, want a 429: %v", tc.limit, tc.requests, codes, tc.want429)
+			}
+			if codes[http.StatusAccepted] == 0 {
+				t.Fatalf("no request accepted: %v", codes)
+			}
+		})
+	}
+}
