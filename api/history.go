@@ -66,21 +66,26 @@ func (s *Server) getHistory(c *gin.Context) {
 			if err != nil {
 				e = s.historyError(c, err)
 			} else {
-				b := make([]byte, 0, 64+len(p.Items)*160)
-				b = append(b, `{"items":`...)
-				b = appendEntries(b, p.Items)
-				b = append(b, `,"next_cursor":`...)
-				if p.NextCursor == "" {
-					b = append(b, "null"...)
-				} else {
-					b = appendString(b, p.NextCursor)
-				}
-				writeJSON(c, http.StatusOK, append(b, '}', '\n'))
+				writeJSON(c, http.StatusOK, p.Render(renderPage))
 				return
 			}
 		}
 	}
 	WriteError(c, e)
+}
+
+// renderPage is the body of a GET /v1/history reply.
+func renderPage(p history.Page) []byte {
+	b := make([]byte, 0, 64+len(p.Items)*160)
+	b = append(b, `{"items":`...)
+	b = appendEntries(b, p.Items)
+	b = append(b, `,"next_cursor":`...)
+	if p.NextCursor == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, p.NextCursor)
+	}
+	return append(b, '}', '\n')
 }
 
 // getProgress is GET /v1/progress?items=audio:123,video:9. Keys with no

@@ -136,4 +136,5 @@ for _, key in ipairs(capped) do
     end
   end
 end
+if #order > 0 then bump_version() end
 return out

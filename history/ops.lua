@@ -7,6 +7,7 @@
 --   pause                  -> pause start (kept when already paused)
 --   resume                 -> now
 local op, now = ARGV[1], tonumber(ARGV[2])
+bump_version() -- ops are rare: each counts as a change
 local function ts_of(v)
   if not v then return 0 end
   return tonumber(string.match(v, '^(%d+),') or '0')

@@ -28,7 +28,11 @@ type pageEntry struct {
 // range found it, as a read a moment earlier would have. The trimmed flag
 // is read again with the values, so a trim in between still sends the
 // page on to ClickHouse.
-func (s *Store) redisPage(ctx context.Context, uid uint64, c cursor, want int, pre string) (entries []pageEntry, trimmed bool, err error) {
+//
+// version is the user's version (meta "v") all reads saw, or "" when it
+// changed between them (or was never set): only a page with a version may
+// be cached.
+func (s *Store) redisPage(ctx context.Context, uid uint64, c cursor, want int, pre string) (entries []pageEntry, trimmed bool, version string, err error) {
 	k := s.keys(uid)
 	maxs := "+inf"
 	if !c.first() {
@@ -41,28 +45,40 @@ func (s *Store) redisPage(ctx context.Context, uid uint64, c cursor, want int, p
 	}
 	warmed := false
 	var off int64
+	// versionSeen folds one read of "v" into version: "" once any read
+	// differs from the first.
+	first := true
+	versionSeen := func(v any) {
+		str, _ := v.(string)
+		if first {
+			version, first = str, false
+		} else if str != version {
+			version = ""
+		}
+	}
 	for {
 		var meta *redis.SliceCmd
 		var rng *redis.ZSliceCmd
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			meta = p.HMGet(ctx, k[4], "w", "x")
+			meta = p.HMGet(ctx, k[4], "w", "x", "v")
 			rng = p.ZRevRangeByScoreWithScores(ctx, k[0], &redis.ZRangeBy{Max: maxs, Min: "-inf", Offset: off, Count: batch})
 			return nil
 		})
 		if err != nil {
-			return nil, false, fmt.Errorf("history page user %d: %w", uid, err)
+			return nil, false, "", fmt.Errorf("history page user %d: %w", uid, err)
 		}
 		if s.ch != nil && meta.Val()[0] == nil {
 			// not known to be complete: fill from ClickHouse, then start over
 			if warmed {
-				return nil, false, fmt.Errorf("history page user %d: still cold after warming", uid)
+				return nil, false, "", fmt.Errorf("history page user %d: still cold after warming", uid)
 			}
 			if err := s.warm(ctx, uid); err != nil {
-				return nil, false, err
+				return nil, false, "", err
 			}
-			warmed, entries, off = true, entries[:0], 0
+			warmed, entries, off, first = true, entries[:0], 0, true
 			continue
 		}
+		versionSeen(meta.Val()[2])
 		zs := rng.Val()
 		ms := make([]string, 0, len(zs))
 		scores := make([]int64, 0, len(zs))
@@ -82,13 +98,14 @@ func (s *Store) redisPage(ctx context.Context, uid uint64, c cursor, want int, p
 			var vals, again *redis.SliceCmd
 			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 				vals = p.HMGet(ctx, k[1], ms...)
-				again = p.HMGet(ctx, k[4], "x")
+				again = p.HMGet(ctx, k[4], "x", "v")
 				return nil
 			})
 			if err != nil {
-				return nil, false, fmt.Errorf("history page user %d: %w", uid, err)
+				return nil, false, "", fmt.Errorf("history page user %d: %w", uid, err)
 			}
 			trimmed = again.Val()[0] != nil
+			versionSeen(again.Val()[1])
 			for i, v := range vals.Val() {
 				if str, ok := v.(string); ok && len(entries) < want {
 					entries = append(entries, pageEntry{member: ms[i], score: scores[i], value: str})
@@ -96,7 +113,7 @@ func (s *Store) redisPage(ctx context.Context, uid uint64, c cursor, want int, p
 			}
 		}
 		if len(entries) >= want || int64(len(zs)) < batch {
-			return entries, trimmed, nil
+			return entries, trimmed, version, nil
 		}
 		off += batch
 	}

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -10,10 +11,30 @@ import (
 )
 
 // Page is one page of a user's history, newest first.
+// A Page may be shared with other callers (see pageCache): treat it as
+// read-only.
 type Page struct {
 	Items []Entry
 	// NextCursor continues after the last item; "" at the end.
 	NextCursor string
+	// memo keeps the rendered form of a cached page (see Render).
+	memo *pageMemo
+}
+
+type pageMemo struct {
+	once sync.Once
+	b    []byte
+}
+
+// Render returns render(p). For a page the cache holds, it is computed once
+// and shared by every caller served that page, so render must depend on p
+// alone, and its result must not be modified.
+func (p Page) Render(render func(Page) []byte) []byte {
+	if p.memo == nil {
+		return render(p)
+	}
+	p.memo.once.Do(func() { p.memo.b = render(p) })
+	return p.memo.b
 }
 
 var bizPrefix = [...]string{"", "1:", "2:", "3:", "4:", "5:", "6:"}
@@ -45,9 +66,21 @@ func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limi
 	if err != nil {
 		return Page{}, err
 	}
-	r, trimmed, err := s.redisPage(ctx, userID, c, limit+1, bizPrefix[biz])
+	pk := pageKey{user: userID, biz: biz, limit: limit, cursor: cur}
+	if p, ok := s.cachedPage(ctx, pk); ok {
+		return p, nil
+	}
+	r, trimmed, version, err := s.redisPage(ctx, userID, c, limit+1, bizPrefix[biz])
 	if err != nil {
 		return Page{}, err
+	}
+	// cache pages Redis served completely (see pageCache)
+	done := func(p Page) (Page, error) {
+		if s.pages != nil && version != "" {
+			p.memo = &pageMemo{}
+			s.pages.put(pk, version, p)
+		}
+		return p, nil
 	}
 	items := make([]Entry, 0, min(limit+1, len(r)))
 	last := c
@@ -60,13 +93,13 @@ func (s *Store) History(ctx context.Context, userID uint64, biz ingest.Biz, limi
 		}
 		if len(items) == limit {
 			// there is one more: the page ends at the previous item
-			return Page{Items: items, NextCursor: last.encode()}, nil
+			return done(Page{Items: items, NextCursor: last.encode()})
 		}
 		items = append(items, e)
 		last = cursor{score: pe.score, member: pe.member}
 	}
 	if !trimmed || s.ch == nil {
-		return Page{Items: items}, nil
+		return done(Page{Items: items})
 	}
 	// Redis has no more: the rest is only in ClickHouse
 	deep, err := s.deep(ctx, userID, biz, last, limit+1-len(items))
@@ -110,6 +143,24 @@ func (s *Store) deep(ctx context.Context, uid uint64, biz ingest.Biz, c cursor, 
 		return in, nil
 	}
 	return s.chScan(ctx, uid, biz, c, n, o, false, skip)
+}
+
+// cachedPage returns the cached page for k when Redis confirms, in one
+// command, that the user is warm and unchanged since it was read.
+func (s *Store) cachedPage(ctx context.Context, k pageKey) (Page, bool) {
+	if s.pages == nil {
+		return Page{}, false
+	}
+	cp, ok := s.pages.get(k)
+	if ok {
+		meta, err := s.rdb.HMGet(ctx, s.keys(k.user)[4], "w", "v").Result()
+		if err == nil && (s.ch == nil || meta[0] != nil) && meta[1] == cp.version {
+			s.pages.hits.Inc()
+			return cp.page, true
+		}
+	}
+	s.pages.misses.Inc()
+	return Page{}, false
 }
 
 // Progress returns the user's stored progress for keys; keys without

@@ -8,12 +8,28 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// versionLua is put in front of every script that writes a user's keys.
+// bump_version advances the user's version (meta field "v"), which the page
+// cache compares (see pagecache.go): every change to the timeline, the
+// progress hash or the meta flags must call it. A new counter starts at the
+// server clock in microseconds rather than at 1, so versions never repeat
+// after the keys are lost: a counter cannot outrun the clock, since each
+// bump is a script call of its own.
+const versionLua = `
+local function bump_version()
+  if redis.call('HINCRBY', KEYS[5], 'v', 1) == 1 then
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[5], 'v', t[1] .. string.rep('0', 6 - #t[2]) .. t[2])
+  end
+end
+`
+
 // The scripts each touch one user's keys only (one hash slot), so they run
 // unchanged on Redis Cluster. Each returns what the Go side needs in one reply.
 var (
 	//go:embed apply.lua
 	applySrc    string
-	applyScript = redis.NewScript(applySrc)
+	applyScript = redis.NewScript(versionLua + applySrc)
 
 	//go:embed continue.lua
 	continueSrc    string
@@ -21,11 +37,11 @@ var (
 
 	//go:embed ops.lua
 	opsSrc    string
-	opsScript = redis.NewScript(opsSrc)
+	opsScript = redis.NewScript(versionLua + opsSrc)
 
 	//go:embed warm.lua
 	warmSrc    string
-	warmScript = redis.NewScript(warmSrc)
+	warmScript = redis.NewScript(versionLua + warmSrc)
 
 	touchScript = redis.NewScript(`
 local old = redis.call('HGET', KEYS[1], 'day')

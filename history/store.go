@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
@@ -83,6 +84,12 @@ type Config struct {
 	Location *time.Location
 	// Log receives warnings about data that could not be decoded; nil means slog.Default().
 	Log *slog.Logger
+	// PageCache is how many history pages to keep for reuse while their
+	// user is unchanged (see pageCache); 0 means DefaultPageCache, negative
+	// means no cache.
+	PageCache int
+	// Registerer receives the Store's metrics; nil means none.
+	Registerer prometheus.Registerer
 }
 
 // Store reads and writes users' history. It is safe for concurrent use.
@@ -96,6 +103,7 @@ type Store struct {
 	ratioS string
 	loc    *time.Location
 	log    *slog.Logger
+	pages  *pageCache // nil: no page cache
 	warmSF singleflight.Group
 	warms  atomic.Int64 // loads from ClickHouse; tests check there is no stampede
 }
@@ -131,6 +139,12 @@ func New(cfg Config) (*Store, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if cfg.PageCache == 0 {
+		cfg.PageCache = DefaultPageCache
+	}
+	if cfg.PageCache > 0 {
+		s.pages = newPageCache(cfg.PageCache, cfg.Registerer)
 	}
 	return s, nil
 }

@@ -64,4 +64,5 @@ for _, key in ipairs({KEYS[1], KEYS[3]}) do
 end
 if trimmed == '1' then redis.call('HSET', KEYS[5], 'x', '1') end
 redis.call('HSET', KEYS[5], 'w', '1')
+bump_version()
 return 1

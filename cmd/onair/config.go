@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onair/onair/history"
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -34,6 +36,7 @@ type config struct {
 	ProgressFlush time.Duration
 	BatchRows     int
 	HistoryMax    int
+	PageCache     int
 	DedupeWindow  time.Duration
 	LogLevel      string
 	Pprof         bool
@@ -82,6 +85,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	dur(&c.ProgressFlush, "progress-flush", 30*time.Second, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
 	num(&c.BatchRows, "batch-rows", 100_000, "aggregator flushes ClickHouse early at this many buffered events")
 	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
+	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
 	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")

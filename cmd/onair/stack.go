@@ -74,7 +74,9 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 
 	t0 := time.Now()
 	// Concurrent requests share Redis round trips (see internal/redisbatch).
-	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword, PoolSize: 32}, redisbatch.Config{})
+	// RESP2: onair uses no RESP3 feature, and go-redis checks every RESP3
+	// connection for push notifications before each reply.
+	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword, PoolSize: 32, Protocol: 2}, redisbatch.Config{})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		closeRedis()
 		return fmt.Errorf("cannot reach Redis at %s: %w", strings.Join(cfg.RedisAddrs, ","), err)
@@ -115,8 +117,12 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		return err
 	})
 
+	pageCache := cfg.PageCache
+	if pageCache == 0 {
+		pageCache = -1 // --history-page-cache 0: off (history.Config's 0 means its default)
+	}
 	hist, err := history.New(history.Config{Redis: rdb, Prefix: cfg.RedisPrefix, ClickHouse: ch, Database: cfg.CHDatabase,
-		MaxEntries: cfg.HistoryMax, Log: log})
+		MaxEntries: cfg.HistoryMax, PageCache: pageCache, Registerer: reg, Log: log})
 	if err != nil {
 		return err
 	}
