@@ -53,6 +53,8 @@ type Aggregator struct {
 	uncertain bool
 	// job is the progress flush running in the background, if any.
 	job *progressJob
+	// events is the events flush running in the background, if any.
+	events *eventsJob
 	// failing is set while a sink refuses writes: fetching is paused and
 	// flushes are retried with backoff until it heals.
 	failing   bool
@@ -167,7 +169,7 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 		month := r.Timestamp.UTC().Year()*100 + int(r.Timestamp.UTC().Month())
 		if a.month != 0 && month != a.month && a.buffered() > 0 {
 			// Keep one INSERT inside one ClickHouse partition (see insertEvents).
-			if err := a.flushAll(context.WithoutCancel(ctx), a.owned(), false); err != nil {
+			if err := a.cutEvents(a.owned(), true); err != nil {
 				a.sinkFailed(err)
 			}
 		}
@@ -210,13 +212,21 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	if err := a.reapProgress(false); err != nil {
 		a.sinkFailed(err)
 	}
+	if err := a.reapEvents(false); err != nil {
+		a.sinkFailed(err)
+	}
 	if a.failing && now.Before(a.nextRetry) {
 		return
 	}
 	parts := a.owned()
 	var err error
+	// Events are due when no flush of them is running, or when the buffers
+	// hit their bound (then flushAll waits for the running one).
+	buffered := a.buffered()
+	eventsDue := a.events == nil && (buffered >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush) ||
+		buffered >= 2*a.cfg.BatchRows
 	switch progress := now.Sub(a.lastProgress) >= a.cfg.ProgressFlush; {
-	case progress || a.buffered() >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush || a.failing:
+	case progress || eventsDue || a.failing:
 		err = a.flushAll(ctx, parts, progress)
 	case now.Sub(a.lastRedis) >= a.cfg.RedisFlush:
 		err = a.writeBack(ctx, parts)
@@ -252,8 +262,9 @@ func (a *Aggregator) sinkFailed(err error) {
 	a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "err", err)
 }
 
-// flushAll writes back to Redis, batches events into ClickHouse, and with
-// progress also the held onair.progress rows, then commits. The caller holds
+// flushAll writes back to Redis, hands the buffered event rows to a
+// background events flush (see eventsJob), with progress also the held
+// onair.progress rows to theirs, then commits what is done. The caller holds
 // mu. On error nothing is committed and the buffers are kept for the retry:
 // every step is idempotent.
 func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress bool) error {
@@ -263,45 +274,17 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress 
 		return err
 	}
 	a.lastRedis = time.Now()
-	if a.uncertain {
-		if err := a.reconcile(ctx, parts); err != nil {
-			return err
-		}
-	}
-	start := time.Now()
-	dups, err := a.markDuplicates(ctx, parts)
-	if err != nil {
-		a.m.sinkErrors.WithLabelValues("redis").Inc()
+	// While a flush runs, rows keep buffering; past twice a batch, wait
+	// for it, so memory stays bounded.
+	if err := a.cutEvents(parts, a.failing || a.buffered() >= 2*a.cfg.BatchRows); err != nil {
 		return err
 	}
-	ne, err := a.insertEvents(ctx, parts)
-	if err != nil {
-		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		// The INSERT is one block, but the server may have applied it
-		// although we saw an error (a timeout, a dropped connection): only
-		// the watermarks can tell, now or at the next attempt.
-		a.uncertain = true
-		if rerr := a.reconcile(context.WithoutCancel(ctx), parts); rerr != nil {
-			return fmt.Errorf("%w (and reconciling: %v)", err, rerr)
-		}
-		if countEvents(parts) > 0 {
+	if a.failing {
+		// Recovering: wait for the verdict before calling the sinks healthy.
+		if err := a.reapEvents(true); err != nil {
 			return err
 		}
-		a.cfg.Log.Info("events insert reported an error but landed", "rows", ne, "err", err)
 	}
-	if ne > 0 {
-		a.m.flushRows.WithLabelValues("events").Observe(float64(ne))
-		a.m.flushSeconds.WithLabelValues("clickhouse").Observe(time.Since(start).Seconds())
-	}
-	a.m.duplicates.Add(float64(dups))
-	for _, p := range parts {
-		if n := len(p.events); n > 0 && p.events[n-1].offset > p.watermark {
-			p.watermark = p.events[n-1].offset
-		}
-		p.events = p.events[:0]
-	}
-	a.lastCH = time.Now()
-	a.month = 0
 	if progress {
 		a.startProgress(parts)
 	}
@@ -402,7 +385,13 @@ func (a *Aggregator) flushEverything(ctx context.Context, parts []*partition) er
 	if err := a.reapProgress(true); err != nil {
 		a.cfg.Log.Warn("earlier progress flush failed; flushing again", "err", err)
 	}
+	if err := a.reapEvents(true); err != nil {
+		a.cfg.Log.Warn("earlier events flush failed; flushing again", "err", err)
+	}
 	if err := a.flushAll(ctx, parts, true); err != nil {
+		return err
+	}
+	if err := a.reapEvents(true); err != nil {
 		return err
 	}
 	if err := a.reapProgress(true); err != nil {
@@ -444,7 +433,6 @@ func (a *Aggregator) reconcile(ctx context.Context, parts []*partition) error {
 		}
 		p.watermark = max(p.watermark, w)
 	}
-	a.uncertain = false
 	return nil
 }
 
@@ -455,7 +443,7 @@ func (a *Aggregator) reconcile(ctx context.Context, parts []*partition) error {
 func (a *Aggregator) commit(ctx context.Context, parts []*partition) error {
 	offsets := map[int32]kgo.EpochOffset{}
 	for _, p := range parts {
-		done := min(p.processed, p.progressWM)
+		done := min(p.processed, p.progressWM, p.inCH)
 		if next := done + 1; done >= 0 && next > p.committed {
 			offsets[p.id] = kgo.EpochOffset{Epoch: p.epoch, Offset: next}
 		}

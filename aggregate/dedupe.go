@@ -34,24 +34,37 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 		pos  []string
 		read *redis.SliceCmd
 	}
-	groups := map[string]*group{}
+	type groupKey struct {
+		user   uint64
+		bucket int64
+	}
+	groups := map[groupKey]*group{}
 	var order []*group
+	var last *group
+	var lastKey groupKey
 	for _, p := range parts {
+		partPrefix := strconv.FormatInt(int64(p.id), 10) + ":"
 		for i := range p.events {
 			r := &p.events[i]
 			if !r.dedupe {
 				continue
 			}
-			// Hash-tagged by user, so a user's claims share a Redis Cluster slot.
-			k := a.cfg.Prefix + "{" + strconv.FormatUint(r.ev.UserID, 10) + "}:e:" + strconv.FormatInt(r.ev.TS/dedupeBucketMs, 36)
-			g := groups[k]
-			if g == nil {
-				g = &group{key: k}
-				groups[k] = g
-				order = append(order, g)
+			// A batch's events are consecutive and mostly share a bucket:
+			// look the group up only when the user or bucket changes.
+			gk := groupKey{user: r.ev.UserID, bucket: r.ev.TS / dedupeBucketMs}
+			g := last
+			if g == nil || gk != lastKey {
+				g = groups[gk]
+				if g == nil {
+					// Hash-tagged by user, so a user's claims share a Redis Cluster slot.
+					g = &group{key: a.cfg.Prefix + "{" + strconv.FormatUint(gk.user, 10) + "}:e:" + strconv.FormatInt(gk.bucket, 36)}
+					groups[gk] = g
+					order = append(order, g)
+				}
+				last, lastKey = g, gk
 			}
 			g.rows = append(g.rows, r)
-			g.pos = append(g.pos, strconv.FormatInt(int64(p.id), 10)+":"+strconv.FormatInt(r.offset, 10))
+			g.pos = append(g.pos, partPrefix+strconv.FormatInt(r.offset, 10))
 		}
 	}
 	if len(order) == 0 {
@@ -72,8 +85,8 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 	pipe = a.cfg.Redis.Pipeline()
 	for _, g := range order {
 		vals := g.read.Val()
-		var claims []any
-		claimed := map[string]string{} // within this flush
+		claims := make([]any, 0, 2*len(g.rows))
+		claimed := make(map[string]string, len(g.rows)) // within this flush
 		for i, r := range g.rows {
 			owner, _ := vals[i].(string)
 			if o, ok := claimed[r.ev.EventID]; ok {

@@ -30,13 +30,16 @@ type partition struct {
 	// progressWM is the highest offset whose effect on onair.progress is in
 	// ClickHouse, -1 for none. Records at or below it are skipped entirely.
 	progressWM int64
+	// inCH is the highest offset up to which every record's event row is in
+	// onair.events (or needs none), -1 for none: what commits may cover.
+	inCH int64
 	// committed is the offset last committed to Kafka (next to read).
 	committed int64
 }
 
 func newPartition(id int32, watermark int64) *partition {
 	return &partition{id: id, dirty: make(map[key]*state), progress: make(map[key]progressRow),
-		processed: -1, watermark: watermark, progressWM: -1, committed: -1}
+		processed: -1, watermark: watermark, progressWM: -1, inCH: -1, committed: -1}
 }
 
 // eventRow is one row of onair.events.

@@ -64,7 +64,7 @@ func (a *Aggregator) resume(ctx context.Context, offsets map[string]map[int32]kg
 			pw = -1
 		}
 		if st := a.parts[p]; st != nil {
-			st.watermark, st.progressWM, st.processed = ew, pw, -1
+			st.watermark, st.progressWM, st.processed, st.inCH = ew, pw, -1, ew
 		}
 		start := min(ew, pw) + 1
 		topic[p] = kgo.NewOffset().At(start).WithEpoch(-1)
@@ -107,7 +107,9 @@ func (a *Aggregator) lost(_ context.Context, _ *kgo.Client, lost map[string][]in
 			parts = append(parts, p)
 		}
 	}
-	_ = a.reapProgress(true) // settle its outcome before forgetting the partitions
+	// settle their outcome before forgetting the partitions
+	_ = a.reapProgress(true)
+	_ = a.reapEvents(true)
 	a.m.dropped.Add(float64(countEvents(parts)))
 	a.cfg.Log.Warn("partitions lost; their unflushed records will be replayed by the next owner", "partitions", lost[a.cfg.Topic])
 	a.forget(lost[a.cfg.Topic])

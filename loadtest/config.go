@@ -56,6 +56,12 @@ type RunConfig struct {
 	ReportDir string
 	// Batch is the number of events per POST /v1/events. 0: DefaultBatch.
 	Batch int
+	// SessionItems shapes a batch as an app that buffers its reports
+	// sends it: a listening session over this many items, played one after
+	// the other, each reporting its position as it advances. 0: every event
+	// of a batch draws its own item (the worst case for the Redis
+	// write-back, which then collapses nothing).
+	SessionItems int
 	// Workers caps concurrent requests. 0: DefaultMaxWorkers when Rate is
 	// 0, DefaultPacedMaxCap otherwise.
 	Workers int
@@ -139,6 +145,9 @@ func (c *RunConfig) validate(needTarget bool) error {
 	}
 	if c.Batch < 1 || c.Batch > 1000 {
 		return fmt.Errorf("--batch must be in 1..1000 events (the API's limit), got %d", c.Batch)
+	}
+	if c.SessionItems < 0 || c.SessionItems > maxSessionItems || c.SessionItems > c.Batch {
+		return fmt.Errorf("--session-items must be in 0..%d and <= --batch, got %d", maxSessionItems, c.SessionItems)
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be >= 1, got %d", c.Workers)

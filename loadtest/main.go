@@ -140,6 +140,7 @@ func targetFlags(fs *flag.FlagSet, cfg *RunConfig, secret *string) {
 	fs.IntVar(&cfg.Users, "users", DefaultUsers, "number of users (Zipf-distributed), ids 1..N")
 	fs.IntVar(&cfg.Items, "items", DefaultItems, "number of items (Zipf-distributed), ids 1..N")
 	fs.IntVar(&cfg.Batch, "batch", DefaultBatch, "events per POST /v1/events")
+	fs.IntVar(&cfg.SessionItems, "session-items", 0, "shape each batch as a listening session over this many items, whose positions advance report by report (0: every event draws its own item, the worst case for write-back)")
 	fs.StringVar(&cfg.Target, "target", DefaultTarget, "base URL of onair's HTTP API")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets (never on a shared network without asking)")
 	fs.StringVar(secret, "token-secret", "", "HS256 token secret (default $ONAIR_AUTH_SECRET, else "+SecretFile+")")

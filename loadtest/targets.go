@@ -78,6 +78,7 @@ type generator struct {
 	users      int
 	items      int
 	batch      int
+	session    int      // items per batch as a listening session; 0: independent events
 	tokens     []string // "Bearer ..." for user id i+1; probe users at the end
 	probeEvery uint64   // 0: no probes
 	track      bool     // remember writes in pending for the tracker
@@ -132,13 +133,14 @@ func newRunID() string {
 // the attack measures the server, not HMAC on the client.
 func newGenerator(cfg RunConfig, track bool, probeEvery int) (*generator, error) {
 	g := &generator{
-		base:  cfg.Target,
-		runID: newRunID(),
-		users: cfg.Users,
-		items: cfg.Items,
-		batch: cfg.Batch,
-		track: track,
-		now:   time.Now,
+		base:    cfg.Target,
+		runID:   newRunID(),
+		users:   cfg.Users,
+		items:   cfg.Items,
+		batch:   cfg.Batch,
+		session: cfg.SessionItems,
+		track:   track,
+		now:     time.Now,
 	}
 	if probeEvery > 0 {
 		g.probeEvery = uint64(probeEvery)
@@ -261,6 +263,13 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 		t.URL = g.base + "/v1/progress"
 	} else {
 		b = append(b, `{"events":[`...)
+		// A session plays its items one after the other, the position of
+		// each advancing by a 5 s report interval, on one device.
+		var sess [maxSessionItems]progressEvent
+		for j := 0; j < g.session; j++ {
+			sess[j] = g.drawProgress(d, 0)
+			sess[j].device = sess[0].device
+		}
 		for i := 0; i < w.n; i++ {
 			if i > 0 {
 				b = append(b, ',')
@@ -270,14 +279,23 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 			ts := now - int64(w.n-1-i)
 			id := w.prefix + "-" + strconv.Itoa(i)
 			x := d.r.IntN(10)
+			var cur *progressEvent
+			if g.session > 0 {
+				cur = &sess[i*g.session/w.n]
+			}
 			switch {
 			case x < 8 || (isProbe && i == w.n-1):
-				last = g.drawProgress(d, ts)
+				if cur != nil {
+					cur.ts, cur.pos = ts, min(cur.pos+reportEveryMs, cur.dur)
+					last = *cur
+				} else {
+					last = g.drawProgress(d, ts)
+				}
 				b = last.append(b, true, id)
 			case x == 8:
-				b = appendSimple(b, "play", d.items.Uint64()+1, ts, id, int64(d.r.IntN(300_000)))
+				b = appendSimple(b, "play", g.itemOf(d, cur), ts, id, int64(d.r.IntN(300_000)))
 			default:
-				b = appendSimple(b, "like", d.items.Uint64()+1, ts, id, -1)
+				b = appendSimple(b, "like", g.itemOf(d, cur), ts, id, -1)
 			}
 		}
 		b = append(b, "]}"...)
@@ -294,6 +312,22 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 		g.pending.Store(key, w)
 		t.Header.Set(trackHeader, key)
 	}
+}
+
+// maxSessionItems bounds RunConfig.SessionItems.
+const maxSessionItems = 10
+
+// reportEveryMs is how far a session's position advances per report: apps
+// report progress every few seconds.
+const reportEveryMs = 5000
+
+// itemOf is the item of a play or like: the session's current item, or a
+// fresh draw.
+func (g *generator) itemOf(d *drawer, cur *progressEvent) uint64 {
+	if cur != nil {
+		return cur.item
+	}
+	return d.items.Uint64() + 1
 }
 
 type progressEvent struct {
