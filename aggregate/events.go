@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,7 +24,8 @@ type eventsJob struct {
 	done           chan error
 	// set by the job before done
 	dups      int
-	uncertain bool // the INSERT failed and may have landed
+	uncertain bool           // an INSERT failed and may have landed
+	failed    map[int32]bool // partitions whose rows are not (known to be) in
 }
 
 // cutEvents hands the buffered event rows to a background flush. A finished
@@ -61,43 +63,94 @@ func (a *Aggregator) cutEvents(parts []*partition, wait bool) error {
 	return nil
 }
 
-// runEvents marks duplicate event ids and inserts the job's rows. It runs
-// without mu and touches only the job.
+// eventsWorkers is how many groups of partitions a job flushes side by
+// side: while one group's INSERT runs in ClickHouse, the next one's dedupe
+// runs in Redis. Each group's rows go in one INSERT of their own, so every
+// partition's rows still land in one block.
+const eventsWorkers = 2
+
+// runEvents flushes the job's partitions in eventsWorkers groups at once.
+// It runs without mu and touches only the job.
 func (a *Aggregator) runEvents(ctx context.Context, job *eventsJob) error {
-	if job.reconcileFirst {
-		if err := a.reconcile(ctx, job.parts); err != nil {
-			job.uncertain = true
-			return err
+	groups := make([][]*partition, eventsWorkers)
+	sizes := make([]int, eventsWorkers)
+	for _, p := range job.parts {
+		g := 0 // the group with the fewest rows so far
+		for i := range sizes {
+			if sizes[i] < sizes[g] {
+				g = i
+			}
+		}
+		groups[g], sizes[g] = append(groups[g], p), sizes[g]+len(p.events)
+	}
+	type result struct {
+		parts     []*partition
+		dups      int
+		uncertain bool
+		err       error
+	}
+	results := make(chan result, eventsWorkers)
+	n := 0
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		n++
+		go func() {
+			dups, uncertain, err := a.flushGroup(ctx, g, job.reconcileFirst)
+			results <- result{g, dups, uncertain, err}
+		}()
+	}
+	var errs []error
+	job.failed = map[int32]bool{}
+	for range n {
+		r := <-results
+		job.dups += r.dups
+		job.uncertain = job.uncertain || r.uncertain
+		if r.err != nil {
+			errs = append(errs, r.err)
+			for _, p := range r.parts {
+				job.failed[p.id] = true
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushGroup marks duplicate event ids and inserts the rows of some
+// partitions in one INSERT. uncertain reports an INSERT that failed and may
+// still have landed.
+func (a *Aggregator) flushGroup(ctx context.Context, parts []*partition, reconcileFirst bool) (dups int, uncertain bool, err error) {
+	if reconcileFirst {
+		if err := a.reconcile(ctx, parts); err != nil {
+			return 0, true, err
 		}
 	}
 	start := time.Now()
-	dups, err := a.markDuplicates(ctx, job.parts)
+	dups, err = a.markDuplicates(ctx, parts)
 	if err != nil {
 		a.m.sinkErrors.WithLabelValues("redis").Inc()
-		job.uncertain = job.reconcileFirst
-		return err
+		return 0, reconcileFirst, err
 	}
-	ne, err := a.insertEvents(ctx, job.parts)
+	ne, err := a.insertEvents(ctx, parts)
 	if err != nil {
 		a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
 		// The INSERT is one block, but the server may have applied it
 		// although we saw an error (a timeout, a dropped connection): only
 		// the watermarks can tell, now or at the next attempt.
-		job.uncertain = true
-		if rerr := a.reconcile(context.WithoutCancel(ctx), job.parts); rerr != nil {
-			return fmt.Errorf("%w (and reconciling: %v)", err, rerr)
+		if rerr := a.reconcile(context.WithoutCancel(ctx), parts); rerr != nil {
+			return 0, true, fmt.Errorf("%w (and reconciling: %v)", err, rerr)
 		}
-		if countEvents(job.parts) > 0 {
-			return err
+		if countEvents(parts) > 0 {
+			return 0, true, err
 		}
 		a.cfg.Log.Info("events insert reported an error but landed", "rows", ne, "err", err)
 	}
-	job.dups, job.uncertain = dups, false
 	if ne > 0 {
 		a.m.flushRows.WithLabelValues("events").Observe(float64(ne))
 		a.m.flushSeconds.WithLabelValues("clickhouse").Observe(time.Since(start).Seconds())
 	}
-	return nil
+	return dups, false, nil
 }
 
 // reapEvents applies the outcome of the background events flush once it is
@@ -127,7 +180,7 @@ func (a *Aggregator) reapEvents(wait bool) error {
 			continue // no longer ours: the next owner resumes from ClickHouse
 		}
 		p.watermark = max(p.watermark, jp.watermark)
-		if err != nil {
+		if job.failed[jp.id] {
 			p.events = append(jp.events, p.events...)
 			continue
 		}
@@ -136,9 +189,9 @@ func (a *Aggregator) reapEvents(wait bool) error {
 		}
 		p.inCH = max(p.inCH, job.upto[jp.id])
 	}
+	a.m.duplicates.Add(float64(job.dups))
 	if err != nil {
 		return fmt.Errorf("events flush: %w", err)
 	}
-	a.m.duplicates.Add(float64(job.dups))
 	return nil
 }

@@ -46,6 +46,13 @@ func (s *chStore) where(prefix string, since time.Time) string {
 	return fmt.Sprintf("FROM %s.events WHERE event_id LIKE '%s%%' AND ts >= toDateTime(%d)", s.db, prefix, since.Unix())
 }
 
+// Rows implements eventStore.
+func (s *chStore) Rows(ctx context.Context, prefix string, since time.Time) (uint64, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() "+s.where(prefix, since)).Scan(&n)
+	return n, err
+}
+
 // Distinct implements eventStore.
 func (s *chStore) Distinct(ctx context.Context, prefix string, since time.Time) (uint64, error) {
 	var n uint64

@@ -260,6 +260,15 @@ func (f *fakeAPI) listHistory(unfinished bool) func(http.ResponseWriter, *http.R
 // fakeAPI is E2E's event store in tests, standing in for ClickHouse.
 var _ eventStore = (*fakeAPI)(nil)
 
+func (f *fakeAPI) Rows(_ context.Context, prefix string, _ time.Time) (uint64, error) {
+	c, _ := f.Counts(context.Background(), prefix, time.Time{})
+	var n uint64
+	for _, k := range c {
+		n += k
+	}
+	return n, nil
+}
+
 func (f *fakeAPI) Distinct(_ context.Context, prefix string, _ time.Time) (uint64, error) {
 	c, _ := f.Counts(context.Background(), prefix, time.Time{})
 	return uint64(len(c)), nil
