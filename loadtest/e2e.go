@@ -49,6 +49,8 @@ type E2ESummary struct {
 	Run Summary `json:"run"`
 	// RunID tags every event id of the run: lt-<RunID>-...
 	RunID string `json:"run_id"`
+	// SessionItems is the batch shape (RunConfig.SessionItems).
+	SessionItems int `json:"session_items"`
 	// AcceptedEvents is the number of events answered with 202.
 	AcceptedEvents int `json:"accepted_events"`
 	// Complete is true when ClickHouse held every accepted event within
@@ -169,7 +171,7 @@ func e2e(ctx context.Context, cfg E2EConfig, store eventStore) (E2ESummary, erro
 	attackEnd := time.Now()
 	pr.wg.Wait()
 
-	s := E2ESummary{Run: run, RunID: g.runID, Visibility: pr.summary()}
+	s := E2ESummary{Run: run, RunID: g.runID, SessionItems: cfg.SessionItems, Visibility: pr.summary()}
 	accepted := tk.acceptedIDs()
 	s.AcceptedEvents = len(accepted)
 	prefix := "lt-" + g.runID + "-"

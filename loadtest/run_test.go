@@ -289,7 +289,7 @@ func TestTable(t *testing.T) {
 	}
 	hist := run("history", 15000, 0, 12)
 	hist.Seed = &SeedSummary{Users: 10000, ItemsPerUser: 24, Events: 240000, Requests: 240, PostSeconds: 3.2, VisibleSeconds: 0.4}
-	e := &E2ESummary{Run: *run("e2e", 1500, 150000, 30), AcceptedEvents: 3_000_000, Complete: true, DrainSeconds: 1.5,
+	e := &E2ESummary{Run: *run("e2e", 1500, 150000, 30), SessionItems: 3, AcceptedEvents: 3_000_000, Complete: true, DrainSeconds: 1.5,
 		EventsPerSec: 120_000, Visibility: Visibility{Samples: 300, P50: 150, P90: 300, P99: 700, Max: 900}}
 	dirs := []string{
 		mk("1-baseline", "onair loadtest baseline --rate 0", base, "summary.json"),

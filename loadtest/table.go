@@ -329,43 +329,48 @@ func verdict(name string, cs []check) (string, []string) {
 	return "**NO**", missed
 }
 
+// e2eRow is one end-to-end run. Its targets depend on its shape:
+//   - paced (Rate > 0): the pipeline must keep up with the offered rate, so
+//     the end-to-end rate and visibility under that load are both figures;
+//   - max rate, session batches: the end-to-end rate is the figure; the
+//     aggregator runs behind by design, so visibility only measures the
+//     backlog and is reported, not judged;
+//   - max rate, every event its own item (SessionItems 0): the worst case for
+//     the Redis write-back, reported without a target.
 func e2eRow(s *E2ESummary, cmd string) (string, []string) {
-	if s.Run.Rate > 0 {
-		return pacedE2ERow(s, cmd)
-	}
 	v := s.Visibility
-	value := fmt.Sprintf("**%s events/s** first request → last row in ClickHouse; %d missing, %d duplicated; visibility p99 %.0f ms",
-		num(s.EventsPerSec), s.MissingCount, s.DuplicatedCount, v.P99)
+	paced, worst := s.Run.Rate > 0, s.Run.Rate == 0 && s.SessionItems == 0
+	value := fmt.Sprintf("**%s events/s** first request → last row in ClickHouse (drain %.1f s); %d missing, %d duplicated; visibility p50 %.0f ms, p99 %.0f ms",
+		num(s.EventsPerSec), s.DrainSeconds, s.MissingCount, s.DuplicatedCount, v.P50, v.P99)
+	if paced {
+		value = fmt.Sprintf("offered **%s events/s**: ", num(s.Run.EventsPerSec)) + value
+	}
 	if !s.Complete {
 		value = fmt.Sprintf("**incomplete**: ClickHouse held %s of %s accepted events when the wait ran out, %.0f s after the attack: **%s events/s** delivered over attack + wait; %d duplicated; visibility p99 %.0f ms",
 			num(float64(s.Check.Found)), num(float64(s.AcceptedEvents)), s.DrainSeconds, num(deliveredRate(s)), s.DuplicatedCount, v.P99)
 	}
-	met, missed := verdict("e2e", []check{
+	checks := []check{
 		{s.Complete, fmt.Sprintf("ClickHouse did not hold every accepted event within the wait: %s of %s after %.0f s, %s events/s delivered (the aggregator fell behind; whether the rest arrived later was not checked)",
 			num(float64(s.Check.Found)), num(float64(s.AcceptedEvents)), s.DrainSeconds, num(deliveredRate(s)))},
-		{!s.Complete || s.EventsPerSec >= targetE2EEvents, fmt.Sprintf("%s events/s end to end < 150 000", num(s.EventsPerSec))},
 		{!s.Complete || s.MissingCount == 0, fmt.Sprintf("%d events missing", s.MissingCount)},
 		{s.DuplicatedCount == 0, fmt.Sprintf("%d events duplicated", s.DuplicatedCount)},
-		{v.Samples > 0 && v.TimedOut == 0 && v.P99 < targetVisibilityP99Ms, fmt.Sprintf("visibility p99 %.0f ms (%d samples, %d timed out), goal < 1 s", v.P99, v.Samples, v.TimedOut)},
 		{s.Run.Success >= targetSuccess, fmt.Sprintf("HTTP success %s < 99.9 %%", pct(s.Run.Success))},
-	})
-	return fmt.Sprintf("| end to end (HTTP → Kafka → aggregator → Redis + ClickHouse) | %s | — | — | ≥ 150 000 events/s, 0 missing, 0 duplicated, visibility p99 < 1 s | %s | %s |\n",
-		value, met, cmd), missed
-}
-
-// pacedE2ERow is an e2e run at a fixed rate the pipeline sustains: the
-// figure is visibility latency (and exactness), not throughput.
-func pacedE2ERow(s *E2ESummary, cmd string) (string, []string) {
-	v := s.Visibility
-	value := fmt.Sprintf("at a paced **%s events/s**: visibility 202 → `GET /v1/history` p50 %.0f ms, **p99 %.0f ms** (%d samples); %d missing, %d duplicated",
-		num(s.Run.EventsPerSec), v.P50, v.P99, v.Samples, s.MissingCount, s.DuplicatedCount)
-	met, missed := verdict("e2e-paced", []check{
-		{s.Complete && s.MissingCount == 0, fmt.Sprintf("%d events missing (complete=%v)", s.MissingCount, s.Complete)},
-		{s.DuplicatedCount == 0, fmt.Sprintf("%d events duplicated", s.DuplicatedCount)},
-		{v.Samples > 0 && v.TimedOut == 0 && v.P99 < targetVisibilityP99Ms, fmt.Sprintf("visibility p99 %.0f ms (%d samples, %d timed out), goal < 1 s", v.P99, v.Samples, v.TimedOut)},
-	})
-	return fmt.Sprintf("| visibility under sustained load (HTTP → Kafka → aggregator → Redis) | %s | — | — | p99 < 1 s, 0 missing, 0 duplicated | %s | %s |\n",
-		value, met, cmd), missed
+	}
+	label, target := "end to end at max rate, session batches (HTTP → Kafka → aggregator → Redis + ClickHouse)", "≥ 150 000 events/s, 0 missing, 0 duplicated"
+	switch {
+	case worst:
+		label, target = "end to end at max rate, worst case: every event its own item (nothing collapses)", "none stated (reported), 0 missing, 0 duplicated"
+	case paced:
+		label, target = "end to end, sustained at a paced rate (HTTP → Kafka → aggregator → Redis + ClickHouse)", "≥ 150 000 events/s, 0 missing, 0 duplicated, visibility p99 < 1 s"
+	}
+	if !worst {
+		checks = append(checks, check{!s.Complete || s.EventsPerSec >= targetE2EEvents, fmt.Sprintf("%s events/s end to end < 150 000", num(s.EventsPerSec))})
+	}
+	if paced {
+		checks = append(checks, check{v.Samples > 0 && v.TimedOut == 0 && v.P99 < targetVisibilityP99Ms, fmt.Sprintf("visibility p99 %.0f ms (%d samples, %d timed out), goal < 1 s", v.P99, v.Samples, v.TimedOut)})
+	}
+	met, missed := verdict("e2e", checks)
+	return fmt.Sprintf("| %s | %s | — | — | %s | %s | %s |\n", label, value, target, met, cmd), missed
 }
 
 func writeSeeds(b *bytes.Buffer, runs []benchRun) {
