@@ -67,6 +67,7 @@ type fakeHistory struct {
 	mu       sync.Mutex
 	calls    []string
 	touches  []uint64
+	flags    []uint64 // PauseFlag calls
 	first    bool
 	paused   bool
 	touchErr error
@@ -90,6 +91,13 @@ func (h *fakeHistory) Touch(_ context.Context, uid uint64, _ time.Time) (bool, b
 	defer h.mu.Unlock()
 	h.touches = append(h.touches, uid)
 	return h.first, h.paused, h.touchErr
+}
+
+func (h *fakeHistory) PauseFlag(_ context.Context, uid uint64) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flags = append(h.flags, uid)
+	return h.paused, h.touchErr
 }
 
 func (h *fakeHistory) History(_ context.Context, _ uint64, biz ingest.Biz, limit int, cursor string) (history.Page, error) {

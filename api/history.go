@@ -22,6 +22,7 @@ import (
 // field); any other error means the store is unavailable (503).
 type History interface {
 	Touch(ctx context.Context, userID uint64, now time.Time) (firstToday, paused bool, err error)
+	PauseFlag(ctx context.Context, userID uint64) (bool, error)
 	History(ctx context.Context, userID uint64, biz ingest.Biz, limit int, cursor string) (history.Page, error)
 	Progress(ctx context.Context, userID uint64, keys []history.ItemKey) (map[history.ItemKey]history.Entry, error)
 	Delete(ctx context.Context, userID uint64, biz ingest.Biz, itemID uint64, now time.Time) error

@@ -88,10 +88,17 @@ func (s *Server) postEvents(c *gin.Context) {
 
 func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 	now := s.now()
-	if paused, ok := s.touched.get(uid, now); ok {
+	today, fresh, paused := s.touched.get(uid, now)
+	if fresh {
 		return false, paused
 	}
-	first, paused, err := s.cfg.History.Touch(c.Request.Context(), uid, now)
+	var err error
+	if today {
+		// already touched today by this node: only the pause flag is stale
+		paused, err = s.cfg.History.PauseFlag(c.Request.Context(), uid)
+	} else {
+		first, paused, err = s.cfg.History.Touch(c.Request.Context(), uid, now)
+	}
 	if err == nil {
 		s.touched.put(uid, now, paused)
 	}

@@ -12,9 +12,9 @@ const touchFresh = 500 * time.Millisecond
 
 // touchCache remembers, per user, that this node already touched them
 // today: a later event of the same day is certainly not the first, so it
-// needs Redis only to refresh the pause flag, and not even that within
-// touchFresh. Active users report every few seconds, so this saves most
-// Touch round trips.
+// needs Redis only to refresh the pause flag (one HEXISTS instead of the
+// Touch script), and not even that within touchFresh. Active users report
+// every few seconds, so this saves most Touch scripts.
 type touchCache struct {
 	mu    sync.Mutex
 	users map[uint64]touched
@@ -33,15 +33,16 @@ func dayOf(t time.Time) int32 {
 	return int32(y*10000 + int(m)*100 + d)
 }
 
-// get returns the pause flag if this node touched uid today within touchFresh.
-func (tc *touchCache) get(uid uint64, now time.Time) (paused, ok bool) {
+// get reports whether this node touched uid today, and the pause flag if
+// it read it within touchFresh.
+func (tc *touchCache) get(uid uint64, now time.Time) (today, fresh, paused bool) {
 	tc.mu.Lock()
 	t, ok := tc.users[uid]
 	tc.mu.Unlock()
-	if !ok || t.day != dayOf(now) || now.UnixNano()-t.checked >= int64(touchFresh) {
-		return false, false
+	if !ok || t.day != dayOf(now) {
+		return false, false, false
 	}
-	return t.paused, true
+	return true, now.UnixNano()-t.checked < int64(touchFresh), t.paused
 }
 
 func (tc *touchCache) put(uid uint64, now time.Time, paused bool) {

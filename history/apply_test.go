@@ -339,3 +339,23 @@ func TestTouchFirstToday(t *testing.T) {
 	f(day.Add(time.Hour), true) // next day
 	f(day.Add(2*time.Hour), false)
 }
+
+// TestPauseFlagMatchesTouch: PauseFlag reads the same flag Touch reports,
+// without touching the day.
+func TestPauseFlagMatchesTouch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 0)
+	now := time.Now()
+	for _, paused := range []bool{true, false} {
+		if err := e.s.SetPaused(ctxT(t), 3, paused, now); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.s.PauseFlag(ctxT(t), 3)
+		if err != nil || got != paused {
+			t.Fatalf("PauseFlag after SetPaused(%v) = %v, %v", paused, got, err)
+		}
+		if _, tp, err := e.s.Touch(ctxT(t), 3, now); err != nil || tp != got {
+			t.Fatalf("Touch reports paused %v, PauseFlag %v (%v)", tp, got, err)
+		}
+	}
+}

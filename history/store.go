@@ -321,6 +321,16 @@ func encodeValue(e Entry, hidden bool) string {
 	return string(b)
 }
 
+// PauseFlag reads the pause flag as Touch does (one HGET, no re-warm): for
+// a caller that knows it already touched the user today.
+func (s *Store) PauseFlag(ctx context.Context, userID uint64) (bool, error) {
+	n, err := s.rdb.HExists(ctx, s.keys(userID)[4], "ps").Result()
+	if err != nil {
+		return false, fmt.Errorf("history pause flag user %d: %w", userID, err)
+	}
+	return n, nil
+}
+
 // Touch is called by ingest after Kafka acknowledged a play/progress event.
 // It records the user's calendar day (Config.Location) and reports whether
 // this was the user's first accepted play/progress event that day, and
