@@ -2,7 +2,7 @@
 # make bench: short load tests of every scenario against an `onair dev` of
 # its own (temp data dir, default ports), the hot-path Go benchmarks, and
 # BENCHMARKS.md written from the reports by `onair loadtest table`.
-# Takes about 6-7 minutes. BENCH_DURATION / BENCH_E2E_DURATION /
+# Takes about 7-8 minutes. BENCH_DURATION / BENCH_E2E_DURATION /
 # BENCH_E2E_PACED_DURATION shorten or lengthen the runs. Cleans up (onair stopped, temp dir removed) on exit
 # and on Ctrl-C.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 DUR=${BENCH_DURATION:-10s}
 E2E_DUR=${BENCH_E2E_DURATION:-20s}
-E2E_PACED_DUR=${BENCH_E2E_PACED_DURATION:-30s}
+E2E_PACED_DUR=${BENCH_E2E_PACED_DURATION:-60s}
 BIN=bin/onair
 started=$(date +%s)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -90,7 +90,7 @@ stop_onair
 # End to end, each on a fresh stack. Batches are listening sessions over 3
 # items (--session-items 3: positions advance report by report, as a
 # buffering app sends them); the last run is the worst case, every event its
-# own item. The paced run offers 160 000 events/s for 30 s: the pipeline
+# own item. The paced run offers 160 000 events/s for 60 s: the pipeline
 # keeping up is what makes its visibility a figure; at max rate the
 # aggregator runs behind by design and visibility measures its backlog.
 start_onair e2e-paced

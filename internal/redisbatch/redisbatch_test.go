@@ -22,31 +22,40 @@ func TestConcurrentCommandsKeepTheirOwnResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, per = 50, 200
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			key := fmt.Sprintf("%sk%d", prefix, w)
-			for i := 1; i <= per; i++ {
-				got, err := script.Run(ctx, rdb, []string{key}, 1).Int()
-				if err != nil || got != i {
-					errs <- fmt.Errorf("worker %d step %d: got %d, %v", w, i, got, err)
-					return
-				}
-				// A failing command in the same batch fails alone.
-				if err := rdb.Incr(ctx, prefix+"str").Err(); err == nil {
-					errs <- fmt.Errorf("INCR of a string succeeded")
-					return
-				}
+	parallel(t, workers, func(w int) error {
+		key := fmt.Sprintf("%sk%d", prefix, w)
+		for i := 1; i <= per; i++ {
+			got, err := script.Run(ctx, rdb, []string{key}, 1).Int()
+			if err != nil || got != i {
+				return fmt.Errorf("worker %d step %d: got %d, %v", w, i, got, err)
 			}
-		}(w)
+			// A failing command in the same batch fails alone.
+			if err := rdb.Incr(ctx, prefix+"str").Err(); err == nil {
+				return fmt.Errorf("INCR of a string succeeded")
+			}
+		}
+		return nil
+	})
+}
+
+// parallel runs fn(0) … fn(n-1) concurrently and fails t with every error.
+func parallel(t *testing.T, n int, fn func(w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(w); err != nil {
+				errs <- err
+			}
+		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Error(err)
 	}
 }
 
@@ -57,45 +66,33 @@ func TestConcurrentPipelinesKeepTheirOwnResults(t *testing.T) {
 	defer closeAll()
 	ctx := context.Background()
 	const workers, per = 40, 100
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			key := fmt.Sprintf("%sp%d", prefix, w)
-			for i := 1; i <= per; i++ {
-				var incr *redis.IntCmd
-				var get *redis.StringCmd
-				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-					incr = p.Incr(ctx, key)
-					get = p.Get(ctx, key)
-					return nil
-				})
-				if err != nil || incr.Val() != int64(i) || get.Val() != fmt.Sprint(i) {
-					errs <- fmt.Errorf("worker %d step %d: INCR %d, GET %q, %v", w, i, incr.Val(), get.Val(), err)
-					return
-				}
-				// A pipeline with a failing command reports it, and its
-				// other commands still get their results.
-				var ok *redis.IntCmd
-				_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-					p.HGet(ctx, key, "f") // WRONGTYPE
-					ok = p.Exists(ctx, key)
-					return nil
-				})
-				if err == nil || ok.Val() != 1 {
-					errs <- fmt.Errorf("worker %d: failing pipeline: err %v, EXISTS %d", w, err, ok.Val())
-					return
-				}
+	parallel(t, workers, func(w int) error {
+		key := fmt.Sprintf("%sp%d", prefix, w)
+		for i := 1; i <= per; i++ {
+			var incr *redis.IntCmd
+			var get *redis.StringCmd
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				incr = p.Incr(ctx, key)
+				get = p.Get(ctx, key)
+				return nil
+			})
+			if err != nil || incr.Val() != int64(i) || get.Val() != fmt.Sprint(i) {
+				return fmt.Errorf("worker %d step %d: INCR %d, GET %q, %v", w, i, incr.Val(), get.Val(), err)
 			}
-		}(w)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+			// A pipeline with a failing command reports it, and its
+			// other commands still get their results.
+			var ok *redis.IntCmd
+			_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.HGet(ctx, key, "f") // WRONGTYPE
+				ok = p.Exists(ctx, key)
+				return nil
+			})
+			if err == nil || ok.Val() != 1 {
+				return fmt.Errorf("worker %d: failing pipeline: err %v, EXISTS %d", w, err, ok.Val())
+			}
+		}
+		return nil
+	})
 }
 
 // A transaction is not split into a shared batch: MULTI/EXEC stays atomic.
@@ -106,31 +103,20 @@ func TestTransactionsPassThrough(t *testing.T) {
 	defer closeAll()
 	ctx := context.Background()
 	key := prefix + "tx"
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for w := 0; w < 20; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 50; i++ {
-				var a, b *redis.IntCmd
-				_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-					a = p.Incr(ctx, key)
-					b = p.Incr(ctx, key)
-					return nil
-				})
-				if err != nil || b.Val() != a.Val()+1 {
-					errs <- fmt.Errorf("transaction interleaved: %d then %d, %v", a.Val(), b.Val(), err)
-					return
-				}
+	parallel(t, 20, func(int) error {
+		for i := 0; i < 50; i++ {
+			var a, b *redis.IntCmd
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				a = p.Incr(ctx, key)
+				b = p.Incr(ctx, key)
+				return nil
+			})
+			if err != nil || b.Val() != a.Val()+1 {
+				return fmt.Errorf("transaction interleaved: %d then %d, %v", a.Val(), b.Val(), err)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 }
 
 func TestClosedClientFailsFast(t *testing.T) {
