@@ -8,8 +8,9 @@ import (
 	"github.com/onair/onair/ingest"
 )
 
-// DefaultPageCache is how many history pages a Store keeps by default.
-const DefaultPageCache = 1 << 16
+// DefaultPageCache is how many history pages a Store keeps by default. A
+// page of 20 items takes ~5 KB with its rendered reply: ~80 MB in all.
+const DefaultPageCache = 1 << 14
 
 // pageCache keeps recently served history pages, each with the user's
 // version (meta "v") it was read at. Every script that changes a user's

@@ -298,6 +298,9 @@ func TestTable(t *testing.T) {
 		mk("4-history", "onair loadtest run --scenario history", hist, "summary.json"),
 		mk("5-mixed", "onair loadtest run --scenario mixed", nil, ""),
 		mk("6-e2e", "onair loadtest e2e --rate 0", e, "e2e.json"),
+		mk("6b-e2e-paced", "onair loadtest e2e --rate 1600", &E2ESummary{Run: func() Summary { r := *run("e2e", 1600, 160000, 30); r.Rate = 1600; return r }(),
+			SessionItems: 3, AcceptedEvents: 9_600_000, Complete: true, DrainSeconds: 4, EventsPerSec: 149_000,
+			Visibility: Visibility{Samples: 900, P50: 90, P90: 300, P99: 800, Max: 950}}, "e2e.json"),
 		mk("7-e2e", "onair loadtest e2e --rate 0 --duration 20s", &E2ESummary{Run: Summary{Duration: 20 * time.Second, Success: 1},
 			AcceptedEvents: 1000, MissingCount: 200, DrainSeconds: 80, Check: CheckResult{Found: 800}}, "e2e.json"),
 	}
@@ -325,6 +328,7 @@ func TestTable(t *testing.T) {
 		"**no result** (exit 1",
 		"- 5-mixed: the run produced no summary (exit 1)",
 		"- e2e: 120 000 events/s end to end < 150 000",
+		"| visibility under the target load, paced (HTTP → Kafka → aggregator → Redis + ClickHouse) | offered **160 000 events/s**: **149 000 events/s**",
 		"**incomplete**: ClickHouse held 800 of 1 000 accepted events when the wait ran out, 80 s after the attack: **8 events/s** delivered",
 		"| not in ClickHouse when the wait ran out / duplicated | 200 / 0",
 		"**p99 700 ms**",

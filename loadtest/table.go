@@ -330,11 +330,12 @@ func verdict(name string, cs []check) (string, []string) {
 }
 
 // e2eRow is one end-to-end run. Its targets depend on its shape:
-//   - paced (Rate > 0): the pipeline must keep up with the offered rate, so
-//     the end-to-end rate and visibility under that load are both figures;
 //   - max rate, session batches: the end-to-end rate is the figure; the
-//     aggregator runs behind by design, so visibility only measures the
+//     load generator floods the pipeline, so visibility measures the
 //     backlog and is reported, not judged;
+//   - paced (Rate > 0): visibility under the target load is the figure: the
+//     offered rate must reach it, and the pipeline keep up; the end-to-end
+//     rate is reported (it carries the last flush's fixed tail);
 //   - max rate, every event its own item (SessionItems 0): the worst case for
 //     the Redis write-back, reported without a target.
 func e2eRow(s *E2ESummary, cmd string) (string, []string) {
@@ -361,13 +362,12 @@ func e2eRow(s *E2ESummary, cmd string) (string, []string) {
 	case worst:
 		label, target = "end to end at max rate, worst case: every event its own item (nothing collapses)", "none stated (reported), 0 missing, 0 duplicated"
 	case paced:
-		label, target = "end to end, sustained at a paced rate (HTTP → Kafka → aggregator → Redis + ClickHouse)", "≥ 150 000 events/s, 0 missing, 0 duplicated, visibility p99 < 1 s"
-	}
-	if !worst {
+		label, target = "visibility under the target load, paced (HTTP → Kafka → aggregator → Redis + ClickHouse)", "offered ≥ 150 000 events/s, visibility p99 < 1 s, 0 missing, 0 duplicated"
+		checks = append(checks,
+			check{s.Run.EventsPerSec >= targetE2EEvents, fmt.Sprintf("offered %s events/s < 150 000: not the target load", num(s.Run.EventsPerSec))},
+			check{v.Samples > 0 && v.TimedOut == 0 && v.P99 < targetVisibilityP99Ms, fmt.Sprintf("visibility p99 %.0f ms (%d samples, %d timed out), goal < 1 s", v.P99, v.Samples, v.TimedOut)})
+	default:
 		checks = append(checks, check{!s.Complete || s.EventsPerSec >= targetE2EEvents, fmt.Sprintf("%s events/s end to end < 150 000", num(s.EventsPerSec))})
-	}
-	if paced {
-		checks = append(checks, check{v.Samples > 0 && v.TimedOut == 0 && v.P99 < targetVisibilityP99Ms, fmt.Sprintf("visibility p99 %.0f ms (%d samples, %d timed out), goal < 1 s", v.P99, v.Samples, v.TimedOut)})
 	}
 	met, missed := verdict("e2e", checks)
 	return fmt.Sprintf("| %s | %s | — | — | %s | %s | %s |\n", label, value, target, met, cmd), missed
