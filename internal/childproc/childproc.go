@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -113,7 +114,13 @@ func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("%s exited before it was ready (%v); log tail:\n%s", s.name, s.werr, s.logTail())
+			tail := s.logTail()
+			err := fmt.Errorf("%s exited before it was ready (%v); log tail:\n%s", s.name, s.werr, tail)
+			if strings.Contains(tail, "Address already in use") {
+				// taken between checkPortFree and the server's own bind
+				return fmt.Errorf("%w: %v", &portInUseError{port: s.ports[0], name: s.name}, err)
+			}
+			return err
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready at %s after %s: %v; log tail:\n%s", s.name, s.addr, s.readyTimeout, last, s.logTail())
 		case <-time.After(20 * time.Millisecond):
@@ -212,6 +219,23 @@ func checkPortFree(port int, name string) error {
 		return &portInUseError{port: port, name: name}
 	}
 	return ln.Close()
+}
+
+// pickedPortAttempts is how often a server whose ports were picked here
+// (config port 0) is started again on new ones when one was taken meanwhile:
+// between FreePort's close and the server's bind, any process (parallel test
+// binaries, an outgoing connection's ephemeral port) may take it.
+const pickedPortAttempts = 5
+
+// retryPicked runs start again while it fails with ErrPortInUse, when picked
+// is true (the ports are picked afresh by each call).
+func retryPicked(picked bool, start func() (*Server, error)) (*Server, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := start()
+		if err == nil || !picked || attempt == pickedPortAttempts || !errors.Is(err, ErrPortInUse) {
+			return s, err
+		}
+	}
 }
 
 // pickPort returns p, or a free port when p is 0.

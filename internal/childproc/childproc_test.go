@@ -166,3 +166,34 @@ func TestStartFailureShowsLog(t *testing.T) {
 		t.Fatalf("failure took %s, want it noticed at exit", d)
 	}
 }
+
+// TestRetryPickedPorts: a server on picked ports whose port was taken
+// meanwhile starts again (on new ports); one on configured ports does not,
+// and other errors are returned at once.
+func TestRetryPickedPorts(t *testing.T) {
+	taken := &portInUseError{port: 1, name: "x"}
+	calls := 0
+	start := func(fails int, err error) func() (*Server, error) {
+		calls = 0
+		return func() (*Server, error) {
+			calls++
+			if calls <= fails {
+				return nil, err
+			}
+			return &Server{}, nil
+		}
+	}
+	if s, err := retryPicked(true, start(2, taken)); err != nil || s == nil || calls != 3 {
+		t.Fatalf("picked ports, taken twice: %v after %d calls", err, calls)
+	}
+	if _, err := retryPicked(false, start(2, taken)); !errors.Is(err, ErrPortInUse) || calls != 1 {
+		t.Fatalf("configured port taken: %v after %d calls, want ErrPortInUse after 1", err, calls)
+	}
+	other := errors.New("no such binary")
+	if _, err := retryPicked(true, start(2, other)); err != other || calls != 1 {
+		t.Fatalf("other error: %v after %d calls", err, calls)
+	}
+	if _, err := retryPicked(true, start(100, taken)); !errors.Is(err, ErrPortInUse) || calls != pickedPortAttempts {
+		t.Fatalf("always taken: %v after %d calls, want %d", err, calls, pickedPortAttempts)
+	}
+}

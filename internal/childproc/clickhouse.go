@@ -42,6 +42,10 @@ type ClickHouseConfig struct {
 // is no interserver, TLS, ZooKeeper or remote_servers section, so any number
 // of servers can run side by side on one machine.
 func StartClickHouse(ctx context.Context, cfg ClickHouseConfig) (*Server, error) {
+	return retryPicked(cfg.TCPPort == 0 || cfg.HTTPPort == 0, func() (*Server, error) { return startClickHouse(ctx, cfg) })
+}
+
+func startClickHouse(ctx context.Context, cfg ClickHouseConfig) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("childproc: ClickHouseConfig.Dir is required")
 	}

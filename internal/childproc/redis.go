@@ -33,6 +33,10 @@ type RedisConfig struct {
 // Stop/Start keeps the data (SIGTERM makes Redis flush the AOF), and RDB
 // snapshots are off because they would only duplicate it.
 func StartRedis(ctx context.Context, cfg RedisConfig) (*Server, error) {
+	return retryPicked(cfg.Port == 0, func() (*Server, error) { return startRedis(ctx, cfg) })
+}
+
+func startRedis(ctx context.Context, cfg RedisConfig) (*Server, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("childproc: RedisConfig.Dir is required")
 	}
