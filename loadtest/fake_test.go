@@ -35,6 +35,8 @@ type fakeAPI struct {
 
 	failEvery, dropEvery, dupEvery int
 	dropHistory                    bool // accept writes but never show them in history (an API without aggregator)
+	coldReads                      bool // answer each user's first history read 503, as a slow warm from ClickHouse
+	readOnce                       map[uint64]bool
 
 	mu      sync.Mutex
 	writes  int
@@ -236,6 +238,17 @@ func (f *fakeAPI) accept(evs []fakeEvent) bool {
 func (f *fakeAPI) listHistory(unfinished bool) func(http.ResponseWriter, *http.Request, fakeCaller) {
 	return func(w http.ResponseWriter, r *http.Request, c fakeCaller) {
 		uid := c.uid
+		f.mu.Lock()
+		cold := f.coldReads && !f.readOnce[uid]
+		if f.readOnce == nil {
+			f.readOnce = map[uint64]bool{}
+		}
+		f.readOnce[uid] = true
+		f.mu.Unlock()
+		if cold {
+			writeErr(w, 503, "unavailable", "history temporarily unavailable, retry")
+			return
+		}
 		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
 		if err != nil || limit < 1 || limit > 100 {
 			writeErr(w, 400, "invalid_argument", "bad limit")

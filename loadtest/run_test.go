@@ -244,6 +244,17 @@ func TestSeed(t *testing.T) {
 	}
 }
 
+// TestSeedRetriesColdReads: a 503 on a user's first read (its history
+// still loading from ClickHouse) is retried, not the end of seeding.
+func TestSeedRetriesColdReads(t *testing.T) {
+	fk := newFakeAPI(t)
+	fk.coldReads = true
+	if _, err := Seed(context.Background(), RunConfig{Scenario: "history", Duration: time.Second, Users: 200, Items: 50,
+		SeedItems: 24, Target: fk.url, TokenSecret: fk.secret}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSeedNotVisible: a server that accepts but never shows the events
 // (no aggregator) makes seeding fail within its wait, saying why.
 func TestSeedNotVisible(t *testing.T) {

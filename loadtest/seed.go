@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -222,7 +223,7 @@ func readEveryUserOnce(ctx context.Context, cfg RunConfig, client *http.Client) 
 		go func() {
 			defer wg.Done()
 			for uid := range uids {
-				if _, err := seededVisible(ctx, client, cfg, gen.tokens[uid-1], uid, 0); err != nil {
+				if err := warmUser(ctx, client, cfg, gen.tokens[uid-1], uid); err != nil {
 					errs <- fmt.Errorf("warming user %d: %w", uid, err)
 					return
 				}
@@ -251,6 +252,28 @@ feed:
 	}
 	return first
 }
+
+// warmUser reads uid's first page. A 503 (the server loading the user from
+// ClickHouse took too long, say while ClickHouse merges after a big run) is
+// retried with backoff, at most 5 times, as an app would.
+func warmUser(ctx context.Context, client *http.Client, cfg RunConfig, token string, uid uint64) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		_, err := seededVisible(ctx, client, cfg, token, uid, 0)
+		if err == nil || !errors.Is(err, errUnavailable) || attempt == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// errUnavailable marks a 503 reply: the server asks to retry.
+var errUnavailable = errors.New("service unavailable")
 
 // postSeed posts one batch, retrying (at most 5 times) what the server
 // asks to be retried; event ids make the retries idempotent.
@@ -366,7 +389,11 @@ func seededVisible(ctx context.Context, client *http.Client, cfg RunConfig, toke
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("GET /v1/history: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		err := fmt.Errorf("GET /v1/history: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			err = fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		return 0, err
 	}
 	var page historyPage
 	if err := decodeJSON(resp.Body, &page); err != nil {
