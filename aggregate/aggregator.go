@@ -18,6 +18,13 @@ import (
 // flushTimeout bounds one flush; a sink slower than this counts as failing.
 const flushTimeout = 30 * time.Second
 
+// maxBufferedBatches bounds the event rows buffered while an events flush
+// runs, in --batch-rows: past it the poll loop waits for the flush. Waiting
+// also stops the Redis write-back, so the bound is set well above what a
+// busy second brings (5 × 100 000 rows, ~150 MB): a slow INSERT then delays
+// ClickHouse, not history.
+const maxBufferedBatches = 5
+
 // Aggregator owns some partitions of the events topic (the consumer group
 // decides which) and drives them through Redis and ClickHouse.
 //
@@ -224,7 +231,7 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	// hit their bound (then flushAll waits for the running one).
 	buffered := a.buffered()
 	eventsDue := a.events == nil && (buffered >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush) ||
-		buffered >= 2*a.cfg.BatchRows
+		buffered >= maxBufferedBatches*a.cfg.BatchRows
 	switch progress := now.Sub(a.lastProgress) >= a.cfg.ProgressFlush; {
 	case progress || eventsDue || a.failing:
 		err = a.flushAll(ctx, parts, progress)
@@ -274,9 +281,9 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress 
 		return err
 	}
 	a.lastRedis = time.Now()
-	// While a flush runs, rows keep buffering; past twice a batch, wait
-	// for it, so memory stays bounded.
-	if err := a.cutEvents(parts, a.failing || a.buffered() >= 2*a.cfg.BatchRows); err != nil {
+	// While a flush runs, rows keep buffering; past maxBufferedBatches
+	// batches, wait for it, so memory stays bounded.
+	if err := a.cutEvents(parts, a.failing || a.buffered() >= maxBufferedBatches*a.cfg.BatchRows); err != nil {
 		return err
 	}
 	if a.failing {
