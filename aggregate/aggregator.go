@@ -35,8 +35,10 @@ const maxBufferedBatches = 5
 //     the event row;
 //  2. write-back (every RedisFlush): the collapsed progress goes to Redis by
 //     compare-and-set (package history), its results become progress rows;
-//  3. batch (every ClickHouseFlush or BatchRows): progress rows, then event
-//     rows, one INSERT each, then the commit.
+//  3. batch (every ClickHouseFlush or BatchRows): the event rows go to a
+//     background events job (events.go: dedupe, then one INSERT per group
+//     of partitions); every ProgressFlush the progress rows go to a
+//     background job of their own; commits cover what both have landed.
 //
 // Exactly once rests on: each event row carries its (partition, offset); a
 // newly assigned partition resumes after the highest offset ClickHouse holds;
@@ -229,9 +231,8 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	var err error
 	// Events are due when no flush of them is running, or when the buffers
 	// hit their bound (then flushAll waits for the running one).
-	buffered := a.buffered()
-	eventsDue := a.events == nil && (buffered >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush) ||
-		buffered >= maxBufferedBatches*a.cfg.BatchRows
+	eventsDue := a.events == nil && (a.buffered() >= a.cfg.BatchRows || now.Sub(a.lastCH) >= a.cfg.ClickHouseFlush) ||
+		a.overBound()
 	switch progress := now.Sub(a.lastProgress) >= a.cfg.ProgressFlush; {
 	case progress || eventsDue || a.failing:
 		err = a.flushAll(ctx, parts, progress)
@@ -283,7 +284,7 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress 
 	a.lastRedis = time.Now()
 	// While a flush runs, rows keep buffering; past maxBufferedBatches
 	// batches, wait for it, so memory stays bounded.
-	if err := a.cutEvents(parts, a.failing || a.buffered() >= maxBufferedBatches*a.cfg.BatchRows); err != nil {
+	if err := a.cutEvents(parts, a.failing || a.overBound()); err != nil {
 		return err
 	}
 	if a.failing {
@@ -493,6 +494,12 @@ func (a *Aggregator) owned() []*partition {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
 	return ps
+}
+
+// overBound reports buffers past maxBufferedBatches batches. The caller
+// holds mu.
+func (a *Aggregator) overBound() bool {
+	return a.buffered() >= maxBufferedBatches*a.cfg.BatchRows
 }
 
 // buffered counts event rows awaiting ClickHouse. The caller holds mu.

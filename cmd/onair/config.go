@@ -118,6 +118,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
 	case c.Partitions <= 0:
 		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
+	case c.PageCache < 0:
+		return fmt.Errorf("--history-page-cache must be >= 0 pages (0 = off), got %d", c.PageCache)
 	}
 	return nil
 }

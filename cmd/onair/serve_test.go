@@ -366,6 +366,10 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatalf("validate with the flag overriding ONAIR_ROLES: %v", err)
 	}
+	c = parse(false, "--roles", "api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1", "--history-page-cache", "-1")
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--history-page-cache") {
+		t.Fatalf("validate with a negative page cache: %v, want an error naming the flag", err)
+	}
 
 	// The same through the command, before anything is dialled.
 	var out, errb bytes.Buffer
