@@ -212,7 +212,7 @@ func TestRateLimit(t *testing.T) {
 func TestRateLimitRedisDown(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	rdb.Close()
-	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix = rdb, prefix })
+	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix, c.RateLimit = rdb, prefix, DefaultRateLimit })
 	if r := e.post("/v1/progress", token(t, 42, ""), progressBody(testNow)); r.status != 202 {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}

@@ -43,7 +43,8 @@ type Config struct {
 	// <RatePrefix>rate:<user id>); "" = none.
 	RatePrefix string
 	// RateLimit is the requests per second (and burst) allowed per user;
-	// 0 = 200.
+	// 0 = no rate limiting. onair's --rate-limit defaults to
+	// DefaultRateLimit.
 	RateLimit int
 
 	// Producer takes accepted events to Kafka. nil = POST /v1/progress and
@@ -114,9 +115,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
-	if cfg.RateLimit == 0 {
-		cfg.RateLimit = DefaultRateLimit
-	}
 	if cfg.TokenCacheSize == 0 {
 		cfg.TokenCacheSize = DefaultTokenCacheSize
 	}
@@ -142,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		touched: touchCache{users: make(map[uint64]touched)},
 		done:    make(chan struct{}),
 	}
-	if cfg.Redis != nil {
+	if cfg.Redis != nil && cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.Redis, cfg.RatePrefix, cfg.RateLimit)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 )
 
@@ -79,7 +80,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
 	list(&c.Roles, "roles", "api,aggregate", "roles to run: api, aggregate")
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
-	num(&c.RateLimit, "rate-limit", 200, "requests per second per user (0 = off)")
+	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", time.Second, "aggregator batch interval to ClickHouse")
 	dur(&c.ProgressFlush, "progress-flush", 30*time.Second, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")

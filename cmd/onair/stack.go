@@ -163,13 +163,9 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		if err != nil {
 			return err
 		}
-		limiterRedis := rdb
-		if cfg.RateLimit == 0 {
-			limiterRedis = nil // --rate-limit 0: no limit (api.Config's 0 means its default)
-		}
 		srv, err := api.New(api.Config{
 			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
-			Redis: limiterRedis, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
+			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
 			Producer: prod, History: hist, Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
