@@ -212,7 +212,7 @@ func (s *Server) putSettings(c *gin.Context) {
 		WriteError(c, s.historyError(c, err))
 		return
 	}
-	s.touched.forget(cl.UserID) // this node answers the new flag at once
+	s.touched.invalidate(cl.UserID) // this node answers the new flag at once
 	writeSettings(c, *in.HistoryPaused)
 }
 

@@ -88,7 +88,7 @@ func (s *Server) postEvents(c *gin.Context) {
 
 func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 	now := s.now()
-	today, fresh, paused := s.touched.get(uid, now)
+	today, fresh, paused, epoch := s.touched.get(uid, now)
 	if fresh {
 		return false, paused
 	}
@@ -100,7 +100,7 @@ func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 		first, paused, err = s.cfg.History.Touch(c.Request.Context(), uid, now)
 	}
 	if err == nil {
-		s.touched.put(uid, now, paused)
+		s.touched.put(uid, now, paused, epoch)
 	}
 	if err != nil {
 		s.countDegraded(c, "touch_failed")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/testenv"
 )
@@ -343,16 +344,22 @@ func BenchmarkHTTP(b *testing.B) {
 	}
 }
 
-func TestTouchCacheSavesRoundTripsButNotTruth(t *testing.T) {
-	e := newEnv(t, nil)
-	tok := token(t, 42, "")
-	post := func(want string) {
+// progressPoster posts a progress report at the pinned clock and checks
+// the 202's body.
+func (e *env) progressPoster(t *testing.T, tok string) func(want string) {
+	return func(want string) {
 		t.Helper()
 		r := e.post("/v1/progress", tok, progressBody(time.UnixMilli(e.now.Load())))
 		if r.status != 202 || r.body != want+"\n" {
 			t.Fatalf("got %d %s, want 202 %s", r.status, r.body, want)
 		}
 	}
+}
+
+func TestTouchCacheSavesRoundTripsButNotTruth(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	post := e.progressPoster(t, tok)
 	e.hist.first = true
 	post(`{"accepted":true,"first_today":true,"history_paused":false}`)
 	// Same day, within touchFresh: answered from memory, never "first" again.
@@ -376,8 +383,76 @@ func TestTouchCacheSavesRoundTripsButNotTruth(t *testing.T) {
 	if tok, err = signAt(testSecret, 42, "", time.UnixMilli(e.now.Load()).Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	post = e.progressPoster(t, tok)
 	post(`{"accepted":true,"first_today":true,"history_paused":false}`)
 	if n := len(e.hist.touches); n != 2 {
 		t.Fatalf("%d touches on a new day, want 2", n)
+	}
+}
+
+// TestPauseWatcherExtendsTrust: while the pause watcher is live, the flag
+// this node read is trusted past touchFresh; a change on any node (a
+// Changed notice) or the watcher falling silent ends that at once.
+func TestPauseWatcherExtendsTrust(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := token(t, 42, "")
+	post := e.progressPoster(t, tok)
+	flags := func() int {
+		e.hist.mu.Lock()
+		defer e.hist.mu.Unlock()
+		return len(e.hist.flags)
+	}
+	e.s.onPauseNotice(history.PauseNotice{Reset: true})
+	post(`{"accepted":true,"first_today":false,"history_paused":false}`)
+
+	// live watcher, no change: trusted past touchFresh
+	e.hist.paused = true
+	e.now.Add(2 * touchFresh.Milliseconds())
+	e.s.onPauseNotice(history.PauseNotice{})
+	post(`{"accepted":true,"first_today":false,"history_paused":false}`)
+	if f := flags(); f != 0 {
+		t.Fatalf("%d pause flag reads while the watcher is live, want 0", f)
+	}
+	// another user's change does not touch user 42
+	e.s.onPauseNotice(history.PauseNotice{Changed: true, UserID: 43})
+	post(`{"accepted":true,"first_today":false,"history_paused":false}`)
+	// user 42's change: read again at once
+	e.s.onPauseNotice(history.PauseNotice{Changed: true, UserID: 42})
+	post(`{"accepted":true,"first_today":false,"history_paused":true}`)
+	if f := flags(); f != 1 {
+		t.Fatalf("%d pause flag reads after a change, want 1", f)
+	}
+	// the watcher falls silent: touchFresh applies again
+	e.hist.paused = false
+	e.now.Add((watchLive + touchFresh).Milliseconds())
+	post(`{"accepted":true,"first_today":false,"history_paused":false}`)
+	if f := flags(); f != 2 {
+		t.Fatalf("%d pause flag reads once the watcher is silent, want 2", f)
+	}
+	// beyond touchTrust even a live watcher does not extend trust
+	e.hist.paused = true
+	e.now.Add(touchTrust.Milliseconds())
+	e.s.onPauseNotice(history.PauseNotice{})
+	post(`{"accepted":true,"first_today":false,"history_paused":true}`)
+	if f := flags(); f != 3 {
+		t.Fatalf("%d pause flag reads after touchTrust, want 3", f)
+	}
+}
+
+// TestTouchCacheDropsReadsOlderThanAChange: a flag read that began before
+// an invalidation is not cached (it may predate the change).
+func TestTouchCacheDropsReadsOlderThanAChange(t *testing.T) {
+	tc := touchCache{users: map[uint64]touched{}}
+	now := time.Unix(1_800_000_000, 0)
+	_, _, _, epoch := tc.get(1, now)
+	tc.invalidate(1)
+	tc.put(1, now, false, epoch)
+	if today, _, _, _ := tc.get(1, now); today {
+		t.Fatal("a read begun before the invalidation was cached")
+	}
+	_, _, _, epoch = tc.get(1, now)
+	tc.put(1, now, true, epoch)
+	if today, fresh, paused, _ := tc.get(1, now); !today || !fresh || !paused {
+		t.Fatalf("got today %v fresh %v paused %v, want the read cached", today, fresh, paused)
 	}
 }

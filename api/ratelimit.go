@@ -22,9 +22,13 @@ const rateLimitTimeout = 250 * time.Millisecond
 //
 // Two local memories save Redis round trips without loosening the limit:
 //   - a lease: each Redis call takes up to leaseSize tokens at once, which
-//     this node then hands out for at most a second. Tokens are consumed in
-//     Redis when leased, so all nodes together never exceed the limit; an
-//     unused lease is simply wasted (at most leaseSize per user per second).
+//     this node then hands out until they run out or leaseFor passes.
+//     Tokens are consumed in Redis when leased, and a node holds at most one
+//     lease per user, so in any window all nodes together use at most what
+//     Redis granted in it plus one lease per node: the lease's lifetime does
+//     not loosen the limit, it only bounds how long unused tokens linger
+//     (they are then wasted). A listener reporting every few seconds thus
+//     costs one Redis call per leaseSize reports, not one per report.
 //   - a denial: a user Redis refused is refused locally until RetryAfter,
 //     since GCRA allows nothing before then.
 type rateLimiter struct {
@@ -46,7 +50,7 @@ type localLimit struct {
 
 const (
 	maxLocalUsers = 1 << 16
-	leaseFor      = int64(time.Second)
+	leaseFor      = int64(30 * time.Second)
 	// maxLease bounds one lease: with a limit of 200/s a lease is 10.
 	maxLease = 64
 )

@@ -95,6 +95,9 @@ type Server struct {
 	ln      net.Listener
 	started bool
 	done    chan struct{} // closed when Serve returns
+	// stopWatch ends the pause watcher; watchDone is closed when it has.
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // New validates cfg and builds a Server with every route of api.md's
@@ -214,6 +217,14 @@ func (s *Server) Start() error {
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln, s.started = ln, true
+	if w, ok := s.cfg.History.(pauseWatcher); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch, s.watchDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.watchDone)
+			w.WatchPauses(ctx, s.onPauseNotice)
+		}()
+	}
 	go func() {
 		defer close(s.done)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -250,5 +261,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.http.Close()
 	}
 	<-s.done
+	if s.stopWatch != nil {
+		s.stopWatch()
+		<-s.watchDone
+	}
 	return err
 }

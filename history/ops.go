@@ -136,6 +136,11 @@ func (s *Store) SetPaused(ctx context.Context, userID uint64, paused bool, now t
 	if err != nil {
 		return fmt.Errorf("history %s user %d: %w", op, userID, err)
 	}
+	// nodes that keep the flag (WatchPauses) forget it now; if this fails
+	// the caller retries, which keeps the first pause time
+	if err := s.rdb.Publish(ctx, s.pauseChannel(), userID).Err(); err != nil {
+		return fmt.Errorf("history %s user %d: cannot announce it to other nodes: %w", op, userID, err)
+	}
 	return s.record(ctx, userID, op, 0, 0, ts)
 }
 
