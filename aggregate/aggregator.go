@@ -60,6 +60,8 @@ type Aggregator struct {
 	// have applied it, so the buffers are reconciled with ClickHouse's
 	// watermarks before anything is inserted again.
 	uncertain bool
+	// wb is the Redis write-back running in the background, if any.
+	wb *writeBackJob
 	// job is the progress flush running in the background, if any.
 	job *progressJob
 	// events is the events flush running in the background, if any.
@@ -218,6 +220,9 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 
 // flushDue runs the flushes whose time (or size) has come. The caller holds mu.
 func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
+	if err := a.reapWriteBack(false); err != nil {
+		a.sinkFailed(err)
+	}
 	if err := a.reapProgress(false); err != nil {
 		a.sinkFailed(err)
 	}
@@ -235,12 +240,10 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 		a.overBound()
 	switch progress := now.Sub(a.lastProgress) >= a.cfg.ProgressFlush; {
 	case progress || eventsDue || a.failing:
-		err = a.flushAll(ctx, parts, progress)
-	case now.Sub(a.lastRedis) >= a.cfg.RedisFlush:
-		err = a.writeBack(ctx, parts)
-		if err == nil {
-			a.lastRedis = now
-		}
+		err = a.flushAll(ctx, parts, progress, false)
+	case now.Sub(a.lastRedis) >= a.cfg.RedisFlush && a.wb == nil:
+		a.startWriteBack(ctx, parts)
+		a.lastRedis = now
 	}
 	if err != nil {
 		a.sinkFailed(err)
@@ -270,15 +273,16 @@ func (a *Aggregator) sinkFailed(err error) {
 	a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "err", err)
 }
 
-// flushAll writes back to Redis, hands the buffered event rows to a
-// background events flush (see eventsJob), with progress also the held
-// onair.progress rows to theirs, then commits what is done. The caller holds
-// mu. On error nothing is committed and the buffers are kept for the retry:
-// every step is idempotent.
-func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress bool) error {
+// flushAll starts a write-back to Redis (waits for it with wait, or while
+// recovering from a failure), hands the buffered event rows to a background
+// events flush (see eventsJob), with progress also the held onair.progress
+// rows to theirs, then commits what is done. The caller holds mu. On error
+// nothing is committed and the buffers are kept for the retry: every step
+// is idempotent.
+func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress, wait bool) error {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	if err := a.writeBack(ctx, parts); err != nil {
+	if err := a.writeBack(ctx, parts, wait || a.failing); err != nil {
 		return err
 	}
 	a.lastRedis = time.Now()
@@ -309,7 +313,7 @@ type progressJob struct {
 }
 
 // startProgress hands the held rows to a background flush, unless one is
-// running. The rows cover everything processed: flushAll wrote back first.
+// running. The rows cover everything written back (partition.written).
 // The caller holds mu.
 func (a *Aggregator) startProgress(parts []*partition) {
 	if a.job != nil {
@@ -318,9 +322,9 @@ func (a *Aggregator) startProgress(parts []*partition) {
 	a.lastProgress = time.Now()
 	job := &progressJob{rows: map[int32]map[key]progressRow{}, upto: map[int32]int64{}, done: make(chan error, 1)}
 	for _, p := range parts {
-		if p.processed > p.progressWM {
+		if p.written > p.progressWM {
 			job.rows[p.id], p.progress = p.progress, make(map[key]progressRow)
-			job.upto[p.id] = p.processed
+			job.upto[p.id] = p.written
 		}
 	}
 	if len(job.upto) == 0 {
@@ -396,7 +400,7 @@ func (a *Aggregator) flushEverything(ctx context.Context, parts []*partition) er
 	if err := a.reapEvents(true); err != nil {
 		a.cfg.Log.Warn("earlier events flush failed; flushing again", "err", err)
 	}
-	if err := a.flushAll(ctx, parts, true); err != nil {
+	if err := a.flushAll(ctx, parts, true, true); err != nil {
 		return err
 	}
 	if err := a.reapEvents(true); err != nil {

@@ -86,3 +86,13 @@ func (s *state) add(r report) {
 		s.pos = r
 	}
 }
+
+// merge joins o into s: the same state as if every report of both had
+// been added to one.
+func (s *state) merge(o *state) {
+	s.add(o.touch)
+	if o.pos.ts != 0 {
+		s.add(o.pos)
+	}
+	s.appendMs = max(s.appendMs, o.appendMs)
+}

@@ -54,11 +54,22 @@ func TestMergeMatchesModelUnderAnyOrder(t *testing.T) {
 		want := model(rs)
 		for perm := 0; perm < 4; perm++ {
 			rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
-			// Split into arbitrary flush windows: merging window states must
-			// equal merging everything at once.
-			var got state
-			for _, r := range rs {
+			// Split into two windows at an arbitrary point, as a failed
+			// write-back's state joins what came after it: merging the
+			// window states must equal adding everything to one.
+			var got, later state
+			cut := rng.IntN(len(rs) + 1)
+			for _, r := range rs[:cut] {
 				got.add(r)
+			}
+			for _, r := range rs[cut:] {
+				later.add(r)
+			}
+			if perm%2 == 0 {
+				later.merge(&got)
+				got = later
+			} else {
+				got.merge(&later)
 			}
 			// What reaches storage: the touch's (ts, device) and the position.
 			if got.touch.ts != want.touch.ts || got.touch.device != want.touch.device || got.pos.ts != want.pos.ts ||

@@ -22,6 +22,10 @@ type partition struct {
 	events []eventRow
 	// processed is the offset of the last record taken in, -1 for none.
 	processed int64
+	// written is the highest offset whose progress is in Redis and, when
+	// Redis stored it, among the progress rows: what a progress flush may
+	// cover. -1 for none.
+	written int64
 	epoch     int32
 	// watermark is the highest offset known to be in onair.events, -1 for
 	// none. Records at or below it get no event row: they were inserted by a
@@ -39,7 +43,7 @@ type partition struct {
 
 func newPartition(id int32, watermark int64) *partition {
 	return &partition{id: id, dirty: make(map[key]*state), progress: make(map[key]progressRow),
-		processed: -1, watermark: watermark, progressWM: -1, inCH: -1, committed: -1}
+		processed: -1, written: -1, watermark: watermark, progressWM: -1, inCH: -1, committed: -1}
 }
 
 // eventRow is one row of onair.events.

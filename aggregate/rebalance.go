@@ -64,7 +64,7 @@ func (a *Aggregator) resume(ctx context.Context, offsets map[string]map[int32]kg
 			pw = -1
 		}
 		if st := a.parts[p]; st != nil {
-			st.watermark, st.progressWM, st.processed, st.inCH = ew, pw, -1, ew
+			st.watermark, st.progressWM, st.processed, st.written, st.inCH = ew, pw, -1, -1, ew
 		}
 		start := min(ew, pw) + 1
 		topic[p] = kgo.NewOffset().At(start).WithEpoch(-1)
@@ -108,6 +108,7 @@ func (a *Aggregator) lost(_ context.Context, _ *kgo.Client, lost map[string][]in
 		}
 	}
 	// settle their outcome before forgetting the partitions
+	_ = a.reapWriteBack(true)
 	_ = a.reapProgress(true)
 	_ = a.reapEvents(true)
 	a.m.dropped.Add(float64(countEvents(parts)))

@@ -2,57 +2,152 @@ package aggregate
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/onair/onair/history"
 )
 
+// writeBackJob is one Redis write-back running in the background, so the
+// poll loop keeps fetching and decoding while Redis applies: a slow
+// round trip delays history, never the intake. One runs at a time; while
+// it does, new reports collapse into fresh dirty maps.
+type writeBackJob struct {
+	ups      []history.Update
+	states   []*state     // ups[i]'s collapsed state, merged back on failure
+	owner    []*partition // ups[i]'s partition
+	appended []int64      // ups[i]'s newest Kafka append time (unix ms)
+	// upto is each partition's processed offset at the cut: once the job
+	// succeeds, every report up to it is in Redis.
+	upto    map[*partition]int64
+	applied []bool
+	err     error
+	done    chan struct{}
+}
+
 // writeBack sends the collapsed progress of the given partitions to Redis
-// (one pipelined round trip, compare-and-set per entry) and turns what Redis
-// now stores into rows for onair.progress. The caller holds mu. On error the
-// dirty maps are kept and the next attempt sends them again: Apply is
-// idempotent.
-func (a *Aggregator) writeBack(ctx context.Context, parts []*partition) error {
+// (pipelined, a compare-and-set per entry) in a background job, unless one
+// is running; with wait it first waits for the running one, then for its
+// own, and returns its outcome. The caller holds mu.
+func (a *Aggregator) writeBack(ctx context.Context, parts []*partition, wait bool) error {
+	if !wait {
+		a.startWriteBack(context.WithoutCancel(ctx), parts)
+		return nil
+	}
+	if err := a.reapWriteBack(true); err != nil {
+		// its entries are back in the dirty maps: they go again now
+		a.cfg.Log.Warn("earlier write-back failed; writing back again", "err", err)
+	}
+	a.startWriteBack(ctx, parts)
+	return a.reapWriteBack(true)
+}
+
+// startWriteBack cuts the dirty maps of parts into a job and starts it.
+// With nothing dirty, every processed report is already in Redis. The
+// caller holds mu.
+func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
+	if a.wb != nil {
+		return
+	}
 	n := 0
 	for _, p := range parts {
 		n += len(p.dirty)
 	}
 	if n == 0 {
-		return nil
+		for _, p := range parts {
+			p.written = p.processed
+		}
+		return
 	}
-	start := time.Now()
-	ups := make([]history.Update, 0, n)
-	appended := make([]int64, 0, n)
-	owner := make([]*partition, 0, n)
+	job := &writeBackJob{
+		ups: make([]history.Update, 0, n), states: make([]*state, 0, n),
+		owner: make([]*partition, 0, n), appended: make([]int64, 0, n),
+		upto: make(map[*partition]int64, len(parts)), done: make(chan struct{}),
+	}
 	for _, p := range parts {
 		for k, s := range p.dirty {
-			ups = append(ups, s.update(k))
-			appended = append(appended, s.appendMs)
-			owner = append(owner, p)
+			job.ups = append(job.ups, s.update(k))
+			job.states = append(job.states, s)
+			job.owner = append(job.owner, p)
+			job.appended = append(job.appended, s.appendMs)
+		}
+		job.upto[p] = p.processed
+		if len(p.dirty) > 0 {
+			p.dirty = make(map[key]*state, len(p.dirty))
 		}
 	}
-	applied, err := a.cfg.History.Apply(ctx, ups)
-	if err != nil {
-		a.m.sinkErrors.WithLabelValues("redis").Inc()
-		return err
+	a.wb = job
+	go func() {
+		defer close(job.done)
+		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+		start := time.Now()
+		job.applied, job.err = a.cfg.History.Apply(ctx, job.ups)
+		if job.err != nil {
+			a.m.sinkErrors.WithLabelValues("redis").Inc()
+			return
+		}
+		now := time.Now().UnixMilli()
+		for _, ms := range job.appended {
+			a.m.visibility.Observe(float64(now-ms) / 1000)
+		}
+		a.m.redisWrites.Add(float64(len(job.ups)))
+		a.m.flushRows.WithLabelValues("redis").Observe(float64(len(job.ups)))
+		a.m.flushSeconds.WithLabelValues("redis").Observe(time.Since(start).Seconds())
+	}()
+}
+
+// reapWriteBack applies the outcome of the running write-back once it is
+// done (waiting for it with wait): what Redis now stores becomes rows for
+// onair.progress and the partitions' written offsets advance; on failure
+// the entries go back into the dirty maps, joined with what came since
+// (state merges in any order), for the retry. Partitions no longer owned
+// are skipped. The caller holds mu.
+func (a *Aggregator) reapWriteBack(wait bool) error {
+	job := a.wb
+	if job == nil {
+		return nil
 	}
-	now := time.Now().UnixMilli()
-	for i := range ups {
-		u, p := &ups[i], owner[i]
-		if applied[i] {
-			p.progress[key{user: u.UserID, biz: u.Biz, item: u.ItemID}] = progressRow{
-				user: u.UserID, biz: u.Biz, item: u.ItemID, positionMs: u.PositionMs, durationMs: u.DurationMs,
-				finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS,
+	if wait {
+		<-job.done
+	} else {
+		select {
+		case <-job.done:
+		default:
+			return nil
+		}
+	}
+	a.wb = nil
+	if job.err != nil {
+		for i, s := range job.states {
+			p := job.owner[i]
+			if a.parts[p.id] != p {
+				continue
+			}
+			k := key{user: job.ups[i].UserID, biz: job.ups[i].Biz, item: job.ups[i].ItemID}
+			if cur := p.dirty[k]; cur != nil {
+				cur.merge(s)
+			} else {
+				p.dirty[k] = s
 			}
 		}
-		a.m.visibility.Observe(float64(now-appended[i]) / 1000)
+		return fmt.Errorf("redis write-back: %w", job.err)
 	}
-	for _, p := range parts {
-		clear(p.dirty)
+	for i := range job.ups {
+		u, p := &job.ups[i], job.owner[i]
+		if !job.applied[i] || a.parts[p.id] != p {
+			continue
+		}
+		p.progress[key{user: u.UserID, biz: u.Biz, item: u.ItemID}] = progressRow{
+			user: u.UserID, biz: u.Biz, item: u.ItemID, positionMs: u.PositionMs, durationMs: u.DurationMs,
+			finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS,
+		}
 	}
-	a.m.redisWrites.Add(float64(n))
-	a.m.flushRows.WithLabelValues("redis").Observe(float64(n))
-	a.m.flushSeconds.WithLabelValues("redis").Observe(time.Since(start).Seconds())
+	for p, upto := range job.upto {
+		if a.parts[p.id] == p {
+			p.written = max(p.written, upto)
+		}
+	}
 	return nil
 }
 
