@@ -150,13 +150,19 @@ func errorFrom(c *gin.Context) *Error {
 // writeJSON writes a pre-encoded JSON body with status.
 func writeJSON(c *gin.Context, status int, body []byte) {
 	h := c.Writer.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	// A known length saves chunked encoding (and its extra writes) on
-	// bodies beyond net/http's 2 KiB buffer, such as history pages.
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// one shared, never modified value slice, as gin's renderers do
+	h["Content-Type"] = jsonContentType
+	// net/http counts a body that fits its 2 KiB buffer itself; a known
+	// length saves larger ones (history pages) chunked encoding and its
+	// extra writes.
+	if len(body) > 2048 {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	c.Writer.WriteHeader(status)
 	_, _ = c.Writer.Write(body)
 }
+
+var jsonContentType = []string{"application/json; charset=utf-8"}
 
 const hexDigits = "0123456789abcdef"
 

@@ -111,8 +111,10 @@ func (b *produceBatch) onPromise(_ *kgo.Record, err error) {
 // (both written into evs, so the caller can log them), encodes the events and produces each one
 // keyed by its user id. It returns nil only when Kafka acknowledged every
 // event; otherwise an error that wraps ErrUnavailable and the cause, after
-// at most the configured Timeout. A failed call may still have written some
-// events: the client's retry duplicates them unless it sent event ids.
+// at most the configured Timeout (or when ctx ends). A failed call may still
+// have written some events: the client's retry duplicates them unless it
+// sent event ids. The records stay bound to ctx: cancel it after a failed
+// call (an HTTP request's context is) and kgo drops those not yet sent.
 func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -125,12 +127,10 @@ func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 	}
 	b := p.encode(evs, start)
 
-	// The Timeout is a timer kept with the batch and the records get a
-	// context of their own: cheaper per call than a context.WithTimeout
-	// under the caller's. cancel, when the wait ends early, fails the
-	// records kgo has not sent yet, so fewer of them land after the 503.
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
+	// The Timeout is a timer kept with the batch, cheaper per call than a
+	// context.WithTimeout. The records carry ctx: once the caller cancels
+	// it (net/http does when the handler returns), kgo fails those not
+	// sent yet, so after a timeout few of them land behind the 503.
 	if b.timer == nil {
 		b.timer = time.NewTimer(p.timeout)
 	} else {
@@ -141,7 +141,7 @@ func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 	b.err = nil
 	b.done = make(chan struct{})
 	for i := range b.recs {
-		p.cl.Produce(rctx, &b.recs[i], b.promise)
+		p.cl.Produce(ctx, &b.recs[i], b.promise)
 	}
 
 	var err error
