@@ -26,7 +26,7 @@ type partition struct {
 	// Redis stored it, among the progress rows: what a progress flush may
 	// cover. -1 for none.
 	written int64
-	epoch     int32
+	epoch   int32
 	// watermark is the highest offset known to be in onair.events, -1 for
 	// none. Records at or below it get no event row: they were inserted by a
 	// previous owner (or by us before a crash).
