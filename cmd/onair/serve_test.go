@@ -29,6 +29,10 @@ type served struct {
 	url    string
 	secret []byte
 	log    *syncBuffer
+	// the node's Redis key prefix and ClickHouse database: another node
+	// joins the same deployment with --redis-prefix and
+	// --clickhouse-database (later flags win)
+	prefix, db string
 }
 
 // startServe runs `onair serve --roles api` in a goroutine against brokers,
@@ -45,7 +49,7 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
 		"--auth-secret", secret, "--rate-limit", "0", "--log-level", "info"}, extra...)
-	s := &served{secret: []byte(secret), log: &syncBuffer{}}
+	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, io.Discard, s.log) }()
@@ -457,4 +461,48 @@ func TestServeRateLimitFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServePauseReachesEveryNode: a pause made through one API node shows
+// in another node's next progress reply within 1 s, although that node
+// had just read the flag and, its pause watcher being live, would
+// otherwise trust it for 30 s.
+func TestServePauseReachesEveryNode(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 1)
+	a := startServe(t, kf.Addrs())
+	b := startServe(t, kf.Addrs(), "--redis-prefix", a.prefix, "--clickhouse-database", a.db)
+	tok := a.token(t, 91, "")
+	do := func(method, url, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	progress := func(s *served) string {
+		t.Helper()
+		code, out := do(http.MethodPost, s.url+"/v1/progress",
+			fmt.Sprintf(`{"biz":"audio","item_id":1,"position_ms":1000,"ts":%d}`, time.Now().UnixMilli()))
+		if code != http.StatusAccepted {
+			t.Fatalf("POST /v1/progress: %d %s", code, out)
+		}
+		return out
+	}
+	if out := progress(b); !strings.Contains(out, `"history_paused":false`) {
+		t.Fatalf("before the pause, node b answered %s", out)
+	}
+	if code, out := do(http.MethodPut, a.url+"/v1/history/settings", `{"history_paused":true}`); code != http.StatusOK {
+		t.Fatalf("PUT /v1/history/settings on node a: %d %s", code, out)
+	}
+	paused := time.Now()
+	testenv.Wait(t, time.Second, func() bool {
+		return strings.Contains(progress(b), `"history_paused":true`)
+	}, "node b to report the pause made on node a")
+	t.Logf("node b reported the pause %s after node a made it", time.Since(paused).Round(time.Millisecond))
 }
