@@ -357,15 +357,9 @@ func (a *Aggregator) reapProgress(wait bool) error {
 	if a.job == nil {
 		return nil
 	}
-	var err error
-	if wait {
-		err = <-a.job.done
-	} else {
-		select {
-		case err = <-a.job.done:
-		default:
-			return nil
-		}
+	done, err := outcome(a.job.done, wait)
+	if !done {
+		return nil
 	}
 	job := a.job
 	a.job = nil
@@ -498,6 +492,21 @@ func (a *Aggregator) owned() []*partition {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
 	return ps
+}
+
+// outcome reports whether a background job (write-back, events or
+// progress flush) has finished, waiting for it with wait, and the error it
+// sent on done.
+func outcome(done <-chan error, wait bool) (finished bool, err error) {
+	if wait {
+		return true, <-done
+	}
+	select {
+	case err = <-done:
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // overBound reports buffers past maxBufferedBatches batches. The caller

@@ -162,15 +162,9 @@ func (a *Aggregator) reapEvents(wait bool) error {
 	if job == nil {
 		return nil
 	}
-	var err error
-	if wait {
-		err = <-job.done
-	} else {
-		select {
-		case err = <-job.done:
-		default:
-			return nil
-		}
+	done, err := outcome(job.done, wait)
+	if !done {
+		return nil
 	}
 	a.events = nil
 	a.uncertain = job.uncertain

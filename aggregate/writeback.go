@@ -20,9 +20,8 @@ type writeBackJob struct {
 	// upto is each partition's processed offset at the cut: once the job
 	// succeeds, every report up to it is in Redis.
 	upto    map[*partition]int64
-	applied []bool
-	err     error
-	done    chan struct{}
+	applied []bool // set by the job before done
+	done    chan error
 }
 
 // writeBack sends the collapsed progress of the given partitions to Redis
@@ -62,7 +61,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	job := &writeBackJob{
 		ups: make([]history.Update, 0, n), states: make([]*state, 0, n),
 		owner: make([]*partition, 0, n), appended: make([]int64, 0, n),
-		upto: make(map[*partition]int64, len(parts)), done: make(chan struct{}),
+		upto: make(map[*partition]int64, len(parts)), done: make(chan error, 1),
 	}
 	for _, p := range parts {
 		for k, s := range p.dirty {
@@ -78,15 +77,16 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	}
 	a.wb = job
 	go func() {
-		defer close(job.done)
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 		start := time.Now()
-		job.applied, job.err = a.cfg.History.Apply(ctx, job.ups)
-		if job.err != nil {
+		applied, err := a.cfg.History.Apply(ctx, job.ups)
+		if err != nil {
 			a.m.sinkErrors.WithLabelValues("redis").Inc()
+			job.done <- err
 			return
 		}
+		job.applied = applied
 		now := time.Now().UnixMilli()
 		for _, ms := range job.appended {
 			a.m.visibility.Observe(float64(now-ms) / 1000)
@@ -94,6 +94,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		a.m.redisWrites.Add(float64(len(job.ups)))
 		a.m.flushRows.WithLabelValues("redis").Observe(float64(len(job.ups)))
 		a.m.flushSeconds.WithLabelValues("redis").Observe(time.Since(start).Seconds())
+		job.done <- nil
 	}()
 }
 
@@ -108,17 +109,12 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 	if job == nil {
 		return nil
 	}
-	if wait {
-		<-job.done
-	} else {
-		select {
-		case <-job.done:
-		default:
-			return nil
-		}
+	done, err := outcome(job.done, wait)
+	if !done {
+		return nil
 	}
 	a.wb = nil
-	if job.err != nil {
+	if err != nil {
 		for i, s := range job.states {
 			p := job.owner[i]
 			if a.parts[p.id] != p {
@@ -131,7 +127,7 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 				p.dirty[k] = s
 			}
 		}
-		return fmt.Errorf("redis write-back: %w", job.err)
+		return fmt.Errorf("redis write-back: %w", err)
 	}
 	for i := range job.ups {
 		u, p := &job.ups[i], job.owner[i]
