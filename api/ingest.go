@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -99,21 +100,28 @@ func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 	} else {
 		first, paused, err = s.cfg.History.Touch(c.Request.Context(), uid, now)
 	}
-	if err == nil {
-		s.touched.put(uid, now, paused, epoch)
-	}
 	if err != nil {
 		s.countDegraded(c, "touch_failed")
 		// While Redis is down every event fails here: log a sample, the
 		// counter has the rate.
-		if now := time.Now().UnixNano(); now-s.touchLogged.Load() > int64(5*time.Second) {
-			s.touchLogged.Store(now)
+		if sampleDue(&s.touchLogged) {
 			s.log.Warn("history touch failed; events accepted with first_today false", "user", uid, "err", err)
 		}
 		return false, false
 	}
+	s.touched.put(uid, now, paused, epoch)
 	return first, paused
 }
+
+// sampleDue reports whether a failure that repeats with every request
+// should be logged now: once per logSample, last holding when it last was
+// (unix ns). Its metric counts every occurrence.
+func sampleDue(last *atomic.Int64) bool {
+	now, prev := time.Now().UnixNano(), last.Load()
+	return now-prev > int64(logSample) && last.CompareAndSwap(prev, now)
+}
+
+const logSample = 5 * time.Second
 
 // accept reads the body, decodes it and produces the events; 202 is then up
 // to the caller. On any failure it has written the error reply and returns

@@ -125,8 +125,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		s.countDegraded(c, "ratelimit_failed")
 		// At 10k+ requests/s a Redis outage would otherwise log one line
 		// per request: one every few seconds says the same.
-		if now := time.Now().UnixNano(); now-s.limiter.lastLog.Load() > int64(5*time.Second) {
-			s.limiter.lastLog.Store(now)
+		if sampleDue(&s.limiter.lastLog) {
 			s.log.Warn("rate limiter unavailable, requests let through", "user", cl.UserID, "err", err)
 		}
 		c.Next()
