@@ -239,7 +239,7 @@ func (s *Store) Continue(ctx context.Context, userID uint64, biz ingest.Biz, lim
 	if err := checkBiz(biz, true); err != nil {
 		return nil, err
 	}
-	r, err := s.readWarm(ctx, userID, "continue", continueScript, limit, bizPrefix[biz])
+	r, err := s.continueRows(ctx, userID, limit, bizPrefix[biz])
 	if err != nil {
 		return nil, err
 	}
@@ -256,29 +256,28 @@ func (s *Store) Continue(ctx context.Context, userID uint64, biz ingest.Biz, lim
 	return out, nil
 }
 
-// readWarm runs a read script on the user's timeline, progress and meta
-// keys. When ClickHouse is configured the script answers {"cold"} for a user
-// whose Redis state is not known to be complete (keys lost, or created by
-// the aggregator before any read): the user is warmed from ClickHouse once
-// (one loader per user) and the script runs again.
-func (s *Store) readWarm(ctx context.Context, userID uint64, what string, script *redis.Script, args ...any) ([]string, error) {
+// continueRows runs continue.lua: member, value pairs. When ClickHouse is
+// configured the script answers {"cold"} for a user whose Redis state is
+// not known to be complete (keys lost, or created by the aggregator before
+// any read): the user is warmed from ClickHouse once (one loader per user)
+// and the script runs again.
+func (s *Store) continueRows(ctx context.Context, userID uint64, limit int, pre string) ([]string, error) {
 	checkWarm := "0"
 	if s.ch != nil {
 		checkWarm = "1"
 	}
 	k := s.keys(userID)
 	keys := []string{k[0], k[1], k[4]}
-	args = append(args, checkWarm)
 	for attempt := 0; ; attempt++ {
-		r, err := script.Run(ctx, s.rdb, keys, args...).StringSlice()
+		r, err := continueScript.Run(ctx, s.rdb, keys, limit, pre, checkWarm).StringSlice()
 		if err != nil {
-			return nil, fmt.Errorf("history %s user %d: %w", what, userID, err)
+			return nil, fmt.Errorf("history continue user %d: %w", userID, err)
 		}
 		if len(r) == 0 || r[0] != "cold" {
 			return r, nil
 		}
 		if attempt > 0 {
-			return nil, fmt.Errorf("history %s user %d: still cold after warming", what, userID)
+			return nil, fmt.Errorf("history continue user %d: still cold after warming", userID)
 		}
 		if err := s.warm(ctx, userID); err != nil {
 			return nil, err
