@@ -146,39 +146,28 @@ func env(name, def string) string {
 }
 
 func (c *config) envInt(name string, def int) int {
-	s := env(name, "")
-	if s == "" {
-		return def
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not an integer", envName(name), s))
-		return def
-	}
-	return v
+	return envParse(c, name, def, strconv.Atoi, "an integer")
 }
 
 func (c *config) envDur(name string, def time.Duration) time.Duration {
-	s := env(name, "")
-	if s == "" {
-		return def
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not a duration (e.g. 100ms, 30s)", envName(name), s))
-		return def
-	}
-	return v
+	return envParse(c, name, def, time.ParseDuration, "a duration (e.g. 100ms, 30s)")
 }
 
 func (c *config) envBool(name string, def bool) bool {
+	return envParse(c, name, def, strconv.ParseBool, "a boolean")
+}
+
+// envParse reads ONAIR_<name> with parse; unset or empty means def. A value
+// parse refuses is recorded in c.envErrs (validate reports it)
+// and def is used meanwhile.
+func envParse[T any](c *config, name string, def T, parse func(string) (T, error), want string) T {
 	s := env(name, "")
 	if s == "" {
 		return def
 	}
-	v, err := strconv.ParseBool(s)
+	v, err := parse(s)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not a boolean", envName(name), s))
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: not %s", envName(name), s, want))
 		return def
 	}
 	return v
