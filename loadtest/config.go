@@ -20,6 +20,8 @@ const (
 	DefaultTimeout     = 5 * time.Second
 	DefaultMaxWorkers  = 64   // concurrency of a --rate 0 (max rate) run
 	DefaultPacedMaxCap = 1024 // upper bound on workers of a paced run
+	// MaxRounds bounds --rounds.
+	MaxRounds = 20
 	// MaxUsers bounds --users: one token is signed and held per user.
 	MaxUsers = 1_000_000
 	// MaxDuration bounds --duration so that a typo cannot load a shared
@@ -74,6 +76,13 @@ type RunConfig struct {
 	// Baseline, when set, first runs the hello-world baseline at the same
 	// rate and duration and puts it and the ratios into the Summary.
 	Baseline bool
+	// Rounds, with Baseline, repeats the pair (baseline, scenario) this
+	// many times, each scenario attack right after its own baseline, and
+	// reports the round with the median ratio (every round is listed in
+	// Summary.Rounds). On a shared machine whose speed drifts, a ratio of
+	// two adjacent runs is steadier than one run's figures, and the median
+	// of several is steadier still. 0: one round.
+	Rounds int
 	// HelloCommand starts the baseline's hello-world server as a separate
 	// process (it gets "--addr 127.0.0.1:0" appended and prints its address).
 	// nil: the baseline server runs inside this process.
@@ -148,6 +157,12 @@ func (c *RunConfig) validate(needTarget bool) error {
 	}
 	if c.SessionItems < 0 || c.SessionItems > maxSessionItems || c.SessionItems > c.Batch {
 		return fmt.Errorf("--session-items must be in 0..%d and <= --batch, got %d", maxSessionItems, c.SessionItems)
+	}
+	if c.Rounds < 0 || c.Rounds > MaxRounds {
+		return fmt.Errorf("--rounds must be in 1..%d, got %d", MaxRounds, c.Rounds)
+	}
+	if c.Rounds > 1 && !c.Baseline {
+		return fmt.Errorf("--rounds %d needs --baseline: a round is a baseline run and the scenario run after it", c.Rounds)
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be >= 1, got %d", c.Workers)

@@ -189,6 +189,7 @@ func parseRun(args []string, stderr io.Writer, getenv func(string) string, readF
 	fs.StringVar(&cfg.Scenario, "scenario", "", "one of "+strings.Join(Scenarios(), ", ")+" (required)")
 	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/<scenario>-<time>)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run the hello-world baseline at the same rate, and report ratios")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "with --baseline: run baseline and scenario this many times, alternating, and report the round with the median ratio")
 	inProcess := fs.Bool("in-process", false, "with --baseline: serve the hello-world endpoint inside the load generator instead of a separate process")
 	fs.BoolVar(&cfg.Seed, "seed", false, "first give every user --seed-items unfinished items and wait until they are readable (default on for history, continue, mixed)")
 	fs.IntVar(&cfg.SeedItems, "seed-items", DefaultSeedItems, "items seeded per user, 1..100")
@@ -207,6 +208,9 @@ func parseRun(args []string, stderr io.Writer, getenv func(string) string, readF
 			return cfg, err
 		}
 		cfg.HelloCommand = cmd
+	}
+	if cfg.Rounds == 0 {
+		return cfg, fmt.Errorf("--rounds must be in 1..%d, got 0", MaxRounds)
 	}
 	if cfg.Scenario == "" {
 		return cfg, fmt.Errorf("--scenario is required (one of %s)", strings.Join(Scenarios(), ", "))

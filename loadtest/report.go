@@ -53,9 +53,19 @@ type Summary struct {
 	Baseline *Summary `json:"baseline,omitempty"`
 	// VsBaseline is this run relative to Baseline.
 	VsBaseline *Ratio `json:"vs_baseline,omitempty"`
+	// Rounds lists every round of a run with more than one (--rounds);
+	// the rest of the Summary is the round with the median ratio.
+	Rounds []Round `json:"rounds,omitempty"`
 	// Seed is the seed phase before the attack, when there was one. Its
 	// time is not part of the attack's figures.
 	Seed *SeedSummary `json:"seed,omitempty"`
+}
+
+// Round is one (baseline, scenario) pair of a run with several.
+type Round struct {
+	Throughput         float64 `json:"throughput"`
+	BaselineThroughput float64 `json:"baseline_throughput"`
+	Ratio              float64 `json:"ratio"`
 }
 
 // Latencies are latency percentiles in milliseconds.
@@ -262,6 +272,13 @@ func TextSummary(w io.Writer, s Summary) {
 	if s.Baseline != nil && s.VsBaseline != nil {
 		fmt.Fprintf(w, "vs baseline (hello-world %.0f ok/s, p99 %.2f ms): throughput x%.3f, p50 x%.2f, p99 x%.2f\n",
 			s.Baseline.Throughput, s.Baseline.Latencies.P99, s.VsBaseline.Throughput, s.VsBaseline.P50, s.VsBaseline.P99)
+	}
+	if len(s.Rounds) > 1 {
+		fmt.Fprintf(w, "rounds (throughput x baseline, the median one above):")
+		for _, r := range s.Rounds {
+			fmt.Fprintf(w, " %.3f", r.Ratio)
+		}
+		fmt.Fprintln(w)
 	}
 	for i, e := range s.Errors {
 		if i == 5 {

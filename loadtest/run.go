@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
+	"strconv"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -35,6 +37,42 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		}
 		sd = &r
 	}
+	g, err := newGenerator(cfg, false, 0)
+	if err != nil {
+		return Summary{}, err
+	}
+	n := max(cfg.Rounds, 1)
+	runs := make([]Summary, 0, n)
+	for i := 1; i <= n; i++ {
+		if i > 1 && ctx.Err() != nil {
+			break
+		}
+		rcfg := cfg
+		if n > 1 && cfg.ReportDir != "" {
+			rcfg.ReportDir = filepath.Join(cfg.ReportDir, "round-"+strconv.Itoa(i))
+		}
+		s, err := runRound(ctx, rcfg, g)
+		if err != nil {
+			return s, err
+		}
+		if n > 1 && cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "[round %d/%d] %.0f ok/s, baseline %.0f ok/s: x%.3f\n",
+				i, n, s.Throughput, s.Baseline.Throughput, s.VsBaseline.Throughput)
+		}
+		runs = append(runs, s)
+	}
+	s := medianRound(runs)
+	s.Seed = sd
+	if (s.Baseline != nil || sd != nil) && cfg.ReportDir != "" {
+		if err := writeJSON(cfg.ReportDir+"/summary.json", s); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// runRound is the baseline, when asked for, then the scenario's attack.
+func runRound(ctx context.Context, cfg RunConfig, g *generator) (Summary, error) {
 	var base *Summary
 	if cfg.Baseline {
 		bcfg := cfg
@@ -47,27 +85,34 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 		}
 		base = &b
 	}
-	g, err := newGenerator(cfg, false, 0)
-	if err != nil {
-		return Summary{}, err
-	}
 	s, err := attack(ctx, cfg, cfg.Scenario, g.targeter(scenarioMixes[cfg.Scenario]), newClient(cfg.Timeout, nil), nil)
-	if err != nil {
+	if err != nil || base == nil {
 		return s, err
 	}
-	if base != nil || sd != nil {
-		s.Seed = sd
-		if base != nil {
-			s.Baseline = base
-			s.VsBaseline = ratio(s, *base)
-		}
-		if cfg.ReportDir != "" {
-			if err := writeJSON(cfg.ReportDir+"/summary.json", s); err != nil {
-				return s, err
-			}
-		}
-	}
+	s.Baseline = base
+	s.VsBaseline = ratio(s, *base)
 	return s, nil
+}
+
+// medianRound is the round with the median throughput ratio, listing every
+// round; a round that lost requests or was interrupted marks the result.
+func medianRound(runs []Summary) Summary {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	rounds := make([]Round, len(runs))
+	byRatio := make([]int, len(runs))
+	lost, interrupted := false, false
+	for i, r := range runs {
+		rounds[i] = Round{Throughput: r.Throughput, BaselineThroughput: r.Baseline.Throughput, Ratio: r.VsBaseline.Throughput}
+		byRatio[i] = i
+		lost = lost || r.Lost
+		interrupted = interrupted || r.Interrupted
+	}
+	sort.Slice(byRatio, func(a, b int) bool { return rounds[byRatio[a]].Ratio < rounds[byRatio[b]].Ratio })
+	s := runs[byRatio[(len(runs)-1)/2]]
+	s.Rounds, s.Lost, s.Interrupted = rounds, lost, interrupted
+	return s
 }
 
 // newClient is the attack's HTTP client: no proxy and no redirects, so that

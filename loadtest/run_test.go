@@ -213,6 +213,49 @@ func TestRunWithBaseline(t *testing.T) {
 	}
 }
 
+// TestRunRounds: --rounds alternates baseline and scenario, keeps each
+// round's reports apart, and reports the median round with all of them.
+func TestRunRounds(t *testing.T) {
+	target, secret := startTarget(t)
+	dir := t.TempDir()
+	s, err := Run(context.Background(), RunConfig{Scenario: "history", Rate: 50, Duration: 300 * time.Millisecond,
+		Target: target, TokenSecret: secret, ReportDir: dir, Baseline: true, Rounds: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Rounds) != 3 || s.Lost {
+		t.Fatalf("rounds %+v, lost %v", s.Rounds, s.Lost)
+	}
+	for i := 1; i <= 3; i++ {
+		for _, f := range []string{"report.txt", "baseline/report.txt"} {
+			if _, err := os.Stat(filepath.Join(dir, "round-"+strconv.Itoa(i), f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got Summary
+	if b, err := os.ReadFile(filepath.Join(dir, "summary.json")); err != nil || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("summary.json: %v", err)
+	}
+	if len(got.Rounds) != 3 || got.VsBaseline == nil {
+		t.Fatalf("summary.json: %+v", got)
+	}
+}
+
+func TestMedianRound(t *testing.T) {
+	run := func(tput, base float64, lost bool) Summary {
+		return Summary{Throughput: tput, Lost: lost, Baseline: &Summary{Throughput: base}, VsBaseline: &Ratio{Throughput: tput / base}}
+	}
+	s := medianRound([]Summary{run(70, 100, false), run(90, 100, true), run(60, 100, false), run(80, 100, false)})
+	// ratios 0.7, 0.9, 0.6, 0.8: the lower median is 0.7
+	if s.Throughput != 70 || !s.Lost || len(s.Rounds) != 4 || s.Rounds[1].Ratio != 0.9 {
+		t.Fatalf("got %+v", s)
+	}
+	if one := medianRound([]Summary{run(50, 100, false)}); one.Rounds != nil || one.Throughput != 50 {
+		t.Fatalf("one round: %+v", one)
+	}
+}
+
 // TestSeed checks that every user gets its seeded items, unfinished and
 // distinct, through a service token, and that the wait sees them.
 func TestSeed(t *testing.T) {
@@ -298,13 +341,15 @@ func TestTable(t *testing.T) {
 		return &Summary{Scenario: sc, Throughput: tput, EventsPerSec: evs, AcceptedEvents: uint64(evs), Success: 1, StatusCodes: map[string]int{"202": int(tput)},
 			Latencies: Latencies{P50: 2, P99: p99}, Baseline: base, VsBaseline: &Ratio{Throughput: tput / base.Throughput}}
 	}
+	prog := run("progress", 15000, 15000, 9)
+	prog.Rounds = []Round{{Ratio: 0.72}, {Ratio: 0.75}, {Ratio: 0.78}}
 	hist := run("history", 15000, 0, 12)
 	hist.Seed = &SeedSummary{Users: 10000, ItemsPerUser: 24, Events: 240000, Requests: 240, PostSeconds: 3.2, VisibleSeconds: 0.4}
 	e := &E2ESummary{Run: *run("e2e", 1500, 150000, 30), SessionItems: 3, AcceptedEvents: 3_000_000, Complete: true, DrainSeconds: 1.5,
 		EventsPerSec: 120_000, Visibility: Visibility{Samples: 300, P50: 150, P90: 300, P99: 700, Max: 900}}
 	dirs := []string{
 		mk("1-baseline", "onair loadtest baseline --rate 0", base, "summary.json"),
-		mk("2-progress", "onair loadtest run --scenario progress", run("progress", 15000, 15000, 9), "summary.json"),
+		mk("2-progress", "onair loadtest run --scenario progress", prog, "summary.json"),
 		mk("3-batch", "onair loadtest run --scenario batch", run("batch", 3000, 300_000, 40), "summary.json"),
 		mk("4-history", "onair loadtest run --scenario history", hist, "summary.json"),
 		mk("5-mixed", "onair loadtest run --scenario mixed", nil, ""),
@@ -333,7 +378,7 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{
 		"| commit | `abc123` |",
 		"| gin hello-world baseline (own process) | **20 000 req/s**",
-		"| `POST /v1/progress` | **15 000 req/s**, success 100.00 %, p50 2.0 ms, p99 9.0 ms | 20 000 req/s, p99 5.0 ms | 0.75× | ≥ 0.7× baseline, success ≥ 99.9 % | yes |",
+		"| `POST /v1/progress` | **15 000 req/s**, success 100.00 %, p50 2.0 ms, p99 9.0 ms | 20 000 req/s, p99 5.0 ms | 0.75× (median of 3 alternating rounds, 0.72–0.78) | ≥ 0.7× baseline, success ≥ 99.9 % | yes |",
 		"| `POST /v1/events`, 100 events/request | **300 000 events/s** (3 000 req/s)",
 		"| history | 10000 × 24 | 240 000 | 240 (0) | 3.2 s | 0.4 s more |",
 		"**no result** (exit 1",

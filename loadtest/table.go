@@ -262,6 +262,13 @@ func tableRow(r benchRun) (string, []string) {
 		base = fmt.Sprintf("%s req/s, p99 %.1f ms", num(s.Baseline.Throughput), s.Baseline.Latencies.P99)
 		rt = s.VsBaseline.Throughput
 		ratioCell = fmt.Sprintf("%.2f×", rt)
+		if n := len(s.Rounds); n > 1 {
+			lo, hi := s.Rounds[0].Ratio, s.Rounds[0].Ratio
+			for _, r := range s.Rounds {
+				lo, hi = min(lo, r.Ratio), max(hi, r.Ratio)
+			}
+			ratioCell += fmt.Sprintf(" (median of %d alternating rounds, %.2f–%.2f)", n, lo, hi)
+		}
 	}
 	value := fmt.Sprintf("**%s req/s**, success %s, p50 %.1f ms, p99 %.1f ms", num(s.Throughput), pct(s.Success), s.Latencies.P50, s.Latencies.P99)
 	if s.AcceptedEvents > 0 && s.Scenario != "progress" {
