@@ -80,6 +80,10 @@ type generator struct {
 	batch      int
 	session    int      // items per batch as a listening session; 0: independent events
 	tokens     []string // "Bearer ..." for user id i+1; probe users at the end
+	// headers[i] is user i+1's header for writes, made on first use and
+	// then shared: vegeta copies a target's header into each request, and
+	// an untracked write never changes it.
+	headers    []atomic.Pointer[http.Header]
 	probeEvery uint64   // 0: no probes
 	track      bool     // remember writes in pending for the tracker
 	pending    sync.Map // seq (string) -> *write
@@ -160,8 +164,24 @@ func newGenerator(cfg RunConfig, track bool, probeEvery int) (*generator, error)
 		}
 		g.tokens[i] = "Bearer " + tok
 	}
+	g.headers = make([]atomic.Pointer[http.Header], n)
 	g.initDrawers()
 	return g, nil
+}
+
+// writeHeader is the header of a write by user uid: shared unless the write
+// is tracked (the tracker's header is per request).
+func (g *generator) writeHeader(uid uint64) http.Header {
+	if g.track {
+		return http.Header{"Authorization": {g.tokens[uid-1]}, "Content-Type": {"application/json"}}
+	}
+	p := &g.headers[uid-1]
+	if h := p.Load(); h != nil {
+		return *h
+	}
+	h := http.Header{"Authorization": {g.tokens[uid-1]}, "Content-Type": {"application/json"}}
+	p.Store(&h)
+	return h
 }
 
 // initDrawers gives each concurrent targeter call its own random source:
@@ -241,9 +261,9 @@ func durationOf(item uint64) int64 { return 60_000 + int64(item*7919%3600)*1000 
 
 func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	seq := g.seq.Add(1)
-	w := &write{prefix: "lt-" + g.runID + "-" + strconv.FormatUint(seq, 10), n: 1}
+	n := 1
 	if k == kindBatch {
-		w.n = g.batch
+		n = g.batch
 	}
 	var uid uint64
 	isProbe := g.probeEvery > 0 && seq%g.probeEvery == 0
@@ -252,14 +272,13 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	} else {
 		uid = d.users.Uint64() + 1
 	}
-	tok := g.tokens[uid-1]
 	now := g.now().UnixMilli()
 
-	b := make([]byte, 0, 64+w.n*190)
+	b := make([]byte, 0, 64+n*190)
 	var last progressEvent
 	if k == kindProgress {
 		last = g.drawProgress(d, now)
-		b = last.append(b, false, w.prefix)
+		b = last.append(b, false, eventID{g.runID, seq, -1})
 		t.URL = g.base + "/v1/progress"
 	} else {
 		b = append(b, `{"events":[`...)
@@ -270,21 +289,21 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 			sess[j] = g.drawProgress(d, 0)
 			sess[j].device = sess[0].device
 		}
-		for i := 0; i < w.n; i++ {
+		for i := 0; i < n; i++ {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			// Strictly increasing ts within a batch: the last event is the
 			// newest, which is what a probe looks for.
-			ts := now - int64(w.n-1-i)
-			id := w.prefix + "-" + strconv.Itoa(i)
+			ts := now - int64(n-1-i)
+			id := eventID{g.runID, seq, i}
 			x := d.r.IntN(10)
 			var cur *progressEvent
 			if g.session > 0 {
-				cur = &sess[i*g.session/w.n]
+				cur = &sess[i*g.session/n]
 			}
 			switch {
-			case x < 8 || (isProbe && i == w.n-1):
+			case x < 8 || (isProbe && i == n-1):
 				if cur != nil {
 					cur.ts, cur.pos = ts, min(cur.pos+reportEveryMs, cur.dur)
 					last = *cur
@@ -303,15 +322,38 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	}
 	t.Method = http.MethodPost
 	t.Body = b
-	t.Header = http.Header{"Authorization": {tok}, "Content-Type": {"application/json"}}
+	t.Header = g.writeHeader(uid)
+	if !g.track {
+		return
+	}
+	w := &write{prefix: string(eventID{g.runID, seq, -1}.append(nil)), n: n}
 	if isProbe {
-		w.probe = &probe{user: uid, token: tok, biz: last.biz, item: last.item, ts: last.ts}
+		w.probe = &probe{user: uid, token: g.tokens[uid-1], biz: last.biz, item: last.item, ts: last.ts}
 	}
-	if g.track {
-		key := strconv.FormatUint(seq, 10)
-		g.pending.Store(key, w)
-		t.Header.Set(trackHeader, key)
+	key := strconv.FormatUint(seq, 10)
+	g.pending.Store(key, w)
+	t.Header.Set(trackHeader, key)
+}
+
+// eventID is the id of a generated event: lt-<run>-<seq> for a single
+// write's event, lt-<run>-<seq>-<i> for event i of a batch (i >= 0), as
+// write.ids lists them.
+type eventID struct {
+	run string
+	seq uint64
+	i   int
+}
+
+func (id eventID) append(b []byte) []byte {
+	b = append(b, "lt-"...)
+	b = append(b, id.run...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, id.seq, 10)
+	if id.i >= 0 {
+		b = append(b, '-')
+		b = strconv.AppendInt(b, int64(id.i), 10)
 	}
+	return b
 }
 
 // maxSessionItems bounds RunConfig.SessionItems.
@@ -355,7 +397,7 @@ func (g *generator) drawProgress(d *drawer, ts int64) progressEvent {
 
 // append writes e as JSON. Every string is plain ASCII chosen here, so no
 // escaping is needed.
-func (e progressEvent) append(b []byte, typed bool, id string) []byte {
+func (e progressEvent) append(b []byte, typed bool, id eventID) []byte {
 	b = append(b, '{')
 	if typed {
 		b = append(b, `"type":"progress",`...)
@@ -373,12 +415,12 @@ func (e progressEvent) append(b []byte, typed bool, id string) []byte {
 	b = append(b, `,"device":"`...)
 	b = append(b, e.device...)
 	b = append(b, `","event_id":"`...)
-	b = append(b, id...)
+	b = id.append(b)
 	return append(b, `"}`...)
 }
 
 // appendSimple writes a play (listened >= 0) or like event.
-func appendSimple(b []byte, typ string, item uint64, ts int64, id string, listened int64) []byte {
+func appendSimple(b []byte, typ string, item uint64, ts int64, id eventID, listened int64) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","biz":"`...)
@@ -392,7 +434,7 @@ func appendSimple(b []byte, typ string, item uint64, ts int64, id string, listen
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, ts, 10)
 	b = append(b, `,"event_id":"`...)
-	b = append(b, id...)
+	b = id.append(b)
 	return append(b, `"}`...)
 }
 

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,42 @@ func TestTargeterBodies(t *testing.T) {
 	// Zipf: user 1 is far hotter than an average user.
 	if hot := users[g.tokens[0]]; hot < 10*4000/1000 {
 		t.Fatalf("user 1 drew %d of 4000 requests: not Zipf-skewed", hot)
+	}
+}
+
+// TestUntrackedWrites: without tracking, a user's writes share one header
+// (vegeta copies it into each request), which carries no tracking header,
+// and event ids stay unique.
+func TestUntrackedWrites(t *testing.T) {
+	cfg := RunConfig{Scenario: "progress", Rate: 1, Duration: time.Second, Users: 3, Items: 50, TokenSecret: []byte("s")}
+	cfg.setDefaults()
+	g, err := newGenerator(cfg, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := g.targeter(scenarioMixes["progress"])
+	ids := map[string]bool{}
+	byToken := map[string]vegeta.Target{}
+	for i := 0; i < 300; i++ {
+		var tg vegeta.Target
+		if err := tr(&tg); err != nil {
+			t.Fatal(err)
+		}
+		var e fakeEvent
+		if err := json.Unmarshal(tg.Body, &e); err != nil || ids[e.EventID] {
+			t.Fatalf("body %s: %v (or a repeated id)", tg.Body, err)
+		}
+		ids[e.EventID] = true
+		tok := tg.Header.Get("Authorization")
+		if tok == "" || tg.Header.Get("Content-Type") != "application/json" || tg.Header.Get(trackHeader) != "" {
+			t.Fatalf("header %v", tg.Header)
+		}
+		if prev, ok := byToken[tok]; ok && fmt.Sprintf("%p", prev.Header) != fmt.Sprintf("%p", tg.Header) {
+			t.Fatal("one user's writes do not share their header")
+		}
+		byToken[tok] = tg
+	}
+	if len(byToken) != 3 {
+		t.Fatalf("%d users drawn, want 3", len(byToken))
 	}
 }
