@@ -73,13 +73,13 @@ const trackHeader = "X-Onair-Loadtest-Write"
 // generator makes the requests of every scenario. Targeters it returns are
 // safe for vegeta's concurrent workers.
 type generator struct {
-	base       string
-	runID      string
-	users      int
-	items      int
-	batch      int
-	session    int      // items per batch as a listening session; 0: independent events
-	tokens     []string // "Bearer ..." for user id i+1; probe users at the end
+	base    string
+	runID   string
+	users   int
+	items   int
+	batch   int
+	session int      // items per batch as a listening session; 0: independent events
+	tokens  []string // "Bearer ..." for user id i+1; probe users at the end
 	// headers[i] is user i+1's header for writes, made on first use and
 	// then shared: vegeta copies a target's header into each request, and
 	// an untracked write never changes it.
