@@ -106,7 +106,7 @@ func usage(w io.Writer) {
 
 commands:
   run       --scenario %s --rate N --duration D [--report DIR]
-            [--baseline] [--seed --seed-items 24]
+            [--baseline [--rounds 5]] [--seed --seed-items 24]
             drive the HTTP API; writes report.txt, results.bin, plot.html, summary.json;
             history, continue and mixed first seed every user with items (--seed=false: not)
   e2e       --rate N --duration D [--clickhouse 127.0.0.1:19000]

@@ -18,8 +18,10 @@ import (
 
 // Run drives cfg.Scenario against cfg.Target for cfg.Duration and, when
 // cfg.ReportDir is set, writes report.txt, results.bin, plot.html and
-// summary.json there. A run in which any request failed returns a Summary
-// with Lost set and a nil error: the caller decides the exit code.
+// summary.json there (with cfg.Rounds > 1, each round's files under
+// round-N, and summary.json on top for the median round). A run in which
+// any request failed returns a Summary with Lost set and a nil error: the
+// caller decides the exit code.
 func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(true); err != nil {
