@@ -95,18 +95,21 @@ type generator struct {
 
 // write is one POST that carries events, remembered until its response.
 type write struct {
-	prefix string // event ids: prefix when n == 1, else prefix-0..prefix-(n-1)
-	n      int
-	probe  *probe
+	first eventID // the id of its only event, or of event 0 of a batch
+	n     int
+	probe *probe
 }
 
+// ids are the write's event ids, as fillWrite put them in the body.
 func (w *write) ids() []string {
 	if w.n == 1 {
-		return []string{w.prefix}
+		return []string{string(w.first.append(nil))}
 	}
 	ids := make([]string, w.n)
+	id := w.first
 	for i := range ids {
-		ids[i] = w.prefix + "-" + strconv.Itoa(i)
+		id.i = i
+		ids[i] = string(id.append(nil))
 	}
 	return ids
 }
@@ -172,15 +175,14 @@ func newGenerator(cfg RunConfig, track bool, probeEvery int) (*generator, error)
 // writeHeader is the header of a write by user uid: shared unless the write
 // is tracked (the tracker's header is per request).
 func (g *generator) writeHeader(uid uint64) http.Header {
-	if g.track {
-		return http.Header{"Authorization": {g.tokens[uid-1]}, "Content-Type": {"application/json"}}
-	}
 	p := &g.headers[uid-1]
-	if h := p.Load(); h != nil {
+	if h := p.Load(); h != nil && !g.track {
 		return *h
 	}
 	h := http.Header{"Authorization": {g.tokens[uid-1]}, "Content-Type": {"application/json"}}
-	p.Store(&h)
+	if !g.track {
+		p.Store(&h)
+	}
 	return h
 }
 
@@ -261,9 +263,9 @@ func durationOf(item uint64) int64 { return 60_000 + int64(item*7919%3600)*1000 
 
 func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	seq := g.seq.Add(1)
-	n := 1
+	n, first := 1, eventID{g.runID, seq, -1}
 	if k == kindBatch {
-		n = g.batch
+		n, first.i = g.batch, 0
 	}
 	var uid uint64
 	isProbe := g.probeEvery > 0 && seq%g.probeEvery == 0
@@ -278,7 +280,7 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	var last progressEvent
 	if k == kindProgress {
 		last = g.drawProgress(d, now)
-		b = last.append(b, false, eventID{g.runID, seq, -1})
+		b = last.append(b, false, first)
 		t.URL = g.base + "/v1/progress"
 	} else {
 		b = append(b, `{"events":[`...)
@@ -296,7 +298,8 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 			// Strictly increasing ts within a batch: the last event is the
 			// newest, which is what a probe looks for.
 			ts := now - int64(n-1-i)
-			id := eventID{g.runID, seq, i}
+			id := first
+			id.i = i
 			x := d.r.IntN(10)
 			var cur *progressEvent
 			if g.session > 0 {
@@ -326,7 +329,7 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	if !g.track {
 		return
 	}
-	w := &write{prefix: string(eventID{g.runID, seq, -1}.append(nil)), n: n}
+	w := &write{first: first, n: n}
 	if isProbe {
 		w.probe = &probe{user: uid, token: g.tokens[uid-1], biz: last.biz, item: last.item, ts: last.ts}
 	}

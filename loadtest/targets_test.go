@@ -10,13 +10,21 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-func TestTargeterBodies(t *testing.T) {
-	cfg := RunConfig{Scenario: "mixed", Rate: 1, Duration: time.Second, Users: 1000, Items: 5000, Batch: 7, TokenSecret: []byte("s")}
+// testGenerator is a generator for cfg's scenario, users and items, at one
+// request per second for a second.
+func testGenerator(t *testing.T, cfg RunConfig, track bool, probeEvery int) *generator {
+	t.Helper()
+	cfg.Rate, cfg.Duration, cfg.TokenSecret = 1, time.Second, []byte("s")
 	cfg.setDefaults()
-	g, err := newGenerator(cfg, true, 10)
+	g, err := newGenerator(cfg, track, probeEvery)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+func TestTargeterBodies(t *testing.T) {
+	g := testGenerator(t, RunConfig{Scenario: "mixed", Users: 1000, Items: 5000, Batch: 7}, true, 10)
 	tr := g.targeter(scenarioMixes["mixed"])
 	ids := map[string]bool{}
 	kinds := map[kind]int{}
@@ -96,12 +104,7 @@ func TestTargeterBodies(t *testing.T) {
 // (vegeta copies it into each request), which carries no tracking header,
 // and event ids stay unique.
 func TestUntrackedWrites(t *testing.T) {
-	cfg := RunConfig{Scenario: "progress", Rate: 1, Duration: time.Second, Users: 3, Items: 50, TokenSecret: []byte("s")}
-	cfg.setDefaults()
-	g, err := newGenerator(cfg, false, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testGenerator(t, RunConfig{Scenario: "progress", Users: 3, Items: 50}, false, 0)
 	tr := g.targeter(scenarioMixes["progress"])
 	ids := map[string]bool{}
 	byToken := map[string]vegeta.Target{}
