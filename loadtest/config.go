@@ -83,6 +83,13 @@ type RunConfig struct {
 	// two adjacent runs is steadier than one run's figures, and the median
 	// of several is steadier still. 0: one round.
 	Rounds int
+	// Ceiling, with Baseline, also sends the scenario's own requests to
+	// the hello-world server, which answers every route with its hello
+	// JSON, right after each scenario attack (Summary.Ceiling). That run
+	// is what the requests' shape (method, headers, body, reply) costs
+	// the HTTP stack and the load generator with no work behind it: the
+	// most any endpoint serving these requests could reach.
+	Ceiling bool
 	// HelloCommand starts the baseline's hello-world server as a separate
 	// process (it gets "--addr 127.0.0.1:0" appended and prints its address).
 	// nil: the baseline server runs inside this process.
@@ -163,6 +170,9 @@ func (c *RunConfig) validate(needTarget bool) error {
 	}
 	if c.Rounds > 1 && !c.Baseline {
 		return fmt.Errorf("--rounds %d needs --baseline: a round is a baseline run and the scenario run after it", c.Rounds)
+	}
+	if c.Ceiling && !c.Baseline {
+		return errors.New("--ceiling needs --baseline: it is measured against the baseline's hello-world server")
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be >= 1, got %d", c.Workers)

@@ -106,7 +106,7 @@ func usage(w io.Writer) {
 
 commands:
   run       --scenario %s --rate N --duration D [--report DIR]
-            [--baseline [--rounds 5]] [--seed --seed-items 24]
+            [--baseline [--rounds 5] [--ceiling]] [--seed --seed-items 24]
             drive the HTTP API; writes report.txt, results.bin, plot.html, summary.json;
             history, continue and mixed first seed every user with items (--seed=false: not)
   e2e       --rate N --duration D [--clickhouse 127.0.0.1:19000]
@@ -190,6 +190,7 @@ func parseRun(args []string, stderr io.Writer, getenv func(string) string, readF
 	fs.StringVar(&cfg.ReportDir, "report", "", "report directory (default var/loadtest/<scenario>-<time>)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run the hello-world baseline at the same rate, and report ratios")
 	fs.IntVar(&cfg.Rounds, "rounds", 1, "with --baseline: run baseline and scenario this many times, alternating, and report the round with the median ratio")
+	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "with --baseline: also send the scenario's own requests to the hello-world server (it answers every route), the most any endpoint could reach with them")
 	inProcess := fs.Bool("in-process", false, "with --baseline: serve the hello-world endpoint inside the load generator instead of a separate process")
 	fs.BoolVar(&cfg.Seed, "seed", false, "first give every user --seed-items unfinished items and wait until they are readable (default on for history, continue, mixed)")
 	fs.IntVar(&cfg.SeedItems, "seed-items", DefaultSeedItems, "items seeded per user, 1..100")

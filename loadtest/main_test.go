@@ -45,6 +45,8 @@ func TestParseRunFlags(t *testing.T) {
 	f(s+"--scenario progress --baseline --rounds 0", "--rounds must be in 1..20, got 0")
 	f(s+"--scenario progress --baseline --rounds 21", "--rounds must be in 1..20, got 21")
 	f(s+"--scenario progress --rounds 3", "--rounds 3 needs --baseline")
+	f(s+"--scenario progress --baseline --ceiling", "")
+	f(s+"--scenario progress --ceiling", "--ceiling needs --baseline")
 	f(s+"--scenario progress --target http://10.0.0.5:8080", "not loopback: pass --allow-remote")
 	f(s+"--scenario progress --target http://example.com", "not loopback")
 	f(s+"--scenario progress --target ftp://127.0.0.1", "scheme must be http or https")

@@ -53,6 +53,12 @@ type Summary struct {
 	Baseline *Summary `json:"baseline,omitempty"`
 	// VsBaseline is this run relative to Baseline.
 	VsBaseline *Ratio `json:"vs_baseline,omitempty"`
+	// Ceiling is the scenario's own requests sent to the hello-world
+	// server right after this run, when asked for (RunConfig.Ceiling).
+	Ceiling *Summary `json:"ceiling,omitempty"`
+	// VsCeiling is this run relative to Ceiling: the share of the most
+	// any endpoint could reach with these requests that this one reached.
+	VsCeiling *Ratio `json:"vs_ceiling,omitempty"`
 	// Rounds lists every round of a run with more than one (--rounds);
 	// the rest of the Summary is the round with the median ratio.
 	Rounds []Round `json:"rounds,omitempty"`
@@ -61,11 +67,15 @@ type Summary struct {
 	Seed *SeedSummary `json:"seed,omitempty"`
 }
 
-// Round is one (baseline, scenario) pair of a run with several.
+// Round is one (baseline, scenario[, ceiling]) run of a run with several.
 type Round struct {
 	Throughput         float64 `json:"throughput"`
 	BaselineThroughput float64 `json:"baseline_throughput"`
 	Ratio              float64 `json:"ratio"`
+	// CeilingThroughput and CeilingRatio (Throughput / CeilingThroughput)
+	// are set with RunConfig.Ceiling.
+	CeilingThroughput float64 `json:"ceiling_throughput,omitempty"`
+	CeilingRatio      float64 `json:"ceiling_ratio,omitempty"`
 }
 
 // Latencies are latency percentiles in milliseconds.
@@ -273,12 +283,23 @@ func TextSummary(w io.Writer, s Summary) {
 		fmt.Fprintf(w, "vs baseline (hello-world %.0f ok/s, p99 %.2f ms): throughput x%.3f, p50 x%.2f, p99 x%.2f\n",
 			s.Baseline.Throughput, s.Baseline.Latencies.P99, s.VsBaseline.Throughput, s.VsBaseline.P50, s.VsBaseline.P99)
 	}
+	if s.Ceiling != nil && s.VsCeiling != nil && s.Baseline != nil {
+		fmt.Fprintf(w, "vs ceiling (hello-world answering these same requests %.0f ok/s, x%.3f of baseline): throughput x%.3f\n",
+			s.Ceiling.Throughput, s.Ceiling.Throughput/s.Baseline.Throughput, s.VsCeiling.Throughput)
+	}
 	if len(s.Rounds) > 1 {
 		fmt.Fprintf(w, "rounds (throughput x baseline, the median one above):")
 		for _, r := range s.Rounds {
 			fmt.Fprintf(w, " %.3f", r.Ratio)
 		}
 		fmt.Fprintln(w)
+		if s.Ceiling != nil {
+			fmt.Fprintf(w, "rounds (throughput x ceiling):")
+			for _, r := range s.Rounds {
+				fmt.Fprintf(w, " %.3f", r.CeilingRatio)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	for i, e := range s.Errors {
 		if i == 5 {

@@ -58,8 +58,12 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 			return s, err
 		}
 		if n > 1 && cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "[round %d/%d] %.0f ok/s, baseline %.0f ok/s: x%.3f\n",
+			fmt.Fprintf(cfg.Progress, "[round %d/%d] %.0f ok/s, baseline %.0f ok/s: x%.3f",
 				i, n, s.Throughput, s.Baseline.Throughput, s.VsBaseline.Throughput)
+			if s.Ceiling != nil {
+				fmt.Fprintf(cfg.Progress, "; ceiling %.0f ok/s: x%.3f", s.Ceiling.Throughput, s.VsCeiling.Throughput)
+			}
+			fmt.Fprintln(cfg.Progress)
 		}
 		runs = append(runs, s)
 	}
@@ -93,6 +97,18 @@ func runRound(ctx context.Context, cfg RunConfig, g *generator) (Summary, error)
 	}
 	s.Baseline = base
 	s.VsBaseline = ratio(s, *base)
+	if cfg.Ceiling {
+		ccfg := cfg
+		if cfg.ReportDir != "" {
+			ccfg.ReportDir = cfg.ReportDir + "/ceiling"
+		}
+		c, err := ceiling(ctx, ccfg, g)
+		if err != nil {
+			return s, fmt.Errorf("ceiling: %w", err)
+		}
+		s.Ceiling = &c
+		s.VsCeiling = ratio(s, c)
+	}
 	return s, nil
 }
 
@@ -107,6 +123,9 @@ func medianRound(runs []Summary) Summary {
 	lost, interrupted := false, false
 	for i, r := range runs {
 		rounds[i] = Round{Throughput: r.Throughput, BaselineThroughput: r.Baseline.Throughput, Ratio: r.VsBaseline.Throughput}
+		if r.Ceiling != nil {
+			rounds[i].CeilingThroughput, rounds[i].CeilingRatio = r.Ceiling.Throughput, r.VsCeiling.Throughput
+		}
 		byRatio[i] = i
 		lost = lost || r.Lost
 		interrupted = interrupted || r.Interrupted

@@ -213,21 +213,32 @@ func TestRunWithBaseline(t *testing.T) {
 	}
 }
 
-// TestRunRounds: --rounds alternates baseline and scenario, keeps each
+// TestRunRounds: --rounds alternates baseline and scenario (and, with
+// --ceiling, the scenario's requests to the hello-world), keeps each
 // round's reports apart, and reports the median round with all of them.
 func TestRunRounds(t *testing.T) {
 	target, secret := startTarget(t)
 	dir := t.TempDir()
-	s, err := Run(context.Background(), RunConfig{Scenario: "history", Rate: 50, Duration: 300 * time.Millisecond,
-		Target: target, TokenSecret: secret, ReportDir: dir, Baseline: true, Rounds: 3})
+	s, err := Run(context.Background(), RunConfig{Scenario: "mixed", Rate: 50, Duration: 300 * time.Millisecond,
+		Target: target, TokenSecret: secret, ReportDir: dir, Baseline: true, Rounds: 3, Ceiling: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Rounds) != 3 || s.Lost {
 		t.Fatalf("rounds %+v, lost %v", s.Rounds, s.Lost)
 	}
+	// The hello-world answers every one of the scenario's requests: reads,
+	// progress and batches.
+	if c := s.Ceiling; c == nil || c.Success != 1 || c.Requests != 15 || c.StatusCodes["200"] != 15 || s.VsCeiling == nil || s.VsCeiling.Throughput <= 0 {
+		t.Fatalf("ceiling %+v, vs %+v", c, s.VsCeiling)
+	}
+	for _, r := range s.Rounds {
+		if r.CeilingThroughput <= 0 || r.CeilingRatio != r.Throughput/r.CeilingThroughput {
+			t.Fatalf("round %+v", r)
+		}
+	}
 	for i := 1; i <= 3; i++ {
-		for _, f := range []string{"report.txt", "baseline/report.txt"} {
+		for _, f := range []string{"report.txt", "baseline/report.txt", "ceiling/report.txt"} {
 			if _, err := os.Stat(filepath.Join(dir, "round-"+strconv.Itoa(i), f)); err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +248,7 @@ func TestRunRounds(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "summary.json")); err != nil || json.Unmarshal(b, &got) != nil {
 		t.Fatalf("summary.json: %v", err)
 	}
-	if len(got.Rounds) != 3 || got.VsBaseline == nil {
+	if len(got.Rounds) != 3 || got.VsBaseline == nil || got.Ceiling == nil {
 		t.Fatalf("summary.json: %+v", got)
 	}
 }
@@ -342,7 +353,10 @@ func TestTable(t *testing.T) {
 			Latencies: Latencies{P50: 2, P99: p99}, Baseline: base, VsBaseline: &Ratio{Throughput: tput / base.Throughput}}
 	}
 	prog := run("progress", 15000, 15000, 9)
-	prog.Rounds = []Round{{Ratio: 0.72}, {Ratio: 0.75}, {Ratio: 0.78}}
+	prog.Rounds = []Round{{Ratio: 0.72, BaselineThroughput: 20000, CeilingThroughput: 16000, CeilingRatio: 0.9},
+		{Ratio: 0.75, BaselineThroughput: 20000, CeilingThroughput: 15000, CeilingRatio: 1},
+		{Ratio: 0.78, BaselineThroughput: 20000, CeilingThroughput: 17000, CeilingRatio: 0.92}}
+	prog.Ceiling, prog.VsCeiling = &Summary{Throughput: 15000}, &Ratio{Throughput: 1}
 	hist := run("history", 15000, 0, 12)
 	hist.Seed = &SeedSummary{Users: 10000, ItemsPerUser: 24, Events: 240000, Requests: 240, PostSeconds: 3.2, VisibleSeconds: 0.4}
 	e := &E2ESummary{Run: *run("e2e", 1500, 150000, 30), SessionItems: 3, AcceptedEvents: 3_000_000, Complete: true, DrainSeconds: 1.5,
@@ -378,7 +392,7 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{
 		"| commit | `abc123` |",
 		"| gin hello-world baseline (own process) | **20 000 req/s**",
-		"| `POST /v1/progress` | **15 000 req/s**, success 100.00 %, p50 2.0 ms, p99 9.0 ms | 20 000 req/s, p99 5.0 ms | 0.75× (median of 3 alternating rounds, 0.72–0.78) | ≥ 0.7× baseline, success ≥ 99.9 % | yes |",
+		"| `POST /v1/progress` | **15 000 req/s**, success 100.00 %, p50 2.0 ms, p99 9.0 ms | 20 000 req/s, p99 5.0 ms | 0.75× (median of 3 alternating rounds, 0.72–0.78); the hello-world answering these same requests: 0.80×, of which this is 0.92× | ≥ 0.7× baseline, success ≥ 99.9 % | yes |",
 		"| `POST /v1/events`, 100 events/request | **300 000 events/s** (3 000 req/s)",
 		"| history | 10000 × 24 | 240 000 | 240 (0) | 3.2 s | 0.4 s more |",
 		"**no result** (exit 1",

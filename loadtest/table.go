@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,6 +270,7 @@ func tableRow(r benchRun) (string, []string) {
 			}
 			ratioCell += fmt.Sprintf(" (median of %d alternating rounds, %.2f–%.2f)", n, lo, hi)
 		}
+		ratioCell += ceilingCell(s)
 	}
 	value := fmt.Sprintf("**%s req/s**, success %s, p50 %.1f ms, p99 %.1f ms", num(s.Throughput), pct(s.Success), s.Latencies.P50, s.Latencies.P99)
 	if s.AcceptedEvents > 0 && s.Scenario != "progress" {
@@ -316,6 +318,30 @@ func tableRow(r benchRun) (string, []string) {
 	}
 	met, missed := verdict(name, checks)
 	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", figure, value, base, ratioCell, target, met, cmd), missed
+}
+
+// ceilingCell says, for a run with RunConfig.Ceiling, how far the
+// hello-world got with the scenario's own requests and what share of that
+// the scenario reached: medians over the rounds when there were several.
+func ceilingCell(s *Summary) string {
+	if s.Ceiling == nil || s.VsCeiling == nil || s.Baseline == nil || s.Baseline.Throughput == 0 {
+		return ""
+	}
+	shape, share := s.Ceiling.Throughput/s.Baseline.Throughput, s.VsCeiling.Throughput
+	if len(s.Rounds) > 1 {
+		shapes, shares := make([]float64, len(s.Rounds)), make([]float64, len(s.Rounds))
+		for i, r := range s.Rounds {
+			shapes[i], shares[i] = r.CeilingThroughput/r.BaselineThroughput, r.CeilingRatio
+		}
+		shape, share = median(shapes), median(shares)
+	}
+	return fmt.Sprintf("; the hello-world answering these same requests: %.2f×, of which this is %.2f×", shape, share)
+}
+
+// median is the lower median of xs (sorted in place).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[(len(xs)-1)/2]
 }
 
 type check struct {

@@ -203,6 +203,13 @@ func (g *generator) initDrawers() {
 
 // targeter returns a vegeta.Targeter drawing kinds from mix.
 func (g *generator) targeter(mix []weighted) vegeta.Targeter {
+	return g.targeterAt(g.base, mix)
+}
+
+// targeterAt is targeter with the requests sent to base instead of the
+// generator's target (RunConfig.Ceiling sends them to the hello-world).
+func (g *generator) targeterAt(base string, mix []weighted) vegeta.Targeter {
+	u := urlsAt(base)
 	total := 0
 	for _, w := range mix {
 		total += w.weight
@@ -221,23 +228,36 @@ func (g *generator) targeter(mix []weighted) vegeta.Targeter {
 				x -= w.weight
 			}
 		}
-		g.fill(t, k, d)
+		g.fill(t, k, d, &u)
 		return nil
 	}
 }
 
-func (g *generator) fill(t *vegeta.Target, k kind, d *drawer) {
+// urls are the request URLs of each kind under one base, built once per
+// targeter rather than once per request.
+type urls [len(kindNames)]string
+
+func urlsAt(base string) urls {
+	return urls{
+		kindProgress: base + "/v1/progress",
+		kindBatch:    base + "/v1/events",
+		kindHistory:  base + "/v1/history?limit=20",
+		kindContinue: base + "/v1/continue?limit=20",
+		kindHello:    base + "/hello",
+	}
+}
+
+func (g *generator) fill(t *vegeta.Target, k kind, d *drawer, u *urls) {
+	t.URL = u[k]
 	switch k {
 	case kindProgress, kindBatch:
 		g.fillWrite(t, k, d)
 	case kindHistory, kindContinue:
 		uid := d.users.Uint64() + 1
 		t.Method = http.MethodGet
-		t.URL = g.base + "/v1/" + kindNames[k] + "?limit=20"
 		t.Header = http.Header{"Authorization": {g.tokens[uid-1]}}
 	case kindHello:
 		t.Method = http.MethodGet
-		t.URL = g.base + "/hello"
 	}
 }
 
@@ -281,7 +301,6 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 	if k == kindProgress {
 		last = g.drawProgress(d, now)
 		b = last.append(b, false, first)
-		t.URL = g.base + "/v1/progress"
 	} else {
 		b = append(b, `{"events":[`...)
 		// A session plays its items one after the other, the position of
@@ -321,7 +340,6 @@ func (g *generator) fillWrite(t *vegeta.Target, k kind, d *drawer) {
 			}
 		}
 		b = append(b, "]}"...)
-		t.URL = g.base + "/v1/events"
 	}
 	t.Method = http.MethodPost
 	t.Body = b
