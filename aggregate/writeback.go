@@ -13,10 +13,9 @@ import (
 // round trip delays history, never the intake. One runs at a time; while
 // it does, new reports collapse into fresh dirty maps.
 type writeBackJob struct {
-	ups      []history.Update
-	states   []*state     // ups[i]'s collapsed state, merged back on failure
-	owner    []*partition // ups[i]'s partition
-	appended []int64      // ups[i]'s newest Kafka append time (unix ms)
+	ups    []history.Update
+	states []*state     // ups[i]'s collapsed state, merged back on failure
+	owner  []*partition // ups[i]'s partition
 	// upto is each partition's processed offset at the cut: once the job
 	// succeeds, every report up to it is in Redis.
 	upto    map[*partition]int64
@@ -60,15 +59,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	}
 	job := &writeBackJob{
 		ups: make([]history.Update, 0, n), states: make([]*state, 0, n),
-		owner: make([]*partition, 0, n), appended: make([]int64, 0, n),
-		upto: make(map[*partition]int64, len(parts)), done: make(chan error, 1),
+		owner: make([]*partition, 0, n),
+		upto:  make(map[*partition]int64, len(parts)), done: make(chan error, 1),
 	}
 	for _, p := range parts {
 		for k, s := range p.dirty {
 			job.ups = append(job.ups, s.update(k))
 			job.states = append(job.states, s)
 			job.owner = append(job.owner, p)
-			job.appended = append(job.appended, s.appendMs)
 		}
 		job.upto[p] = p.processed
 		if len(p.dirty) > 0 {
@@ -88,8 +86,8 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		}
 		job.applied = applied
 		now := time.Now().UnixMilli()
-		for _, ms := range job.appended {
-			a.m.visibility.Observe(float64(now-ms) / 1000)
+		for _, s := range job.states {
+			a.m.visibility.Observe(float64(now-s.appendMs) / 1000)
 		}
 		a.m.redisWrites.Add(float64(len(job.ups)))
 		a.m.flushRows.WithLabelValues("redis").Observe(float64(len(job.ups)))

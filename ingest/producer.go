@@ -144,7 +144,7 @@ func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 		p.cl.Produce(ctx, &b.recs[i], b.promise)
 	}
 
-	var err error
+	var err, gaveUp error
 	select {
 	case <-b.done:
 		b.timer.Stop()
@@ -153,13 +153,14 @@ func (p *Producer) Produce(ctx context.Context, evs []Event) error {
 				ErrUnavailable, b.failed.Load(), len(evs), p.topic, b.err)
 		}
 	case <-b.timer.C:
-		err = fmt.Errorf("%w: %d of %d events not acknowledged by topic %q after %s: %w",
-			ErrUnavailable, b.pending.Load()+b.failed.Load(), len(evs), p.topic, time.Since(start).Round(time.Millisecond), context.DeadlineExceeded)
-		b = nil // kgo still holds its records
+		gaveUp = context.DeadlineExceeded
 	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	}
+	if gaveUp != nil {
 		err = fmt.Errorf("%w: %d of %d events not acknowledged by topic %q after %s: %w",
-			ErrUnavailable, b.pending.Load()+b.failed.Load(), len(evs), p.topic, time.Since(start).Round(time.Millisecond), ctx.Err())
-		b = nil
+			ErrUnavailable, b.pending.Load()+b.failed.Load(), len(evs), p.topic, time.Since(start).Round(time.Millisecond), gaveUp)
+		b = nil // kgo still holds its records
 	}
 	if b != nil {
 		p.pool.Put(b)
