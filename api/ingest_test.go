@@ -189,7 +189,8 @@ func TestRateLimit(t *testing.T) {
 	// Refused again (from the local deny cache) until Retry-After passes,
 	// then allowed: at 5/s one request is back after 200 ms.
 	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 429, CodeRateLimited, "")
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // GCRA runs on Redis's clock
+	e.now.Add(250)                     // the local deny on the server's
 	if r := e.post("/v1/progress", tok, progressBody(testNow)); r.status != 202 {
 		t.Fatalf("after the retry delay: %d %s", r.status, r.body)
 	}
@@ -205,6 +206,53 @@ func TestRateLimit(t *testing.T) {
 		if !strings.HasPrefix(k, prefix+"rate:") {
 			t.Fatalf("limiter key %q lacks the prefix", k)
 		}
+	}
+}
+
+// TestRateLimitLease: a node leases several tokens per Redis call and
+// spends them locally, also after a pause of minutes (a lease's life does
+// not loosen the limit, so it is long); a spent or expired lease asks Redis
+// again. Redis's GCRA state tells whether a request reached it.
+func TestRateLimitLease(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix, c.RateLimit = rdb, prefix, 100 })
+	lease := e.s.limiter.leaseSize
+	if lease != 5 {
+		t.Fatalf("lease at 100/s = %d, want 5", lease)
+	}
+	tok, key := token(t, 44, ""), prefix+"rate:44"
+	state := func() string {
+		t.Helper()
+		v, err := rdb.Get(context.Background(), key).Result()
+		if err != nil {
+			t.Fatalf("GCRA state %s: %v", key, err)
+		}
+		return v
+	}
+	post := func(what string) {
+		t.Helper()
+		if r := e.post("/v1/progress", tok, progressBody(testNow)); r.status != 202 {
+			t.Fatalf("%s: %d %s", what, r.status, r.body)
+		}
+	}
+	post("first request (takes a lease)")
+	leased := state()
+	for i := 1; i < lease; i++ {
+		e.now.Add(time.Minute.Milliseconds())
+		post(fmt.Sprintf("request %d, minutes later", i+1))
+		if s := state(); s != leased {
+			t.Fatalf("request %d asked Redis (state %s -> %s), want it served from the lease", i+1, leased, s)
+		}
+	}
+	post("request after the lease is spent")
+	if s := state(); s == leased {
+		t.Fatal("a spent lease did not ask Redis again")
+	}
+	renewed := state()
+	e.now.Add(leaseFor/1e6 + 1)
+	post("request after the lease expired")
+	if s := state(); s == renewed {
+		t.Fatal("an expired lease did not ask Redis again")
 	}
 }
 
