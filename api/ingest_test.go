@@ -249,7 +249,7 @@ func TestRateLimitLease(t *testing.T) {
 		t.Fatal("a spent lease did not ask Redis again")
 	}
 	renewed := state()
-	e.now.Add(leaseFor/1e6 + 1)
+	e.now.Add(time.Duration(leaseFor).Milliseconds() + 1)
 	post("request after the lease expired")
 	if s := state(); s == renewed {
 		t.Fatal("an expired lease did not ask Redis again")

@@ -77,7 +77,8 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	return s, nil
 }
 
-// runRound is the baseline, when asked for, then the scenario's attack.
+// runRound is one round: the baseline when asked for, the scenario's
+// attack, then the ceiling when asked for.
 func runRound(ctx context.Context, cfg RunConfig, g *generator) (Summary, error) {
 	var base *Summary
 	if cfg.Baseline {
