@@ -209,6 +209,17 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestLeaseSize: a lease is a twentieth of a second's limit at every
+// limit, so a node calls Redis at most 20 times a second for a user at the
+// limit, and one lease is at most that share of the limit.
+func TestLeaseSize(t *testing.T) {
+	for perSecond, want := range map[int]int{1: 1, 19: 1, 20: 1, 100: 5, 200: 10, 1280: 64, 100_000: 5_000, 1_000_000: 50_000} {
+		if got := newRateLimiter(nil, "", perSecond).leaseSize; got != want {
+			t.Errorf("lease at %d/s = %d, want %d", perSecond, got, want)
+		}
+	}
+}
+
 // TestRateLimitLease: a node leases several tokens per Redis call and
 // spends them locally, also after a pause of minutes (a lease's life does
 // not loosen the limit, so it is long); a spent or expired lease asks Redis

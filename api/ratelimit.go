@@ -54,8 +54,11 @@ type localLimit struct {
 const (
 	maxLocalUsers = 1 << 16
 	leaseFor      = int64(10 * time.Minute)
-	// maxLease bounds one lease: with a limit of 200/s a lease is 10.
-	maxLease = 64
+	// leasePerSecond is the share of a second's limit one lease takes: a
+	// limit of 200/s leases 10 tokens at a time, one of 100 000/s 5 000.
+	// So a node asks Redis at most this often a second for a user at the
+	// limit, whatever the limit, and holds at most this share of it.
+	leasePerSecond = 20
 )
 
 // local decides from memory: allowed from a lease, refused until a time, or
@@ -96,7 +99,7 @@ func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *ra
 	return &rateLimiter{
 		l:         redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
 		limit:     redis_rate.PerSecond(perSecond),
-		leaseSize: min(max(1, perSecond/20), maxLease),
+		leaseSize: max(1, perSecond/leasePerSecond),
 		users:     make(map[uint64]localLimit),
 	}
 }
