@@ -54,11 +54,11 @@ type localLimit struct {
 const (
 	maxLocalUsers = 1 << 16
 	leaseFor      = int64(10 * time.Minute)
-	// leasePerSecond is the share of a second's limit one lease takes: a
-	// limit of 200/s leases 10 tokens at a time, one of 100 000/s 5 000.
-	// So a node asks Redis at most this often a second for a user at the
-	// limit, whatever the limit, and holds at most this share of it.
-	leasePerSecond = 20
+	// leasesPerSecond: one lease is 1/leasesPerSecond of a second's limit
+	// (10 tokens at 200/s, 5 000 at 100 000/s). So for a user at the limit
+	// a node asks Redis this many times a second whatever the limit, and
+	// never holds more than that share of it.
+	leasesPerSecond = 20
 )
 
 // local decides from memory: allowed from a lease, refused until a time, or
@@ -99,7 +99,7 @@ func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *ra
 	return &rateLimiter{
 		l:         redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
 		limit:     redis_rate.PerSecond(perSecond),
-		leaseSize: max(1, perSecond/leasePerSecond),
+		leaseSize: max(1, perSecond/leasesPerSecond),
 		users:     make(map[uint64]localLimit),
 	}
 }
