@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
@@ -264,6 +265,30 @@ func TestRateLimitLease(t *testing.T) {
 	post("request after the lease expired")
 	if s := state(); s == renewed {
 		t.Fatal("an expired lease did not ask Redis again")
+	}
+}
+
+// TestRateLimitLeaseNearLimit: with fewer tokens left in Redis than a
+// lease, one call leases what is left (the next request is served from it),
+// rather than failing the lease and taking a single token.
+func TestRateLimitLeaseNearLimit(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix, c.RateLimit = rdb, prefix, 2000 })
+	lease := e.s.limiter.leaseSize // 100 of a burst of 2 000
+	// Another node spent all but 3 tokens; Redis refills one every 0.5 ms,
+	// so the request finds fewer than a lease unless it comes 48 ms later.
+	other := redis_rate.NewLimiter(prefixedScripts{rdb, prefix})
+	if res, err := other.AllowN(context.Background(), "46", redis_rate.PerSecond(2000), 2000-3); err != nil || res.Allowed == 0 {
+		t.Fatalf("spending the burst: %+v, %v", res, err)
+	}
+	if r := e.post("/v1/progress", token(t, 46, ""), progressBody(testNow)); r.status != 202 {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	e.s.limiter.mu.Lock()
+	left := e.s.limiter.users[46].tokens
+	e.s.limiter.mu.Unlock()
+	if left < 2 {
+		t.Fatalf("lease left %d tokens, want at least 2 (Redis had 3 or more, of a lease of %d)", left, lease)
 	}
 }
 

@@ -121,11 +121,9 @@ func (s *Server) rateLimit(c *gin.Context) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), rateLimitTimeout)
-	res, err := s.limiter.l.AllowN(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit, s.limiter.leaseSize)
-	if err == nil && res.Allowed == 0 && s.limiter.leaseSize > 1 {
-		// Near the limit a whole lease may not fit where one token does.
-		res, err = s.limiter.l.Allow(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit)
-	}
+	// Up to a lease, as many tokens as Redis has: near the limit a smaller
+	// lease, still in one call.
+	res, err := s.limiter.l.AllowAtMost(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit, s.limiter.leaseSize)
 	cancel()
 	if err != nil {
 		s.countDegraded(c, "ratelimit_failed")
