@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -110,9 +111,10 @@ func decodeJSON(r io.Reader, v any) error {
 	return json.NewDecoder(io.LimitReader(r, 4<<20)).Decode(v)
 }
 
-// quantile is the nearest-rank q-quantile of ds (sorted in place).
-func quantile(ds []time.Duration, q float64) time.Duration {
-	slices.Sort(ds)
-	i := int(q*float64(len(ds))+0.999999) - 1
-	return ds[min(max(i, 0), len(ds)-1)]
+// quantile is the nearest-rank q-quantile of xs (sorted in place); at 0.5
+// the lower median.
+func quantile[T cmp.Ordered](xs []T, q float64) T {
+	slices.Sort(xs)
+	i := int(q*float64(len(xs))+0.999999) - 1
+	return xs[min(max(i, 0), len(xs)-1)]
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -333,15 +332,9 @@ func ceilingCell(s *Summary) string {
 		for i, r := range s.Rounds {
 			shapes[i], shares[i] = r.CeilingThroughput/r.BaselineThroughput, r.CeilingRatio
 		}
-		shape, share = median(shapes), median(shares)
+		shape, share = quantile(shapes, 0.5), quantile(shares, 0.5)
 	}
 	return fmt.Sprintf("; the hello-world answering these same requests: %.2f×, of which this is %.2f×", shape, share)
-}
-
-// median is the lower median of xs (sorted in place).
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	return xs[(len(xs)-1)/2]
 }
 
 type check struct {
