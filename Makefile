@@ -19,14 +19,20 @@ build:
 run: setup build
 	$(BIN) dev
 
+# HERMETIC runs a command without the caller's ONAIR_* variables (onair's flag
+# defaults), keeping ONAIR_TEST_* (servers the suite may reuse). The test
+# binaries clear them too (testenv.ClearOnairEnv, testenv.ChildEnv), so plain
+# `go test ./...` is hermetic as well; this covers packages added later.
+HERMETIC := env $(foreach v,$(filter ONAIR_%,$(.VARIABLES)),$(if $(filter ONAIR_TEST_%,$(v)),,-u $(v)))
+
 ## test: set up, then the whole suite against real Redis, ClickHouse and kfake
 test: setup
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 6m $(PKGS)
+	$(HERMETIC) $(GO) test -count=1 -timeout 6m $(PKGS)
 
 ## race: the concurrent packages under the race detector
 race: setup
-	$(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch
+	$(HERMETIC) $(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch
 
 ## check: formatting and static checks (staticcheck pinned; fetched through the module proxy)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

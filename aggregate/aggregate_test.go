@@ -119,7 +119,7 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(t), h.prefix, testenv.ClickHouseAddr(t), h.db}, "|")
 	startChild := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), childEnv+"="+spec)
+		cmd.Env = testenv.ChildEnv(childEnv + "=" + spec)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

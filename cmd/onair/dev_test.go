@@ -426,11 +426,7 @@ func runOnair(t testing.TB, timeout time.Duration, args ...string) (code int, st
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ONAIR_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = testenv.ChildEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -116,7 +116,7 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0",
 		"--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, full...)
-	cmd.Env = withoutOnairEnv(os.Environ())
+	cmd.Env = ChildEnv()
 	cmd.Stderr = errFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -322,17 +322,6 @@ func SignToken(t testing.TB, secret []byte, user uint64, role string) string {
 		t.Fatalf("testenv: cannot sign token: %v", err)
 	}
 	return tok
-}
-
-// withoutOnairEnv drops ONAIR_* variables: they set onair's flag defaults.
-func withoutOnairEnv(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "ONAIR_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // flagValue returns the last value of --name (or -name, =value forms) in args.

@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -111,5 +112,43 @@ func TestWait(t *testing.T) {
 	testenv.Wait(t, time.Second, func() bool { calls++; return calls == 3 }, "never")
 	if calls != 3 || time.Since(start) > 500*time.Millisecond {
 		t.Fatalf("Wait returned after %d calls, %s", calls, time.Since(start))
+	}
+}
+
+// TestChildEnvDropsOnairVariables: a child process gets none of the
+// caller's ONAIR_* variables, only what the test sets, and the rest of the
+// environment (PATH) unchanged.
+func TestChildEnvDropsOnairVariables(t *testing.T) {
+	t.Setenv("ONAIR_AUTH_SECRET", "from-the-shell")
+	t.Setenv("ONAIR_TEST_REDIS_ADDR_UNUSED", "x")
+	env := testenv.ChildEnv("ONAIR_AGGREGATE_CHILD=spec")
+	var path bool
+	for _, kv := range env {
+		switch {
+		case strings.HasPrefix(kv, "PATH="):
+			path = true
+		case strings.HasPrefix(kv, "ONAIR_") && kv != "ONAIR_AGGREGATE_CHILD=spec":
+			t.Errorf("child inherits %s", kv)
+		}
+	}
+	if !path {
+		t.Error("child lost PATH")
+	}
+	if env[len(env)-1] != "ONAIR_AGGREGATE_CHILD=spec" {
+		t.Errorf("child lacks the variable the test set: last is %q", env[len(env)-1])
+	}
+}
+
+// TestClearOnairEnv: the in-process variables onair reads are gone, the
+// harness's own ONAIR_TEST_* stay.
+func TestClearOnairEnv(t *testing.T) {
+	t.Setenv("ONAIR_REDIS_ADDRS", "bogus:1")
+	t.Setenv("ONAIR_TEST_KEEP_ME", "kept")
+	testenv.ClearOnairEnv()
+	if v, ok := os.LookupEnv("ONAIR_REDIS_ADDRS"); ok {
+		t.Errorf("ONAIR_REDIS_ADDRS=%q survived", v)
+	}
+	if v := os.Getenv("ONAIR_TEST_KEEP_ME"); v != "kept" {
+		t.Errorf("ONAIR_TEST_KEEP_ME=%q, want kept", v)
 	}
 }
