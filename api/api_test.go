@@ -20,6 +20,7 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/apitest"
 )
 
 var testSecret = []byte("test-secret-0123456789abcdef0123")
@@ -167,13 +168,17 @@ var (
 
 // env is a test server with fakes behind it.
 type env struct {
-	t    testing.TB
-	s    *Server
-	ts   *httptest.Server
-	prod *fakeProducer
-	hist *fakeHistory
-	reg  *prometheus.Registry
-	now  atomic.Int64 // unix ms of the pinned clock
+	t  testing.TB
+	s  *Server
+	ts *httptest.Server
+	// api checks every exchange of do against the OpenAPI document;
+	// client sends through it.
+	api    *apitest.Checker
+	client *http.Client
+	prod   *fakeProducer
+	hist   *fakeHistory
+	reg    *prometheus.Registry
+	now    atomic.Int64 // unix ms of the pinned clock
 }
 
 func newEnv(t testing.TB, edit func(*Config)) *env {
@@ -198,6 +203,8 @@ func newEnv(t testing.TB, edit func(*Config)) *env {
 	e.s = s
 	e.ts = httptest.NewServer(s.Handler())
 	t.Cleanup(e.ts.Close)
+	e.api = apitest.New(t)
+	e.client = e.api.Client(e.ts.Client())
 	return e
 }
 
@@ -248,7 +255,7 @@ func (e *env) do(method, path, tok string, body io.Reader) reply {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := e.ts.Client().Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -442,6 +449,7 @@ func TestMetrics(t *testing.T) {
 
 func TestRoutesMountLater(t *testing.T) {
 	e := newEnv(t, nil)
+	e.api.Allow("/v1/admin/ping", "/v1/whoami") // this test's own routes
 	e.s.Admin().GET("/ping", func(c *gin.Context) { c.String(200, "pong") })
 	e.s.V1().GET("/whoami", func(c *gin.Context) {
 		cl, _ := ClaimsFrom(c)
@@ -460,6 +468,7 @@ func TestRoutesMountLater(t *testing.T) {
 
 func TestPanicIs500(t *testing.T) {
 	e := newEnv(t, nil)
+	e.api.Allow("/v1/boom")
 	e.s.V1().GET("/boom", func(*gin.Context) { panic("boom") })
 	wantError(t, e.get("/v1/boom", token(t, 1, "")), 500, CodeInternal, "")
 }

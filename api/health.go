@@ -31,6 +31,7 @@ func (s *Server) mountHealth() {
 		writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
 	})
 	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", serveOpenAPI)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
 		Registry:          s.cfg.Registry, // counts its own scrape errors
 		EnableOpenMetrics: false,

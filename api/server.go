@@ -217,6 +217,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
 	}
 	s.ln, s.started = ln, true
+	s.warnUndocumented()
 	if w, ok := s.cfg.History.(pauseWatcher); ok {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopWatch, s.watchDone = cancel, make(chan struct{})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/testenv"
 )
@@ -100,12 +101,14 @@ type client struct {
 	o    *testenv.Onair
 	user uint64
 	tok  string
+	// http checks every exchange against the OpenAPI document.
+	http *http.Client
 }
 
 func newClient(t *testing.T) *client {
 	o := onair(t)
 	u := 1_000_000 + nextUser.Add(1)
-	return &client{t: t, o: o, user: u, tok: o.Token(t, u, "")}
+	return &client{t: t, o: o, user: u, tok: o.Token(t, u, ""), http: apitest.New(t).Client(nil)}
 }
 
 func (c *client) do(method, path, body string) (int, []byte) {
@@ -115,7 +118,7 @@ func (c *client) do(method, path, body string) (int, []byte) {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -422,7 +425,7 @@ func TestHTTPBadQueriesName(t *testing.T) {
 	f("/v1/progress?items=audio", "items")
 	f("/v1/continue?limit=1000", "limit")
 	req, _ := http.NewRequest("GET", c.o.URL+"/v1/history", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

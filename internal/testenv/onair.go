@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/onair/onair/api/openapi"
 	"github.com/onair/onair/internal/childproc"
 )
 
@@ -196,7 +197,29 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 		secret = strings.TrimSpace(string(b))
 	}
 	o.Secret = []byte(secret)
+	o.checkRoutesDocumented(t)
 	return o
+}
+
+// checkRoutesDocumented fails the test when onair dev (every role, every
+// route mounted) warned at start-up that a route is missing from the
+// OpenAPI document: a new route joins api/openapi/openapi.yaml in the
+// change that mounts it.
+func (o *Onair) checkRoutesDocumented(t testing.TB) {
+	t.Helper()
+	b, err := os.ReadFile(o.stderr)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	var missing []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.Contains(line, openapi.UndocumentedMsg) {
+			missing = append(missing, line)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("testenv: onair dev mounts routes that api/openapi/openapi.yaml lacks; document them:\n%s", strings.Join(missing, "\n"))
+	}
 }
 
 // parseBanner fills the addresses from the banner's lines, e.g.
