@@ -32,6 +32,11 @@ const rateLimitTimeout = 250 * time.Millisecond
 //     per report (with a 30 s life, a report every 5 s paid a call every
 //     6th report instead of every 10th), and a user back after a pause
 //     spends what is left of the lease first.
+//   - one call at a time: while a request of a user asks Redis, the node's
+//     other requests of that user wait for its answer and spend its lease,
+//     instead of each leasing (and all but one lease being overwritten, its
+//     tokens consumed in Redis and never used: the user got a fraction of
+//     the limit).
 //   - a denial: a user Redis refused is refused locally until RetryAfter,
 //     since GCRA allows nothing before then.
 type rateLimiter struct {
@@ -49,6 +54,9 @@ type localLimit struct {
 	deniedUntil int64 // unix ns
 	tokens      int   // leased tokens left
 	leaseUntil  int64 // unix ns after which the lease is void
+	// asking, when not nil, is closed when this node's Redis call for the
+	// user returns.
+	asking chan struct{}
 }
 
 const (
@@ -61,38 +69,42 @@ const (
 	leasesPerSecond = 20
 )
 
-// local decides from memory: allowed from a lease, refused until a time, or
-// unknown (ask Redis).
-func (l *rateLimiter) local(uid uint64, now int64) (allowed bool, refused time.Duration) {
+// local decides from memory: allowed from a lease, refused until a time,
+// wait for the Redis call in flight (then decide again), or ask Redis: ask
+// is not nil, and the caller must pass it to settle.
+func (l *rateLimiter) local(uid uint64, now int64) (allowed bool, refused time.Duration, wait, ask chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	u, ok := l.users[uid]
-	if !ok {
-		return false, 0
-	}
-	if now < u.deniedUntil {
-		return false, time.Duration(u.deniedUntil - now)
-	}
-	if u.tokens > 0 && now < u.leaseUntil {
+	switch {
+	case ok && u.asking != nil:
+		return false, 0, u.asking, nil
+	case ok && now < u.deniedUntil:
+		return false, time.Duration(u.deniedUntil - now), nil, nil
+	case ok && u.tokens > 0 && now < u.leaseUntil:
 		u.tokens--
 		l.users[uid] = u
-		return true, 0
+		return true, 0, nil, nil
 	}
-	return false, 0
-}
-
-// remember records Redis's answer: a lease of n tokens (one of them used
-// now), or a denial until a time.
-func (l *rateLimiter) remember(uid uint64, u localLimit) {
-	l.mu.Lock()
-	if _, ok := l.users[uid]; !ok && len(l.users) >= maxLocalUsers {
+	if !ok && len(l.users) >= maxLocalUsers {
 		for k := range l.users { // evict an arbitrary entry
 			delete(l.users, k)
 			break
 		}
 	}
+	ask = make(chan struct{})
+	l.users[uid] = localLimit{asking: ask}
+	return false, 0, nil, ask
+}
+
+// settle records Redis's answer to the call local asked for — a lease of n
+// tokens (one of them used now), a denial until a time, or nothing after
+// an error — and wakes the requests waiting for it.
+func (l *rateLimiter) settle(uid uint64, ask chan struct{}, u localLimit) {
+	l.mu.Lock()
 	l.users[uid] = u
 	l.mu.Unlock()
+	close(ask)
 }
 
 func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *rateLimiter {
@@ -110,22 +122,36 @@ func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *ra
 // requires to keep accepting while Redis is down.
 func (s *Server) rateLimit(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	now := s.now().UnixNano()
-	allowed, refused := s.limiter.local(cl.UserID, now)
-	switch {
-	case allowed:
-		c.Next()
-		return
-	case refused > 0:
-		s.tooMany(c, refused)
-		return
+	var ask chan struct{}
+	for ask == nil {
+		now := s.now().UnixNano()
+		allowed, refused, wait, a := s.limiter.local(cl.UserID, now)
+		switch {
+		case allowed:
+			c.Next()
+			return
+		case refused > 0:
+			s.tooMany(c, refused)
+			return
+		case wait != nil:
+			select {
+			case <-wait: // the call in flight answered: decide again
+			case <-c.Request.Context().Done():
+				c.Abort() // the client is gone
+				return
+			}
+		}
+		ask = a
 	}
+	now := s.now().UnixNano()
 	ctx, cancel := context.WithTimeout(c.Request.Context(), rateLimitTimeout)
 	// Up to a lease, as many tokens as Redis has: near the limit a smaller
 	// lease, still in one call.
 	res, err := s.limiter.l.AllowAtMost(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit, s.limiter.leaseSize)
 	cancel()
-	if err != nil {
+	switch {
+	case err != nil:
+		s.limiter.settle(cl.UserID, ask, localLimit{})
 		s.countDegraded(c, "ratelimit_failed")
 		// At 10k+ requests/s a Redis outage would otherwise log one line
 		// per request: one every few seconds says the same.
@@ -133,17 +159,13 @@ func (s *Server) rateLimit(c *gin.Context) {
 			s.log.Warn("rate limiter unavailable, requests let through", "user", cl.UserID, "err", err)
 		}
 		c.Next()
-		return
-	}
-	if res.Allowed == 0 {
-		s.limiter.remember(cl.UserID, localLimit{deniedUntil: now + int64(res.RetryAfter)})
+	case res.Allowed == 0:
+		s.limiter.settle(cl.UserID, ask, localLimit{deniedUntil: now + int64(res.RetryAfter)})
 		s.tooMany(c, res.RetryAfter)
-		return
+	default:
+		s.limiter.settle(cl.UserID, ask, localLimit{tokens: res.Allowed - 1, leaseUntil: now + leaseFor})
+		c.Next()
 	}
-	if res.Allowed > 1 {
-		s.limiter.remember(cl.UserID, localLimit{tokens: res.Allowed - 1, leaseUntil: now + leaseFor})
-	}
-	c.Next()
 }
 
 func (s *Server) tooMany(c *gin.Context, retry time.Duration) {
