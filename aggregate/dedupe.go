@@ -3,9 +3,14 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/history"
 )
 
 // dedupeBucketMs groups a user's event ids by the event's client ts. A
@@ -81,6 +86,24 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("cannot read event id claims of %d hashes: %w", len(order), err)
 	}
+	// Read after the claims: if Redis lost data before they were read, the
+	// epoch says so (see lostClaims).
+	ep, err := a.cfg.History.Epoch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var unclaimed []*eventRow
+	for _, g := range order {
+		for i, v := range g.read.Val() {
+			if v == nil {
+				unclaimed = append(unclaimed, g.rows[i])
+			}
+		}
+	}
+	lost, err := a.lostClaims(ctx, ep, unclaimed)
+	if err != nil {
+		return 0, err
+	}
 	dups := 0
 	pipe = a.cfg.Redis.Pipeline()
 	for _, g := range order {
@@ -91,6 +114,11 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 			owner, _ := vals[i].(string)
 			if o, ok := claimed[r.ev.EventID]; ok {
 				owner = o
+			} else if o, ok := lost[claimKey{r.ev.UserID, r.ev.TS / dedupeBucketMs, r.ev.EventID}]; ok && owner == "" {
+				// a claim Redis lost: put it back
+				owner = o
+				claimed[r.ev.EventID] = o
+				claims = append(claims, r.ev.EventID, o)
 			}
 			switch {
 			case owner == "":
@@ -111,3 +139,78 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 	}
 	return dups, nil
 }
+
+// maxClientAhead is how far ingest lets a client ts run ahead of the
+// server clock: an event accepted before a loss has a ts before the loss
+// plus this.
+const maxClientAhead = 5 * time.Minute
+
+// claimKey names one claim: the user, the ts bucket and the client id.
+type claimKey struct {
+	user   uint64
+	bucket int64
+	id     string
+}
+
+// lostClaims finds, in onair.events, the claims Redis may have lost: those
+// of rows without a claim that are possibly retries of an event accepted
+// before the current epoch began after a loss (ts before the loss plus
+// maxClientAhead, within DedupeWindow of it). Only the first minutes after
+// a loss have such rows, besides late retries: ClickHouse stays off the
+// dedupe path otherwise. The events job before this one has landed
+// (one job at a time), so every claim it made is in onair.events.
+func (a *Aggregator) lostClaims(ctx context.Context, ep history.Epoch, rows []*eventRow) (map[claimKey]string, error) {
+	if ep.LostAt == 0 || time.Since(time.UnixMilli(ep.LostAt)) > a.cfg.DedupeWindow {
+		return nil, nil
+	}
+	horizon := ep.LostAt + maxClientAhead.Milliseconds()
+	users, ids := map[uint64]bool{}, map[string]bool{}
+	lo, hi := int64(math.MaxInt64), int64(0)
+	for _, r := range rows {
+		if r.ev.TS < horizon {
+			users[r.ev.UserID], ids[r.ev.EventID] = true, true
+			lo, hi = min(lo, r.ev.TS), max(hi, r.ev.TS)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var q strings.Builder
+	q.WriteString("SELECT user_id, event_id, ts_ms, kafka_partition, kafka_offset FROM " + a.cfg.Database + ".events WHERE user_id IN (")
+	sep := ""
+	for u := range users {
+		q.WriteString(sep + strconv.FormatUint(u, 10))
+		sep = ","
+	}
+	q.WriteString(") AND ts_ms >= ? AND ts_ms <= ? AND event_id IN (")
+	sep = ""
+	for id := range ids {
+		q.WriteString(sep + chString(id))
+		sep = ","
+	}
+	q.WriteString(")")
+	res, err := a.cfg.ClickHouse.Query(ctx, q.String(), uint64(lo), uint64(hi))
+	if err != nil {
+		return nil, fmt.Errorf("cannot look up %d event ids of %d users in ClickHouse after a Redis loss: %w", len(ids), len(users), err)
+	}
+	defer res.Close()
+	out := map[claimKey]string{}
+	for res.Next() {
+		var u, ts, off uint64
+		var id string
+		var p uint32
+		if err := res.Scan(&u, &id, &ts, &p, &off); err != nil {
+			return nil, err
+		}
+		out[claimKey{u, int64(ts) / dedupeBucketMs, id}] = strconv.FormatUint(uint64(p), 10) + ":" + strconv.FormatUint(off, 10)
+	}
+	a.m.lostClaims.Add(float64(len(out)))
+	return out, res.Err()
+}
+
+// chString quotes s as a ClickHouse string literal.
+func chString(s string) string {
+	return "'" + chEscaper.Replace(s) + "'"
+}
+
+var chEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
