@@ -273,3 +273,45 @@ func wipeRedisData(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestRedisLossNeverRegressesProgressRows: after a loss, a play (no
+// position) of an item whose resume point only ClickHouse still holds
+// reaches onair.progress before anyone reads the user: the row keeps the
+// older position under the newer play, so a later re-warm restores it.
+func TestRedisLossNeverRegressesProgressRows(t *testing.T) {
+	t.Parallel()
+	h, _, _ := lossHarness(t)
+	ctx := context.Background()
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	h.produce(ingest.Event{Type: ingest.TypeProgress, UserID: 5, Biz: ingest.BizVideo, ItemID: 1, TS: ts,
+		PositionMs: 99_000, DurationMs: 600_000, Device: "tv"})
+	row := func() (pos, tsMs uint64) {
+		_ = h.ch.QueryRow(ctx, "SELECT position_ms, ts_ms FROM "+h.db+".progress FINAL WHERE user_id = 5 AND item_id = 1").Scan(&pos, &tsMs)
+		return pos, tsMs
+	}
+	testenv.Wait(t, 20*time.Second, func() bool { p, _ := row(); return p == 99_000 }, "the position in onair.progress")
+	// one more progress flush (another user's), so that the aggregator
+	// holds nothing of user 5 any more: only ClickHouse has the position
+	h.produce(ingest.Event{Type: ingest.TypeProgress, UserID: 6, Biz: ingest.BizVideo, ItemID: 1, TS: ts, PositionMs: 1, DurationMs: 9})
+	testenv.Wait(t, 20*time.Second, func() bool {
+		var n uint64
+		err := h.ch.QueryRow(ctx, "SELECT count() FROM "+h.db+".progress WHERE user_id = 6").Scan(&n)
+		return err == nil && n == 1
+	}, "the next progress flush")
+	if err := h.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.produce(ingest.Event{Type: ingest.TypePlay, UserID: 5, Biz: ingest.BizVideo, ItemID: 1, TS: ts + 1000, Device: "tv"})
+	testenv.Wait(t, 20*time.Second, func() bool { _, at := row(); return at == uint64(ts+1000) }, "the play in onair.progress")
+	if pos, _ := row(); pos != 99_000 {
+		t.Fatalf("onair.progress after the play: position %d, want 99000 (the older resume point)", pos)
+	}
+	if err := h.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	k := history.ItemKey{Biz: ingest.BizVideo, ItemID: 1}
+	got, err := h.hist.Progress(ctx, 5, []history.ItemKey{k})
+	if err != nil || got[k].PositionMs != 99_000 || got[k].UpdatedAt != ts+1000 {
+		t.Fatalf("progress after a second loss: %+v, %v; want position 99000 at %d", got[k], err, ts+1000)
+	}
+}
