@@ -31,47 +31,10 @@ const dedupeBucketMs = 10 * 60 * 1000
 // Claims are read (HMGET) and then written (HSET) per hash, not set
 // atomically per id: a user's records live in one partition, which one
 // aggregator owns, so nobody else claims that user's ids meanwhile. Two
-// round trips per flush, whatever its size.
+// round trips per flush, whatever its size (and, after a Redis loss, one
+// ClickHouse query: see lostClaims).
 func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (int, error) {
-	type group struct {
-		key  string
-		rows []*eventRow
-		pos  []string
-		read *redis.SliceCmd
-	}
-	type groupKey struct {
-		user   uint64
-		bucket int64
-	}
-	groups := map[groupKey]*group{}
-	var order []*group
-	var last *group
-	var lastKey groupKey
-	for _, p := range parts {
-		partPrefix := strconv.FormatInt(int64(p.id), 10) + ":"
-		for i := range p.events {
-			r := &p.events[i]
-			if !r.dedupe {
-				continue
-			}
-			// A batch's events are consecutive and mostly share a bucket:
-			// look the group up only when the user or bucket changes.
-			gk := groupKey{user: r.ev.UserID, bucket: r.ev.TS / dedupeBucketMs}
-			g := last
-			if g == nil || gk != lastKey {
-				g = groups[gk]
-				if g == nil {
-					// Hash-tagged by user, so a user's claims share a Redis Cluster slot.
-					g = &group{key: a.cfg.Prefix + "{" + strconv.FormatUint(gk.user, 10) + "}:e:" + strconv.FormatInt(gk.bucket, 36)}
-					groups[gk] = g
-					order = append(order, g)
-				}
-				last, lastKey = g, gk
-			}
-			g.rows = append(g.rows, r)
-			g.pos = append(g.pos, partPrefix+strconv.FormatInt(r.offset, 10))
-		}
-	}
+	order := a.claimGroups(parts)
 	if len(order) == 0 {
 		return 0, nil
 	}
@@ -107,28 +70,8 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 	dups := 0
 	pipe = a.cfg.Redis.Pipeline()
 	for _, g := range order {
-		vals := g.read.Val()
-		claims := make([]any, 0, 2*len(g.rows))
-		claimed := make(map[string]string, len(g.rows)) // within this flush
-		for i, r := range g.rows {
-			owner, _ := vals[i].(string)
-			if o, ok := claimed[r.ev.EventID]; ok {
-				owner = o
-			} else if o, ok := lost[claimKey{r.ev.UserID, r.ev.TS / dedupeBucketMs, r.ev.EventID}]; ok && owner == "" {
-				// a claim Redis lost: put it back
-				owner = o
-				claimed[r.ev.EventID] = o
-				claims = append(claims, r.ev.EventID, o)
-			}
-			switch {
-			case owner == "":
-				claimed[r.ev.EventID] = g.pos[i]
-				claims = append(claims, r.ev.EventID, g.pos[i])
-			case owner != g.pos[i]:
-				r.duplicate = true
-				dups++
-			}
-		}
+		claims, n := g.claim(lost)
+		dups += n
 		if len(claims) > 0 {
 			pipe.HSet(ctx, g.key, claims...)
 			pipe.PExpire(ctx, g.key, a.cfg.DedupeWindow)
@@ -138,6 +81,81 @@ func (a *Aggregator) markDuplicates(ctx context.Context, parts []*partition) (in
 		return 0, fmt.Errorf("cannot claim event ids in %d hashes: %w", len(order), err)
 	}
 	return dups, nil
+}
+
+// claimGroup is the rows of one claims hash: one user, one ts bucket.
+type claimGroup struct {
+	key  string
+	rows []*eventRow
+	pos  []string // each row's "partition:offset"
+	read *redis.SliceCmd
+}
+
+// claimGroups groups the rows to dedupe by claims hash, in first-seen order.
+func (a *Aggregator) claimGroups(parts []*partition) []*claimGroup {
+	type groupKey struct {
+		user   uint64
+		bucket int64
+	}
+	groups := map[groupKey]*claimGroup{}
+	var order []*claimGroup
+	var last *claimGroup
+	var lastKey groupKey
+	for _, p := range parts {
+		partPrefix := strconv.FormatInt(int64(p.id), 10) + ":"
+		for i := range p.events {
+			r := &p.events[i]
+			if !r.dedupe {
+				continue
+			}
+			// A batch's events are consecutive and mostly share a bucket:
+			// look the group up only when the user or bucket changes.
+			gk := groupKey{user: r.ev.UserID, bucket: r.ev.TS / dedupeBucketMs}
+			g := last
+			if g == nil || gk != lastKey {
+				g = groups[gk]
+				if g == nil {
+					// Hash-tagged by user, so a user's claims share a Redis Cluster slot.
+					g = &claimGroup{key: a.cfg.Prefix + "{" + strconv.FormatUint(gk.user, 10) + "}:e:" + strconv.FormatInt(gk.bucket, 36)}
+					groups[gk] = g
+					order = append(order, g)
+				}
+				last, lastKey = g, gk
+			}
+			g.rows = append(g.rows, r)
+			g.pos = append(g.pos, partPrefix+strconv.FormatInt(r.offset, 10))
+		}
+	}
+	return order
+}
+
+// claim decides each row of g from the claims read (and those Redis lost,
+// found in ClickHouse): it flags duplicates and returns the HSET arguments
+// of the claims to write and the number of duplicates.
+func (g *claimGroup) claim(lost map[claimKey]string) (claims []any, dups int) {
+	vals := g.read.Val()
+	claims = make([]any, 0, 2*len(g.rows))
+	claimed := make(map[string]string, len(g.rows)) // within this flush
+	for i, r := range g.rows {
+		owner, _ := vals[i].(string)
+		if o, ok := claimed[r.ev.EventID]; ok {
+			owner = o
+		} else if o, ok := lost[claimKey{r.ev.UserID, r.ev.TS / dedupeBucketMs, r.ev.EventID}]; ok && owner == "" {
+			// a claim Redis lost: put it back
+			owner = o
+			claimed[r.ev.EventID] = o
+			claims = append(claims, r.ev.EventID, o)
+		}
+		switch {
+		case owner == "":
+			claimed[r.ev.EventID] = g.pos[i]
+			claims = append(claims, r.ev.EventID, g.pos[i])
+		case owner != g.pos[i]:
+			r.duplicate = true
+			dups++
+		}
+	}
+	return claims, dups
 }
 
 // maxClientAhead is how far ingest lets a client ts run ahead of the

@@ -24,6 +24,12 @@ import (
 // loss but is reaped before the check sees it; a reader that re-warmed in
 // between missed those rows. So a finished flush's states are retired, not
 // dropped, until a check that began after it finished confirms the epoch.
+//
+// The other direction matters too: a write-back into a Redis that lost
+// data stores only what was applied since, and its row would replace a
+// newer position in onair.progress with an older one (a play after the
+// loss, say). Such rows are cold (Update.Cold, writeBackJob.lossSeen) and
+// joinCold joins them with onair.progress before they are inserted.
 
 // epochCheck is one read of the Redis epoch, in the background.
 type epochCheck struct {

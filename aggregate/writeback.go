@@ -141,11 +141,11 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 		if a.parts[p.id] != p {
 			continue
 		}
-		joinState(p.held, key{user: u.UserID, biz: u.Biz, item: u.ItemID}, job.states[i])
+		k := key{user: u.UserID, biz: u.Biz, item: u.ItemID}
+		joinState(p.held, k, job.states[i])
 		if !job.applied[i] {
 			continue
 		}
-		k := key{user: u.UserID, biz: u.Biz, item: u.ItemID}
 		p.progress[k] = progressRow{
 			user: u.UserID, biz: u.Biz, item: u.ItemID, positionMs: u.PositionMs, durationMs: u.DurationMs,
 			finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS, posTsMs: u.PosTS,
