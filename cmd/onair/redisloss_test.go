@@ -78,10 +78,12 @@ func (u *lossUser) mismatch() string {
 	return ""
 }
 
-// waitHistory polls the history until it is as posted, failing after d.
+// waitHistory polls the history until it is as posted, failing after d,
+// and logs how long that took.
 func (u *lossUser) waitHistory(d time.Duration, what string) {
 	u.t.Helper()
-	deadline := time.Now().Add(d)
+	start := time.Now()
+	deadline := start.Add(d)
 	last := u.mismatch()
 	for ; last != "" && time.Now().Before(deadline); last = u.mismatch() {
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
@@ -89,6 +91,7 @@ func (u *lossUser) waitHistory(d time.Duration, what string) {
 	if last != "" {
 		u.t.Fatalf("%s, after %s: %s", what, d, last)
 	}
+	u.t.Logf("%s: history whole within %s", what, time.Since(start).Round(time.Millisecond))
 }
 
 // count returns how many rows of the table match where.
@@ -155,8 +158,10 @@ func TestDevRedisLossKeepsHistory(t *testing.T) {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	u.mismatch() // the read right after the loss re-warms from a lagging ClickHouse
+	lost := time.Now()
+	first := u.mismatch() // the read right after the loss re-warms from a lagging ClickHouse
 	u.waitHistory(progressFlush, "after the loss")
+	t.Logf("history whole %s after the loss; the read right after it: %q", time.Since(lost).Round(time.Millisecond), first)
 	u.after()
 }
 
