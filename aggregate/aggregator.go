@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 )
 
@@ -66,6 +67,13 @@ type Aggregator struct {
 	job *progressJob
 	// events is the events flush running in the background, if any.
 	events *eventsJob
+	// Redis loss detection (redisloss.go): the epoch last seen, the check
+	// running in the background, and held states of finished progress
+	// flushes not yet known to have reached ClickHouse before any loss.
+	epoch     history.Epoch
+	check     *epochCheck
+	lastCheck time.Time
+	retired   []retiredHeld
 	// failing is set while a sink refuses writes: fetching is paused and
 	// flushes are retried with backoff until it heals.
 	failing   bool
@@ -229,6 +237,7 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	if err := a.reapEvents(false); err != nil {
 		a.sinkFailed(err)
 	}
+	a.checkEpoch(now)
 	if a.failing && now.Before(a.nextRetry) {
 		return
 	}
@@ -308,7 +317,8 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress,
 // behind a large INSERT.
 type progressJob struct {
 	rows map[int32]map[key]progressRow
-	upto map[int32]int64 // the offset each partition's rows cover
+	held map[int32]map[key]*state // the partitions' held states, for a Redis loss
+	upto map[int32]int64          // the offset each partition's rows cover
 	done chan error
 }
 
@@ -320,10 +330,12 @@ func (a *Aggregator) startProgress(parts []*partition) {
 		return
 	}
 	a.lastProgress = time.Now()
-	job := &progressJob{rows: map[int32]map[key]progressRow{}, upto: map[int32]int64{}, done: make(chan error, 1)}
+	job := &progressJob{rows: map[int32]map[key]progressRow{}, held: map[int32]map[key]*state{},
+		upto: map[int32]int64{}, done: make(chan error, 1)}
 	for _, p := range parts {
 		if p.written > p.progressWM {
 			job.rows[p.id], p.progress = p.progress, make(map[key]progressRow)
+			job.held[p.id], p.held = p.held, make(map[key]*state)
 			job.upto[p.id] = p.written
 		}
 	}
@@ -336,7 +348,11 @@ func (a *Aggregator) startProgress(parts []*partition) {
 		defer cancel()
 		// Rows first, then how far they go: a crash between the two only
 		// means the rows are inserted again, which ReplacingMergeTree absorbs.
-		n, err := a.insertProgress(ctx, job.rows)
+		err := a.joinCold(ctx, job.rows)
+		n := 0
+		if err == nil {
+			n, err = a.insertProgress(ctx, job.rows)
+		}
 		if err == nil {
 			err = a.insertOffsets(ctx, job.upto)
 		}
@@ -363,6 +379,9 @@ func (a *Aggregator) reapProgress(wait bool) error {
 	}
 	job := a.job
 	a.job = nil
+	if err == nil {
+		a.retire(job.held)
+	}
 	for id, upto := range job.upto {
 		p := a.parts[id]
 		if p == nil {
@@ -376,6 +395,9 @@ func (a *Aggregator) reapProgress(wait bool) error {
 			if _, newer := p.progress[k]; !newer {
 				p.progress[k] = r
 			}
+		}
+		for k, s := range job.held[id] {
+			joinState(p.held, k, s)
 		}
 	}
 	if err != nil {

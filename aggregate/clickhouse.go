@@ -11,7 +11,7 @@ import (
 const eventColumns = "event_id, type, user_id, biz, item_id, ts, ts_ms, position_ms, duration_ms, listened_ms, " +
 	"station_id, room_id, anchor_id, gift_id, value, device, text, kafka_partition, kafka_offset, ingested_at"
 
-const progressColumns = "user_id, biz, item_id, position_ms, duration_ms, finished, device, updated_at, ts_ms, version"
+const progressColumns = "user_id, biz, item_id, position_ms, duration_ms, finished, device, updated_at, ts_ms, version, position_ts_ms"
 
 // watermarks returns, per partition, the highest Kafka offset already in
 // onair.events (absent: none). This is the exactly-once resume point.
@@ -82,6 +82,7 @@ func (a *Aggregator) insertProgress(ctx context.Context, parts map[int32]map[key
 	}
 	var (
 		users, items, pos, dur, tsMs, version = make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
+		posTS                                 = make([]uint64, 0, n)
 		bizes                                 = make([]string, 0, n)
 		finished                              = make([]uint8, 0, n)
 		devices                               = make([]string, 0, n)
@@ -103,9 +104,10 @@ func (a *Aggregator) insertProgress(ctx context.Context, parts map[int32]map[key
 			updated = append(updated, time.UnixMilli(r.tsMs))
 			tsMs = append(tsMs, uint64(r.tsMs))
 			version = append(version, uint64(r.tsMs))
+			posTS = append(posTS, uint64(r.posTsMs))
 		}
 	}
-	cols := []any{users, bizes, items, pos, dur, finished, devices, updated, tsMs, version}
+	cols := []any{users, bizes, items, pos, dur, finished, devices, updated, tsMs, version, posTS}
 	return n, a.insertColumns(ctx, "progress", progressColumns, cols)
 }
 

@@ -20,6 +20,8 @@ type metrics struct {
 	kafkaErrors  prometheus.Counter
 	retries      prometheus.Counter
 	visibility   prometheus.Histogram
+	redisLosses  prometheus.Counter
+	lostClaims   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,10 +52,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Flushes retried after a sink error (fetching paused meanwhile)."}),
 		visibility: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onair_aggregate_visibility_seconds",
 			Help: "From Kafka append to the Redis write-back of the newest report of a history entry.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		redisLosses: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_aggregate_redis_losses_total",
+			Help: "Losses of Redis data seen (the epoch sentinel changed); each time the history not yet in ClickHouse was written back again."}),
+		lostClaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_aggregate_dedupe_claims_from_clickhouse_total",
+			Help: "Client event ids whose claim Redis had lost and onair.events still held: retries counted once after a loss."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.reports, m.redisWrites, m.skipped, m.duplicates, m.dropped, m.lag,
-			m.flushRows, m.flushSeconds, m.sinkErrors, m.kafkaErrors, m.retries, m.visibility)
+			m.flushRows, m.flushSeconds, m.sinkErrors, m.kafkaErrors, m.retries, m.visibility, m.redisLosses, m.lostClaims)
 	}
 	return m
 }

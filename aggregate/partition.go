@@ -14,6 +14,10 @@ type partition struct {
 	// dirty collapses the progress/play reports taken in since the last Redis
 	// write-back: last write wins per (user, biz, item).
 	dirty map[key]*state
+	// held joins the states written back since the last progress cut: what
+	// Redis holds and ClickHouse does not yet, to write back again when
+	// Redis loses its data (see redisloss.go).
+	held map[key]*state
 	// progress holds the stored state of entries written to Redis since the
 	// last progress flush, awaiting ClickHouse; later results overwrite
 	// earlier ones (Redis state only moves forward).
@@ -42,7 +46,7 @@ type partition struct {
 }
 
 func newPartition(id int32, watermark int64) *partition {
-	return &partition{id: id, dirty: make(map[key]*state), progress: make(map[key]progressRow),
+	return &partition{id: id, dirty: make(map[key]*state), held: make(map[key]*state), progress: make(map[key]progressRow),
 		processed: -1, written: -1, watermark: watermark, progressWM: -1, inCH: -1, committed: -1}
 }
 
@@ -66,4 +70,8 @@ type progressRow struct {
 	finished   bool
 	device     string
 	tsMs       int64
+	posTsMs    int64 // ts of the report that gave the position; 0: none
+	// cold: Redis held no entry for it when written (history.Update.Cold),
+	// so it is joined with onair.progress before it is inserted.
+	cold bool
 }

@@ -20,7 +20,12 @@ type writeBackJob struct {
 	// succeeds, every report up to it is in Redis.
 	upto    map[*partition]int64
 	applied []bool // set by the job before done
-	done    chan error
+	// epoch is the Redis epoch when the job was cut; lossSeen is set by the
+	// job when the epoch read after Apply differs: Redis lost data before
+	// or during the job, so its results may lack older state.
+	epoch    string
+	lossSeen bool
+	done     chan error
 }
 
 // writeBack sends the collapsed progress of the given partitions to Redis
@@ -61,6 +66,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		ups: make([]history.Update, 0, n), states: make([]*state, 0, n),
 		owner: make([]*partition, 0, n),
 		upto:  make(map[*partition]int64, len(parts)), done: make(chan error, 1),
+		epoch: a.epoch.Token,
 	}
 	for _, p := range parts {
 		for k, s := range p.dirty {
@@ -85,6 +91,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 			return
 		}
 		job.applied = applied
+		// read after Apply: a loss before it ran shows here
+		ep, err := a.cfg.History.Epoch(ctx)
+		if err != nil {
+			a.m.sinkErrors.WithLabelValues("redis").Inc()
+			job.done <- err
+			return
+		}
+		job.lossSeen = ep.Token != job.epoch
 		now := time.Now().UnixMilli()
 		for _, s := range job.states {
 			a.m.visibility.Observe(float64(now-s.appendMs) / 1000)
@@ -118,23 +132,24 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 			if a.parts[p.id] != p {
 				continue
 			}
-			k := key{user: job.ups[i].UserID, biz: job.ups[i].Biz, item: job.ups[i].ItemID}
-			if cur := p.dirty[k]; cur != nil {
-				cur.merge(s)
-			} else {
-				p.dirty[k] = s
-			}
+			joinState(p.dirty, key{user: job.ups[i].UserID, biz: job.ups[i].Biz, item: job.ups[i].ItemID}, s)
 		}
 		return fmt.Errorf("redis write-back: %w", err)
 	}
 	for i := range job.ups {
 		u, p := &job.ups[i], job.owner[i]
-		if !job.applied[i] || a.parts[p.id] != p {
+		if a.parts[p.id] != p {
 			continue
 		}
-		p.progress[key{user: u.UserID, biz: u.Biz, item: u.ItemID}] = progressRow{
+		k := key{user: u.UserID, biz: u.Biz, item: u.ItemID}
+		joinState(p.held, k, job.states[i])
+		if !job.applied[i] {
+			continue
+		}
+		p.progress[k] = progressRow{
 			user: u.UserID, biz: u.Biz, item: u.ItemID, positionMs: u.PositionMs, durationMs: u.DurationMs,
-			finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS,
+			finished: a.cfg.History.Finished(u.PositionMs, u.DurationMs), device: u.Device, tsMs: u.TS, posTsMs: u.PosTS,
+			cold: u.ColdTrimmed || u.Cold && (job.lossSeen || a.epoch.LostAt > 0) || p.progress[k].cold,
 		}
 	}
 	for p, upto := range job.upto {
@@ -157,4 +172,14 @@ func (s *state) update(k key) history.Update {
 		u.Play = false
 	}
 	return u
+}
+
+// joinState merges s into m[k], taking s itself when m has no state for k:
+// the caller hands s over and must not use it again.
+func joinState(m map[key]*state, k key, s *state) {
+	if cur := m[k]; cur != nil {
+		cur.merge(s)
+	} else {
+		m[k] = s
+	}
 }

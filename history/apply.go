@@ -33,9 +33,10 @@ import (
 // applied[i] reports whether updates[i] is now part of the stored state (it
 // won either maximum, or a retry of the same slice finds its own effect), so
 // the aggregator never loses a row for ClickHouse. For applied updates Apply
-// rewrites ups[i].TS, PositionMs, DurationMs and Device to the stored state,
+// rewrites ups[i].TS, PositionMs, DurationMs, PosTS and Device to the stored state,
 // so the row the aggregator writes to ClickHouse's progress table matches
-// Redis.
+// Redis, and sets Cold when that state may lack older state ClickHouse
+// holds (see Update.Cold).
 func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err error) {
 	if len(ups) == 0 {
 		return nil, nil
@@ -96,16 +97,18 @@ func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err er
 				continue
 			}
 			i := groups[gi].idx[j]
-			// "1,<ts>,<pos>,<dur>,<device>"
-			f := strings.SplitN(r, ",", 5)
-			var errs [3]error
-			if len(f) == 5 {
+			// "1,<ts>,<pos>,<dur>,<posts>,<device>"
+			f := strings.SplitN(r, ",", 6)
+			var errs [4]error
+			if len(f) == 6 {
 				stored[i].TS, errs[0] = strconv.ParseInt(f[1], 10, 64)
 				stored[i].PositionMs, errs[1] = strconv.ParseUint(f[2], 10, 64)
 				stored[i].DurationMs, errs[2] = strconv.ParseUint(f[3], 10, 64)
-				stored[i].Device = f[4]
+				stored[i].PosTS, errs[3] = strconv.ParseInt(f[4], 10, 64)
+				stored[i].Device = f[5]
+				stored[i].Cold, stored[i].ColdTrimmed = f[0] != "1", f[0] == "3"
 			}
-			if len(f) != 5 || errors.Join(errs[:]...) != nil {
+			if len(f) != 6 || errors.Join(errs[:]...) != nil {
 				return nil, fmt.Errorf("history apply user %d: bad reply %q", groups[gi].uid, r)
 			}
 			applied[i] = true
@@ -117,6 +120,7 @@ func (s *Store) Apply(ctx context.Context, ups []Update) (applied []bool, err er
 		if ok {
 			u := &ups[i]
 			u.TS, u.PositionMs, u.DurationMs, u.Device = stored[i].TS, stored[i].PositionMs, stored[i].DurationMs, stored[i].Device
+			u.PosTS, u.Cold, u.ColdTrimmed = stored[i].PosTS, stored[i].Cold, stored[i].ColdTrimmed
 		}
 	}
 	return applied, nil

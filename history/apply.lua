@@ -4,14 +4,21 @@
 --       then 7 per update: member, biz, ts, device, position, duration, posts
 --       (posts = ts of the report that gave the position; 0 = no position)
 -- Stored value: ts,pos,dur,flags,posts,device
--- Reply: one string per update: "0" (not applied) or "1,<ts>,<pos>,<dur>,<device>"
---        (the stored state, which this update now is part of).
+-- Reply: one string per update: "0" (not applied) or "1,<ts>,<pos>,<dur>,<posts>,<device>"
+--        (the stored state, which this update now is part of); "2,..." when
+--        the user is not warm, "3,..." for an entry new in a trimmed user.
 --
 -- Reads and writes are batched (one HMGET, one HSET, one ZADD per call):
 -- redis.call is the dominant cost of a script, not the Lua around it.
 local maxn, ratio, tail, tailmin = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local ps = redis.call('HGET', KEYS[5], 'ps')
+local meta = redis.call('HMGET', KEYS[5], 'ps', 'w', 'x')
+local ps = meta[1]
 if ps then ps = tonumber(ps) end
+-- The stored state may lack older state that ClickHouse holds when the
+-- user is not warm ('2', every entry: never read, or the keys were lost;
+-- only the second matters), or for an item new in a trimmed user ('3').
+local userTag, newTag = '1', '1'
+if not meta[2] then userTag, newTag = '2', '2' elseif meta[3] == '1' then newTag = '3' end
 -- tombstones and the off-timeline index are rare: look them up per entry
 -- only when they exist at all
 local hasTomb = redis.call('EXISTS', KEYS[4]) == 1
@@ -27,7 +34,7 @@ end
 -- current state of every member named, by one HMGET
 local mems = {}
 for i = 5, #ARGV, 7 do mems[#mems + 1] = ARGV[i] end
-local state = {}
+local state, existed = {}, {}
 for c = 1, #mems, CHUNK do
   local last = math.min(c + CHUNK - 1, #mems)
   local vals = redis.call('HMGET', KEYS[2], unpack(mems, c, last))
@@ -37,6 +44,7 @@ for c = 1, #mems, CHUNK do
       local a, b, cc, d, e, f = string.match(v, '^(%d+),(%d+),(%d+),(%a*),(%d+),(.*)$')
       if a then
         state[mems[j]] = {tonumber(a), tonumber(b), tonumber(cc), d, tonumber(e), f}
+        existed[mems[j]] = true
       end
     end
   end
@@ -100,7 +108,9 @@ for i = 5, #ARGV, 7 do
     -- applied: this update is now part of what is stored (it won, or a
     -- retry finds its own effect), so ClickHouse gets the stored state
     if touch or moved or (ts == nts and dev == ndev) or (posts > 0 and posts == nposts and pos == npos) then
-      res = '1,' .. nts .. ',' .. npos .. ',' .. ndur .. ',' .. ndev
+      local tag = userTag
+      if not existed[mem] then tag = newTag end
+      res = tag .. ',' .. nts .. ',' .. npos .. ',' .. ndur .. ',' .. nposts .. ',' .. ndev
     end
   end
   out[#out + 1] = res

@@ -88,6 +88,7 @@ type chEntry struct {
 	member     string
 	onTimeline bool
 	hidden     bool
+	posTS      int64 // client ts of the report that gave the position
 }
 
 // chScan reads up to n of the user's progress rows after cursor c, in page
@@ -102,7 +103,7 @@ func (s *Store) chScan(ctx context.Context, uid uint64, biz ingest.Biz, c cursor
 		batch := min(2*(n-len(out))+16, 2000)
 		var q strings.Builder
 		args := []any{uid}
-		q.WriteString("SELECT CAST(biz AS UInt8) AS b, item_id, position_ms, duration_ms, finished, device, ts_ms, " +
+		q.WriteString("SELECT CAST(biz AS UInt8) AS b, item_id, position_ms, duration_ms, finished, device, ts_ms, position_ts_ms, " +
 			"concat(toString(CAST(biz AS UInt8)), ':', toString(item_id)) AS m FROM ")
 		q.WriteString(s.db)
 		q.WriteString(".progress FINAL WHERE user_id = ? AND ts_ms > ?")
@@ -128,12 +129,15 @@ func (s *Store) chScan(ctx context.Context, uid uint64, biz ingest.Biz, c cursor
 		for rows.Next() {
 			var e chEntry
 			var b, fin uint8
-			var ts uint64
-			if err := rows.Scan(&b, &e.ItemID, &e.PositionMs, &e.DurationMs, &fin, &e.Device, &ts, &e.member); err != nil {
+			var ts, posTS uint64
+			if err := rows.Scan(&b, &e.ItemID, &e.PositionMs, &e.DurationMs, &fin, &e.Device, &ts, &posTS, &e.member); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("history: cannot scan progress of user %d: %w", uid, err)
 			}
-			e.Biz, e.Finished, e.UpdatedAt = ingest.Biz(b), fin != 0, int64(ts)
+			e.Biz, e.Finished, e.UpdatedAt, e.posTS = ingest.Biz(b), fin != 0, int64(ts), int64(posTS)
+			if e.PositionMs == 0 {
+				e.posTS = 0 // no position: nothing for the position maximum
+			}
 			got = append(got, e)
 		}
 		rows.Close()

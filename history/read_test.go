@@ -139,7 +139,7 @@ func TestProgressMany(t *testing.T) {
 func TestValueRoundTrip(t *testing.T) {
 	f := func(e Entry, hidden bool) {
 		t.Helper()
-		got, h, ok := decodeValue(e.Key(), encodeValue(e, hidden))
+		got, h, ok := decodeValue(e.Key(), encodeValue(e, hidden, e.UpdatedAt-1))
 		if !ok || got != e || h != hidden {
 			t.Fatalf("%+v/%v -> %+v/%v/%v", e, hidden, got, h, ok)
 		}

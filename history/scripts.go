@@ -49,6 +49,7 @@ local first = 0
 if old ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'day', ARGV[1])
   first = 1
+  if not old then first = 2 end -- a new user, or the marker was lost
 end
 return {first, redis.call('HEXISTS', KEYS[1], 'ps')}`)
 )

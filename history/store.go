@@ -106,6 +106,9 @@ type Store struct {
 	pages  *pageCache // nil: no page cache
 	warmSF singleflight.Group
 	warms  atomic.Int64 // loads from ClickHouse; tests check there is no stampede
+	// withheld counts first_today answered false for a missing day marker
+	// on the day of a Redis loss (see firstAfterLoss).
+	withheld prometheus.Counter
 }
 
 // New validates cfg and returns a Store.
@@ -145,6 +148,11 @@ func New(cfg Config) (*Store, error) {
 	}
 	if cfg.PageCache > 0 {
 		s.pages = newPageCache(cfg.PageCache, cfg.Registerer)
+	}
+	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_history_first_today_withheld_total",
+		Help: "first_today answered false because Redis lost the day marker today (or the loss is not handled yet): a missed bonus rather than a second one."})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.withheld)
 	}
 	return s, nil
 }
@@ -200,6 +208,14 @@ type Update struct {
 	// Play marks a "play" event: it refreshes updated_at and the timeline
 	// but keeps the stored position and duration.
 	Play bool
+	// Cold is set by Apply when the user is not warm (never read, or the
+	// keys were lost), or the item had no entry in a trimmed user
+	// (ColdTrimmed): the stored state may then be only what was applied since,
+	// and ClickHouse may hold older state it lacks (an older position under
+	// a newer play). A user never read lacks nothing unless Redis lost data
+	// (see Epoch); otherwise whoever writes the state to ClickHouse joins
+	// it with what ClickHouse holds first.
+	Cold, ColdTrimmed bool
 }
 
 // ItemKey names an item of one business line.
@@ -299,7 +315,7 @@ func decodeValue(k ItemKey, v string) (e Entry, hidden, ok bool) {
 }
 
 // encodeValue is decodeValue's inverse (the Lua scripts build the same form).
-func encodeValue(e Entry, hidden bool) string {
+func encodeValue(e Entry, hidden bool, posTS int64) string {
 	b := make([]byte, 0, 48+len(e.Device))
 	b = strconv.AppendInt(b, e.UpdatedAt, 10)
 	b = append(b, ',')
@@ -314,8 +330,7 @@ func encodeValue(e Entry, hidden bool) string {
 		b = append(b, 'h')
 	}
 	b = append(b, ',')
-	// the position's own time: for an entry restored from ClickHouse, its ts
-	b = strconv.AppendInt(b, e.UpdatedAt, 10)
+	b = strconv.AppendInt(b, posTS, 10)
 	b = append(b, ',')
 	b = append(b, e.Device...)
 	return string(b)
@@ -334,8 +349,9 @@ func (s *Store) PauseFlag(ctx context.Context, userID uint64) (bool, error) {
 // Touch is called by ingest after Kafka acknowledged a play/progress event.
 // It records the user's calendar day (Config.Location) and reports whether
 // this was the user's first accepted play/progress event that day, and
-// whether history is paused. One round trip. After a loss of Redis the
-// pause flag reads false until the user's next history read re-warms it.
+// whether history is paused. One round trip, two when the user has no
+// day marker (see firstAfterLoss). After a loss of Redis the pause flag
+// reads false until the user's next history read re-warms it.
 func (s *Store) Touch(ctx context.Context, userID uint64, now time.Time) (firstToday, paused bool, err error) {
 	k := s.keys(userID)
 	day := now.In(s.loc).Format("20060102")
@@ -346,5 +362,14 @@ func (s *Store) Touch(ctx context.Context, userID uint64, now time.Time) (firstT
 	if len(r) != 2 {
 		return false, false, fmt.Errorf("history touch user %d: unexpected reply %v", userID, r)
 	}
-	return r[0] == 1, r[1] == 1, nil
+	firstToday = r[0] == 1
+	if r[0] == 2 {
+		if firstToday, err = s.firstAfterLoss(ctx, day); err != nil {
+			s.log.Warn("history touch: cannot tell a new user from a lost day marker; first_today false", "user", userID, "err", err)
+		}
+		if !firstToday {
+			s.withheld.Inc()
+		}
+	}
+	return firstToday, r[1] == 1, nil
 }

@@ -82,7 +82,7 @@ func (s *Store) doWarm(ctx context.Context, uid uint64) error {
 		if e.onTimeline {
 			tl = "1"
 		}
-		argv = append(argv, e.member, e.UpdatedAt, encodeValue(e.Entry, e.hidden), tl)
+		argv = append(argv, e.member, e.UpdatedAt, encodeValue(e.Entry, e.hidden, e.posTS), tl)
 	}
 	k := s.keys(uid)
 	if err := warmScript.Run(ctx, s.rdb, k[:], argv...).Err(); err != nil {

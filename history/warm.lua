@@ -1,5 +1,5 @@
 -- Fills one user's Redis keys from ClickHouse, merging with whatever Apply
--- wrote meanwhile (newer ts wins, as in apply.lua), then drops anything a
+-- wrote meanwhile (the two maxima of apply.lua), then drops anything a
 -- tombstone covers. Runs once: a user already warm is left alone.
 -- KEYS: t (timeline), p (progress), q (off-timeline index), d (tombstones), m (meta)
 -- ARGV: max entries, pause state ("" unknown, "resume", or pause start ms),
@@ -24,11 +24,33 @@ local function ts_of(v)
   if not v then return nil end
   return tonumber(string.match(v, '^(%d+),') or '0')
 end
+-- ts, pos, dur, flags, posts, device (see apply.lua)
+local function parse(v)
+  if not v then return nil end
+  local a, b, c, d, e, f = string.match(v, '^(%d+),(%d+),(%d+),(%a*),(%d+),(.*)$')
+  if not a then return nil end
+  return {tonumber(a), tonumber(b), tonumber(c), d, tonumber(e), f}
+end
 while i + 3 <= #ARGV do
   local mem, sc, val, tl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local cts = ts_of(redis.call('HGET', KEYS[2], mem))
-  if not cts or cts < ts_of(val) then
-    redis.call('HSET', KEYS[2], mem, val)
+  -- What Apply wrote since the loss joins the row by apply.lua's two
+  -- maxima: a newer touch (a play, say) must not hide an older position.
+  local cur, row = parse(redis.call('HGET', KEYS[2], mem)), parse(val)
+  local touch, out = true, val
+  if cur and row then
+    touch = row[1] > cur[1] or (row[1] == cur[1] and row[6] > cur[6])
+    local moved = row[2] > 0 and (row[5] > cur[5] or (row[5] == cur[5] and
+      (row[2] > cur[2] or (row[2] == cur[2] and row[3] > cur[3]))))
+    out = nil
+    if touch or moved then
+      local n = cur
+      if touch then n[1], n[6] = row[1], row[6] end
+      if moved then n[2], n[3], n[4], n[5] = row[2], row[3], row[4], row[5] end
+      out = n[1] .. ',' .. n[2] .. ',' .. n[3] .. ',' .. n[4] .. ',' .. n[5] .. ',' .. n[6]
+    end
+  end
+  if out then redis.call('HSET', KEYS[2], mem, out) end
+  if touch then
     if tl == '1' then
       redis.call('ZADD', KEYS[1], sc, mem)
       redis.call('ZREM', KEYS[3], mem)

@@ -126,6 +126,10 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 	if err != nil {
 		return err
 	}
+	// the Redis epoch tells a lost day marker from a new user (Touch)
+	if _, err := hist.Epoch(ctx); err != nil {
+		log.Warn("cannot read or create the Redis epoch; first_today is false for users without a day marker until it exists", "err", err)
+	}
 
 	if cfg.has("aggregate") {
 		t0 = time.Now()
