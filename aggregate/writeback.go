@@ -20,7 +20,10 @@ type writeBackJob struct {
 	// succeeds, every report up to it is in Redis.
 	upto    map[*partition]int64
 	applied []bool // set by the job before done
-	done    chan error
+	// gifts are the gift records cut for Config.Rooms, per partition; on
+	// failure they go back in front of what came since.
+	gifts map[*partition][]Gift
+	done  chan error
 }
 
 // writeBack sends the collapsed progress of the given partitions to Redis
@@ -47,11 +50,11 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	if a.wb != nil {
 		return
 	}
-	n := 0
+	n, g := 0, 0
 	for _, p := range parts {
-		n += len(p.dirty)
+		n, g = n+len(p.dirty), g+len(p.gifts)
 	}
-	if n == 0 {
+	if n == 0 && g == 0 {
 		for _, p := range parts {
 			p.written = p.processed
 		}
@@ -61,8 +64,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		ups: make([]history.Update, 0, n), states: make([]*state, 0, n),
 		owner: make([]*partition, 0, n),
 		upto:  make(map[*partition]int64, len(parts)), done: make(chan error, 1),
+		gifts: make(map[*partition][]Gift),
 	}
+	gifts := make([]Gift, 0, g)
 	for _, p := range parts {
+		if len(p.gifts) > 0 {
+			job.gifts[p], p.gifts = p.gifts, nil
+			gifts = append(gifts, job.gifts[p]...)
+		}
 		for k, s := range p.dirty {
 			job.ups = append(job.ups, s.update(k))
 			job.states = append(job.states, s)
@@ -78,7 +87,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 		start := time.Now()
-		applied, err := a.cfg.History.Apply(ctx, job.ups)
+		var applied []bool
+		var err error
+		if len(job.ups) > 0 {
+			applied, err = a.cfg.History.Apply(ctx, job.ups)
+		}
+		if err == nil && len(gifts) > 0 {
+			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)
+		}
 		if err != nil {
 			a.m.sinkErrors.WithLabelValues("redis").Inc()
 			job.done <- err
@@ -123,6 +139,11 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 				cur.merge(s)
 			} else {
 				p.dirty[k] = s
+			}
+		}
+		for p, gs := range job.gifts {
+			if a.parts[p.id] == p {
+				p.gifts = append(gs, p.gifts...)
 			}
 		}
 		return fmt.Errorf("redis write-back: %w", err)
