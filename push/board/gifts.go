@@ -58,8 +58,8 @@ func (b *Board) ApplyGifts(ctx context.Context, gifts []aggregate.Gift) error {
 	if err != nil {
 		return err
 	}
-	pks := map[string][]any{}
-	var order []string
+	// Each gift's PK (if its room is in one and it is not a client retry).
+	pkOf := make([]string, len(gifts))
 	for i, r := range rooms {
 		v := res[i]
 		counted := toInt(v[0])
@@ -67,21 +67,28 @@ func (b *Board) ApplyGifts(ctx context.Context, gifts []aggregate.Gift) error {
 		if counted > 0 {
 			b.markDirty(r)
 		}
-		pk := str(v[2])
 		for j, gi := range byRoom[r] {
 			if toInt(v[3+j]) == 0 {
 				b.m.gifts.WithLabelValues("retry").Inc()
 				continue
 			}
-			if pk == "" {
-				continue
-			}
-			if _, ok := pks[pk]; !ok {
-				order = append(order, pk)
-			}
-			g := &gifts[gi]
-			pks[pk] = append(pks[pk], r, g.Partition, g.Offset, g.Event.Value, g.Appended.UnixMilli())
+			pkOf[gi] = str(v[2])
 		}
+	}
+	// The PK script fences per partition, so its gifts keep the batch's
+	// offset order across both rooms.
+	pks := map[string][]any{}
+	var order []string
+	for i := range gifts {
+		pk := pkOf[i]
+		if pk == "" {
+			continue
+		}
+		if _, ok := pks[pk]; !ok {
+			order = append(order, pk)
+		}
+		g := &gifts[i]
+		pks[pk] = append(pks[pk], g.Event.RoomID, g.Partition, g.Offset, g.Event.Value, g.Appended.UnixMilli())
 	}
 	if len(order) == 0 {
 		return nil
