@@ -141,17 +141,19 @@ func (b *Board) RefreshPlays(ctx context.Context) error {
 			return err
 		}
 		ttl := end.Sub(now) + b.cfg.PlaysGrace
-		pipe := b.rdb.TxPipeline()
+		// One transaction per key: each key is an owner of its own (Redis
+		// Cluster slots), and readers never see a half-written list.
 		for _, biz := range ingest.Bizes {
 			key := b.playsKey(biz, win, start)
+			pipe := b.rdb.TxPipeline()
 			pipe.Del(ctx, key)
 			if zs := top[biz]; len(zs) > 0 {
 				pipe.ZAdd(ctx, key, zs...)
 				pipe.PExpire(ctx, key, ttl)
 			}
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("write %s play leaderboards: %w", win, err)
+			if _, err := pipe.Exec(ctx); err != nil {
+				return fmt.Errorf("write the %s play leaderboard of %s: %w", win, biz, err)
+			}
 		}
 	}
 	b.m.refreshes.Inc()
