@@ -150,8 +150,9 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 
 // TestRankingExactUnderAggregatorKill SIGKILLs the aggregator process at
 // random instants while gifts flow (some carrying client ids, some of
-// those retried), restarts it, and checks every room's ranking equals the
-// model: each original gift once, no retry, no replay counted twice.
+// those retried), restarts it, and checks every room's ranking and a PK's
+// bar equal the model: each original gift once, no retry, no replay
+// counted twice.
 func TestRankingExactUnderAggregatorKill(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 4, nil)
@@ -166,6 +167,12 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 		}
 		return cmd
 	}
+	w.open(3, 30)
+	w.open(4, 40)
+	pk, err := w.b.StartPK(ctxT(t), Caller{UserID: 30}, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[uint64]map[uint64]uint64{}
 	done := make(chan struct{})
 	go func() {
@@ -175,9 +182,8 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 		for round := range 60 {
 			evs := retries
 			retries = nil
-			for i := range 100 {
-				ev := ingest.Event{Type: ingest.TypeGift, UserID: uint64(1 + rng.IntN(40)), RoomID: uint64(1 + rng.IntN(4)),
-					AnchorID: 8, GiftID: 1, Value: uint64(1 + rng.IntN(100)), TS: time.Now().UnixMilli()}
+			add := func(i int, room, user, value uint64) {
+				ev := ingest.Event{Type: ingest.TypeGift, UserID: user, RoomID: room, AnchorID: 8, GiftID: 1, Value: value, TS: time.Now().UnixMilli()}
 				if rng.IntN(3) == 0 {
 					ev.EventID = fmt.Sprintf("c%d-%d", round, i)
 					if rng.IntN(4) == 0 {
@@ -189,6 +195,18 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 				}
 				want[ev.RoomID][ev.UserID] += ev.Value
 				evs = append(evs, ev)
+			}
+			for i := range 80 {
+				add(i, uint64(1+rng.IntN(2)), uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100)))
+			}
+			// Rooms 3 and 4 are in a PK: gifts come in pairs from one user
+			// (adjacent records), equal but for one pair a round that gives
+			// room 3 one more, so the bar creeps toward room 3 and never
+			// nears 0 or 100.
+			for k := range 10 {
+				user, value := uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100))
+				add(80+2*k, 3, user, value+uint64(min(k, 1)^1))
+				add(81+2*k, 4, user, value)
 			}
 			if err := w.prod.Produce(context.Background(), evs); err != nil {
 				t.Error(err)
@@ -221,16 +239,22 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 				return fmt.Sprintf("room %d: %d users, total %d, want %d users, total %d", room, len(got), total(got), len(users), total(users))
 			}
 		}
+		// The bar: 500 + what room 3 got - what room 4 got, in value units.
+		wantA := (500 + int64(total(want[3])) - int64(total(want[4]))) / 10
+		if got, err := w.b.PK(ctxT(t), pk.PKID); err != nil || got.Winner != 0 || got.ScoreA != wantA {
+			return fmt.Sprintf("PK %+v (%v), want score_a %d and no winner", got, err, wantA)
+		}
 		return ""
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for m := match(); m != ""; m = match() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %d kills the rankings differ from the model: %s", kills, m)
+			t.Fatalf("after %d kills the rankings or the PK differ from the model: %s", kills, m)
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
 	}
-	t.Logf("%d kills; rankings exact", kills)
+	got, _ := w.b.PK(ctxT(t), pk.PKID)
+	t.Logf("%d kills; rankings and PK bar (%d:%d) exact", kills, got.ScoreA, got.ScoreB)
 }
 
 // childEnv hands the kill test's world to the child aggregator.
