@@ -123,7 +123,7 @@ func TestPlayLeaderboardsWindowsExpiryAndRebuild(t *testing.T) {
 	testenv.Wait(t, 20*time.Second, func() bool { return check() == "" }, "rebuild: %s", check())
 
 	// A window that ends now expires on its own (grace 100 ms).
-	end := time.Now().Add(500 * time.Millisecond)
+	end := time.Now().Add(3 * time.Second)
 	b2, err := New(Config{Redis: w.rdb, Prefix: w.prefix + "x:", Kafka: w.kcl, ClickHouse: ch, Database: db,
 		Now: func() time.Time { return playsAt.Truncate(time.Hour).Add(time.Hour - time.Until(end)) }, PlaysGrace: 100 * time.Millisecond})
 	if err != nil {
@@ -136,5 +136,5 @@ func TestPlayLeaderboardsWindowsExpiryAndRebuild(t *testing.T) {
 	if n, _ := w.rdb.Exists(ctx, key).Result(); n != 1 {
 		t.Fatal("the hour key was not written")
 	}
-	testenv.Wait(t, 5*time.Second, func() bool { n, _ := w.rdb.Exists(ctx, key).Result(); return n == 0 }, "the ended hour to expire")
+	testenv.Wait(t, 15*time.Second, func() bool { n, _ := w.rdb.Exists(ctx, key).Result(); return n == 0 }, "the ended hour to expire")
 }
