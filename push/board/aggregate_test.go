@@ -82,26 +82,7 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	// 500 gifts of value 1 to each room: 50 points each way, 50:50 at the
 	// end. Users alternate rooms and spread over every partition, so the
 	// bar never strays near 0 or 100 on the way.
-	send := func(n int, room func(i int) uint64, value uint64) {
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := w.b.Gift(ctx, room(i), Caller{UserID: uint64(1000 + i)}, GiftInput{GiftID: 1, Value: value})
-				if err != nil {
-					errs <- err
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-	}
-	send(1000, func(i int) uint64 { return uint64(5 + i%2) }, 1)
+	w.giftsAtOnce(1000, func(i int) uint64 { return uint64(5 + i%2) }, 1)
 	testenv.Wait(t, 60*time.Second, func() bool { return total(w.board(5)) == 500 && total(w.board(6)) == 500 },
 		"rankings to count 500 each (room 5: %d, room 6: %d)", total(w.board(5)), total(w.board(6)))
 	for _, room := range []uint64{5, 6} {
@@ -115,9 +96,9 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 		t.Fatalf("after 500 gifts of value 1 each way: %+v, want 50:50 and no winner", got)
 	}
 	// 5 × 100 to room 5 reach 100 exactly; later gifts change nothing.
-	send(5, func(int) uint64 { return 5 }, 100)
+	w.giftsAtOnce(5, func(int) uint64 { return 5 }, 100)
 	testenv.Wait(t, 30*time.Second, func() bool { got, _ := w.b.PK(ctx, pk.PKID); return got.Winner != 0 }, "a winner")
-	send(3, func(int) uint64 { return 6 }, 100)
+	w.giftsAtOnce(3, func(int) uint64 { return 6 }, 100)
 	testenv.Wait(t, 30*time.Second, func() bool { return total(w.board(6)) == 800 }, "room 6 to count the late gifts")
 	if got, _ := w.b.PK(ctx, pk.PKID); got.Winner != 5 || got.ScoreA != 100 {
 		t.Fatalf("final PK %+v, want room 5 winning at 100", got)
@@ -148,6 +129,29 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	}
 }
 
+// giftsAtOnce posts n gifts concurrently through Board.Gift, user 1000+i
+// giving value to room(i).
+func (w *world) giftsAtOnce(n int, room func(i int) uint64, value uint64) {
+	w.t.Helper()
+	ctx := ctxT(w.t)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.b.Gift(ctx, room(i), Caller{UserID: uint64(1000 + i)}, GiftInput{GiftID: 1, Value: value}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		w.t.Fatal(err)
+	}
+}
+
 // TestRankingExactUnderAggregatorKill SIGKILLs the aggregator process at
 // random instants while gifts flow (some carrying client ids, some of
 // those retried), restarts it, and checks every room's ranking and a PK's
@@ -175,61 +179,9 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 	}
 	want := map[uint64]map[uint64]uint64{}
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rng := rand.New(rand.NewPCG(5, 6))
-		var retries []ingest.Event
-		for round := range 60 {
-			evs := retries
-			retries = nil
-			add := func(i int, room, user, value uint64) {
-				ev := ingest.Event{Type: ingest.TypeGift, UserID: user, RoomID: room, AnchorID: 8, GiftID: 1, Value: value, TS: time.Now().UnixMilli()}
-				if rng.IntN(3) == 0 {
-					ev.EventID = fmt.Sprintf("c%d-%d", round, i)
-					if rng.IntN(4) == 0 {
-						retries = append(retries, ev) // sent again next round
-					}
-				}
-				if want[ev.RoomID] == nil {
-					want[ev.RoomID] = map[uint64]uint64{}
-				}
-				want[ev.RoomID][ev.UserID] += ev.Value
-				evs = append(evs, ev)
-			}
-			for i := range 80 {
-				add(i, uint64(1+rng.IntN(2)), uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100)))
-			}
-			// Rooms 3 and 4 are in a PK: gifts come in pairs from one user
-			// (adjacent records), equal but for one pair a round that gives
-			// room 3 one more, so the bar creeps toward room 3 and never
-			// nears 0 or 100.
-			for k := range 10 {
-				user, value := uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100))
-				add(80+2*k, 3, user, value+uint64(min(k, 1)^1))
-				add(81+2*k, 4, user, value)
-			}
-			if err := w.prod.Produce(context.Background(), evs); err != nil {
-				t.Error(err)
-				return
-			}
-			time.Sleep(25 * time.Millisecond) // pacing the producer, not synchronisation
-		}
-	}()
-	rng := rand.New(rand.NewPCG(7, 8))
-	kills := 0
-	for {
-		cmd := startChild()
-		select {
-		case <-done:
-		case <-time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-			kills++
-			continue
-		}
-		defer func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() }()
-		break
-	}
+	go func() { defer close(done); w.produceGiftRounds(want) }()
+	kills, last := killUntil(done, startChild)
+	defer func() { _ = last.Process.Signal(syscall.SIGKILL); _ = last.Wait() }()
 	if kills < 3 {
 		t.Fatalf("only %d kills happened; the test did not exercise crashes", kills)
 	}
@@ -255,6 +207,67 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 	}
 	got, _ := w.b.PK(ctxT(t), pk.PKID)
 	t.Logf("%d kills; rankings and PK bar (%d:%d) exact", kills, got.ScoreA, got.ScoreB)
+}
+
+// killUntil starts a child, SIGKILLs it after 100–500 ms and starts the
+// next, until done is closed; it returns the kills and the child then
+// running, left up to catch up.
+func killUntil(done <-chan struct{}, start func() *exec.Cmd) (int, *exec.Cmd) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for kills := 0; ; kills++ {
+		cmd := start()
+		select {
+		case <-done:
+			return kills, cmd
+		case <-time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond):
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+	}
+}
+
+// produceGiftRounds produces 60 rounds of 100 gifts: rooms 1 and 2 get
+// random gifts, rooms 3 and 4 pairs (see below); a third carry client ids
+// and a quarter of those are sent again the next round (client retries).
+// want gets every original gift's value per room and user.
+func (w *world) produceGiftRounds(want map[uint64]map[uint64]uint64) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var retries []ingest.Event
+	for round := range 60 {
+		evs := retries
+		retries = nil
+		add := func(i int, room, user, value uint64) {
+			ev := ingest.Event{Type: ingest.TypeGift, UserID: user, RoomID: room, AnchorID: 8, GiftID: 1, Value: value, TS: time.Now().UnixMilli()}
+			if rng.IntN(3) == 0 {
+				ev.EventID = fmt.Sprintf("c%d-%d", round, i)
+				if rng.IntN(4) == 0 {
+					retries = append(retries, ev) // sent again next round
+				}
+			}
+			if want[ev.RoomID] == nil {
+				want[ev.RoomID] = map[uint64]uint64{}
+			}
+			want[ev.RoomID][ev.UserID] += ev.Value
+			evs = append(evs, ev)
+		}
+		for i := range 80 {
+			add(i, uint64(1+rng.IntN(2)), uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100)))
+		}
+		// Rooms 3 and 4 are in a PK: gifts come in pairs from one user
+		// (adjacent records), equal but for one pair a round that gives
+		// room 3 one more, so the bar creeps toward room 3 and never
+		// nears 0 or 100.
+		for k := range 10 {
+			user, value := uint64(1+rng.IntN(40)), uint64(1+rng.IntN(100))
+			add(80+2*k, 3, user, value+uint64(min(k, 1)^1))
+			add(81+2*k, 4, user, value)
+		}
+		if err := w.prod.Produce(context.Background(), evs); err != nil {
+			w.t.Error(err)
+			return
+		}
+		time.Sleep(25 * time.Millisecond) // pacing the producer, not synchronisation
+	}
 }
 
 // childEnv hands the kill test's world to the child aggregator.

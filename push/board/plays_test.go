@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/testenv"
 )
@@ -45,28 +47,7 @@ func TestPlayLeaderboardsWindowsExpiryAndRebuild(t *testing.T) {
 	w := newWorld(t, 1, nil)
 	ch, db := testenv.ClickHouse(t)
 	ctx := ctxT(t)
-	batch, err := ch.PrepareBatch(ctx, "INSERT INTO "+db+".events (event_id, type, user_id, biz, item_id, ts, ts_ms, kafka_partition, kafka_offset, ingested_at)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := uint64(0)
-	add := func(typ, biz string, item uint64, plays int, at time.Time) {
-		for range plays {
-			n++
-			if err := batch.Append(fmt.Sprintf("e%d", n), typ, uint64(1), biz, item, at, uint64(at.UnixMilli()), uint32(0), n, at); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	add("play", "audio", 1, 5, playsAt.Add(-10*time.Minute))
-	add("play", "audio", 2, 3, playsAt.Add(-2*time.Hour))
-	add("play", "audio", 3, 7, playsAt.Add(-48*time.Hour))
-	add("play", "audio", 5, 9, playsAt.Add(-7*24*time.Hour)) // last week
-	add("play", "video", 4, 2, playsAt.Add(-10*time.Minute))
-	add("progress", "audio", 9, 20, playsAt.Add(-10*time.Minute)) // reports are not plays
-	if err := batch.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertPlays(t, ch, db)
 	b, err := New(Config{Redis: w.rdb, Prefix: w.prefix, Kafka: w.kcl, ClickHouse: ch, Database: db,
 		Now: func() time.Time { return playsAt }, PlaysCache: time.Millisecond, PlaysRefresh: 100 * time.Millisecond})
 	if err != nil {
@@ -137,4 +118,34 @@ func TestPlayLeaderboardsWindowsExpiryAndRebuild(t *testing.T) {
 		t.Fatal("the hour key was not written")
 	}
 	testenv.Wait(t, 15*time.Second, func() bool { n, _ := w.rdb.Exists(ctx, key).Result(); return n == 0 }, "the ended hour to expire")
+}
+
+// insertPlays fills onair.events (and through it the rollups) around
+// playsAt: audio items 1 (5 plays this hour), 2 (3 earlier today), 3 (7
+// on Monday), 5 (9 last week); video item 4 (2 this hour); and 20 progress
+// reports of audio item 9, which are not plays.
+func insertPlays(t *testing.T, ch driver.Conn, db string) {
+	t.Helper()
+	batch, err := ch.PrepareBatch(context.Background(), "INSERT INTO "+db+".events (event_id, type, user_id, biz, item_id, ts, ts_ms, kafka_partition, kafka_offset, ingested_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := uint64(0)
+	add := func(typ, biz string, item uint64, plays int, at time.Time) {
+		for range plays {
+			n++
+			if err := batch.Append(fmt.Sprintf("e%d", n), typ, uint64(1), biz, item, at, uint64(at.UnixMilli()), uint32(0), n, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add("play", "audio", 1, 5, playsAt.Add(-10*time.Minute))
+	add("play", "audio", 2, 3, playsAt.Add(-2*time.Hour))
+	add("play", "audio", 3, 7, playsAt.Add(-48*time.Hour))
+	add("play", "audio", 5, 9, playsAt.Add(-7*24*time.Hour)) // last week
+	add("play", "video", 4, 2, playsAt.Add(-10*time.Minute))
+	add("progress", "audio", 9, 20, playsAt.Add(-10*time.Minute)) // reports are not plays
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
 }
