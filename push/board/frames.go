@@ -86,8 +86,11 @@ func (b *Board) publish(ctx context.Context, room uint64, kind string, frame any
 	return rec.Offset, nil
 }
 
-// publishState publishes a state frame (leaderboard, pk) and stores it as
-// the room's latest in {r<id>}:state, for snapshots.
+// publishState stores a state frame (leaderboard, pk) as the room's
+// latest in {r<id>}:state, for snapshots, then publishes it without
+// waiting: it runs inside the aggregator's write-back, which must not
+// stall on the pushes topic. A failed publish is logged and counted; the
+// next change publishes the state again, and snapshots have it meanwhile.
 func (b *Board) publishState(ctx context.Context, room uint64, field string, frame any) error {
 	v, err := json.Marshal(frame)
 	if err != nil {
@@ -98,6 +101,14 @@ func (b *Board) publishState(ctx context.Context, room uint64, field string, fra
 		b.log.Warn("cannot store state frame", "field", field, "room", room, "err", err)
 		return unavailable("store "+field+" state", err)
 	}
-	_, err = b.publish(ctx, room, field, json.RawMessage(v))
-	return err
+	rec := &kgo.Record{Topic: b.cfg.Topic, Key: strconv.AppendUint(nil, room, 10), Value: v}
+	b.cfg.Kafka.Produce(context.WithoutCancel(ctx), rec, func(_ *kgo.Record, err error) {
+		if err != nil {
+			b.m.failures.WithLabelValues("publish").Inc()
+			b.log.Warn("cannot publish frame", "type", field, "room", room, "err", err)
+			return
+		}
+		b.m.frames.WithLabelValues(field).Inc()
+	})
+	return nil
 }

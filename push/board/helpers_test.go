@@ -74,6 +74,9 @@ type frame struct {
 func (w *world) records(topic string) []*kgo.Record {
 	w.t.Helper()
 	ctx := ctxT(w.t)
+	if err := w.kcl.Flush(ctx); err != nil { // frames published without waiting
+		w.t.Fatal(err)
+	}
 	adm := kadm.NewClient(w.kcl)
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
