@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
 )
@@ -58,7 +59,7 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 	if err := b.allowDanmaku(ctx, room, who.UserID); err != nil {
 		return DanmakuFrame{}, err
 	}
-	ev := ingest.Event{Type: ingest.TypeDanmaku, UserID: who.UserID, RoomID: room, Text: text, TS: b.now().UnixMilli(), EventID: eventID}
+	ev := ingest.Event{Type: ingest.TypeDanmaku, UserID: who.UserID, RoomID: room, Text: text, TS: b.eventTS(ctx, room, who.UserID, eventID), EventID: eventID}
 	if err := b.produce(ctx, &ev); err != nil {
 		return DanmakuFrame{}, err
 	}
@@ -106,7 +107,7 @@ func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput)
 		return GiftFrame{}, b.reject("wrong_anchor", invalid("anchor_id", "room %d's anchor is %d, not %d", room, anchor, in.AnchorID))
 	}
 	ev := ingest.Event{Type: ingest.TypeGift, UserID: who.UserID, RoomID: room, AnchorID: in.AnchorID,
-		GiftID: in.GiftID, Value: in.Value, TS: b.now().UnixMilli(), EventID: in.EventID}
+		GiftID: in.GiftID, Value: in.Value, TS: b.eventTS(ctx, room, who.UserID, in.EventID), EventID: in.EventID}
 	if err := b.produce(ctx, &ev); err != nil {
 		return GiftFrame{}, err
 	}
@@ -114,6 +115,33 @@ func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput)
 		Value: in.Value, AnchorID: in.AnchorID, TS: ev.TS}
 	_, _ = b.publish(ctx, room, "gift", f) // logged and counted; the gift itself is accepted
 	return f, nil
+}
+
+// eventTS is the ts of a new event: the server's clock, except that a
+// retry (a client event_id seen before in this room) gets its first
+// attempt's ts, so the aggregator's event_id dedupe, which meets copies by
+// (user, ts bucket), stores it once. If Redis cannot answer, the clock is
+// used (logged, counted).
+func (b *Board) eventTS(ctx context.Context, room, user uint64, eventID string) int64 {
+	now := b.now().UnixMilli()
+	if eventID == "" {
+		return now
+	}
+	key := b.roomKey(room, "ts:"+strconv.FormatUint(user, 10)+":"+eventID)
+	first, err := b.rdb.SetArgs(ctx, key, now, redis.SetArgs{Mode: "NX", Get: true, TTL: b.cfg.DedupeWindow}).Result()
+	switch {
+	case err == redis.Nil:
+		return now
+	case err != nil:
+		b.m.failures.WithLabelValues("redis").Inc()
+		b.log.Warn("cannot read a retry's first ts; using the clock", "room", room, "user", user, "event_id", eventID, "err", err)
+		return now
+	}
+	ts, err := strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		return now
+	}
+	return ts
 }
 
 func checkEventID(id string) *Error {

@@ -3,7 +3,9 @@ package board
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
@@ -63,20 +65,42 @@ func TestDanmakuLandsInEventsThenPushesAndRecent(t *testing.T) {
 	}
 }
 
-func TestGiftFrameCarriesTheEventID(t *testing.T) {
+// TestGiftRetryKeepsItsFirstTS posts a gift, then its retry (same
+// event_id) 20 minutes later by the server's clock: the frame carries the
+// client's id and the room's anchor, and both records carry the first
+// attempt's ts, so the aggregator's dedupe (by user and ts bucket) meets
+// them and onair.events stores the gift once.
+func TestGiftRetryKeepsItsFirstTS(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, 2, nil)
+	var now atomic.Int64
+	now.Store(time.Now().UnixMilli())
+	w := newWorld(t, 2, func(c *Config) { c.Now = func() time.Time { return time.UnixMilli(now.Load()) } })
 	ctx := ctxT(t)
 	w.open(6, 8)
-	f, err := w.b.Gift(ctx, 6, Caller{UserID: 42}, GiftInput{GiftID: 2, Value: 200, EventID: "client-1"})
-	if err != nil {
-		t.Fatal(err)
+	first := now.Load()
+	for range 2 {
+		f, err := w.b.Gift(ctx, 6, Caller{UserID: 42}, GiftInput{GiftID: 2, Value: 200, EventID: "client-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.AnchorID != 8 || f.ID != "client-1" || f.TS != first {
+			t.Fatalf("gift frame %+v: want the room's anchor 8, the client's id and ts %d", f, first)
+		}
+		now.Add((20 * time.Minute).Milliseconds())
 	}
-	if f.AnchorID != 8 || f.ID != "client-1" {
-		t.Fatalf("gift frame %+v: want the room's anchor 8 and the client's id", f)
+	var tss []int64
+	for _, r := range w.records(kafka.TopicEvents) {
+		var ev ingest.Event
+		if err := ingest.DecodeRecord(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		tss = append(tss, ev.TS)
+	}
+	if fmt.Sprint(tss) != fmt.Sprint([]int64{first, first}) {
+		t.Fatalf("events carry ts %v, want the first attempt's %d twice", tss, first)
 	}
 	gs := ofType(w.frames(6), "gift")
-	if len(gs) != 1 || gs[0].v["id"] != "client-1" || gs[0].v["value"] != float64(200) || gs[0].v["anchor_id"] != float64(8) {
+	if len(gs) != 2 || gs[0].v["id"] != "client-1" || gs[0].v["value"] != float64(200) || gs[0].v["anchor_id"] != float64(8) {
 		t.Fatalf("gift frames on pushes: %v", gs)
 	}
 }
