@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -132,10 +131,12 @@ func (b *Board) List(ctx context.Context, live bool, limit int) ([]Room, error) 
 func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 	pipe := b.rdb.Pipeline()
 	hs := make([]*redis.SliceCmd, len(ids))
-	online := make([]*redis.StringSliceCmd, len(ids))
+	online := make([]*redis.MapStringStringCmd, len(ids))
+	seen := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
 		hs[i] = pipe.HMGet(ctx, b.roomKey(id, kindRoom), "status", "anchor_id", "opened_at", "ver", "pk")
-		online[i] = pipe.HVals(ctx, b.roomKey(id, kindOnline))
+		online[i] = pipe.HGetAll(ctx, b.roomKey(id, kindOnline))
+		seen[i] = pipe.HGetAll(ctx, b.roomKey(id, kindOnline)+":seen")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		b.m.failures.WithLabelValues("redis").Inc()
@@ -148,21 +149,24 @@ func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 			continue
 		}
 		r := Room{RoomID: id, Status: str(v[0]), AnchorID: uint64(toInt(v[1])), OpenedAt: toInt(v[2]), Version: toInt(v[3]), PKID: str(v[4])}
-		for _, c := range online[i].Val() {
-			r.Online += leadingInt(c)
-		}
+		r.Online = headCount(online[i].Val(), seen[i].Val(), b.now().UnixMilli())
+
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// leadingInt parses the integer at the start of s ("12" or "12:<ts>"), the
-// head-count push nodes publish per node; anything else counts 0.
-func leadingInt(s string) int64 {
-	if i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		s = s[:i]
+// headCount sums the viewers push nodes report in {r<id>}:online (node →
+// count), leaving out nodes whose {r<id>}:online:seen (node → expiry, unix
+// ms) has passed: a node that died stops counting at once.
+func headCount(counts, seen map[string]string, nowMs int64) int64 {
+	var n int64
+	for node, c := range counts {
+		if exp, ok := seen[node]; ok && toInt(exp) < nowMs {
+			continue
+		}
+		n += toInt(c)
 	}
-	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }
 

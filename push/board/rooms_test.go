@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestRoomsAnchorRuleAndFrames(t *testing.T) {
@@ -36,9 +37,12 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); err != nil {
 		t.Fatalf("close by the anchor: %v", err)
 	}
+	// Push nodes publish their viewers of room 2 (node n2 has died).
+	w.rdb.HSet(ctx, w.b.roomKey(2, kindOnline), "n1", 5, "n2", 4)
+	w.rdb.HSet(ctx, w.b.roomKey(2, kindOnline)+":seen", "n1", time.Now().Add(time.Minute).UnixMilli(), "n2", 1)
 	live, _ = w.b.List(ctx, true, 10)
 	all, _ := w.b.List(ctx, false, 10)
-	if len(live) != 1 || live[0].RoomID != 2 || len(all) != 2 {
+	if len(live) != 1 || live[0].RoomID != 2 || live[0].Online != 5 || len(all) != 2 {
 		t.Fatalf("after close: live %+v, all %+v", live, all)
 	}
 	// An admin names another anchor; the old one loses the room.
@@ -59,4 +63,18 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	if fmt.Sprint(got) != "[open/1 closed/2 open/3]" {
 		t.Fatalf("room frames of room 1: %v, want [open/1 closed/2 open/3]", got)
 	}
+}
+
+func TestHeadCountSkipsExpiredNodes(t *testing.T) {
+	t.Parallel()
+	f := func(counts, seen map[string]string, want int64) {
+		t.Helper()
+		if got := headCount(counts, seen, 1000); got != want {
+			t.Fatalf("headCount(%v, %v) = %d, want %d", counts, seen, got, want)
+		}
+	}
+	f(nil, nil, 0)
+	f(map[string]string{"a": "3", "b": "4"}, map[string]string{"a": "2000", "b": "2000"}, 7)
+	f(map[string]string{"a": "3", "b": "4"}, map[string]string{"a": "999", "b": "2000"}, 4)
+	f(map[string]string{"a": "3"}, nil, 3) // no expiry recorded: counted
 }
