@@ -183,7 +183,20 @@ func (b *Board) frameLoop(ctx context.Context) {
 	}
 }
 
+// publishLeaderboard publishes the room's current ranking, unless another
+// aggregate node did within the interval (a per-room turn in Redis, so the
+// limit holds across nodes); then the room stays dirty for the next tick.
 func (b *Board) publishLeaderboard(ctx context.Context, room uint64) error {
+	turn := b.cfg.FrameInterval - b.cfg.FrameInterval/50 // a tick's jitter never skips a turn
+	mine, err := b.rdb.SetNX(ctx, b.roomKey(room, "lbt"), 1, turn).Result()
+	if err != nil {
+		b.m.failures.WithLabelValues("redis").Inc()
+		return unavailable("leaderboard frame turn", err)
+	}
+	if !mine {
+		b.markDirty(room)
+		return nil
+	}
 	items, ver, err := b.Leaderboard(ctx, room, frameItems)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package board
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/testenv"
 )
 
 func gift(p int32, off int64, room, user, value uint64, clientID string) aggregate.Gift {
@@ -146,5 +148,43 @@ func TestPKBarAndWinnerOnce(t *testing.T) {
 	// The rooms are free again.
 	if _, err := w.b.StartPK(ctx, Caller{UserID: 60}, 6, 5); err != nil {
 		t.Fatalf("a new PK after the win: %v", err)
+	}
+}
+
+// TestLeaderboardFramesOncePerSecondAcrossNodes runs two boards (two
+// aggregate nodes) counting gifts of one room for ~2.5 s: together they
+// publish at most one leaderboard frame per second, and the last one is
+// the final state.
+func TestLeaderboardFramesOncePerSecondAcrossNodes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 1, nil)
+	ctx := ctxT(t)
+	other, err := New(Config{Redis: w.rdb, Prefix: w.prefix, Kafka: w.kcl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go w.b.Run(runCtx)
+	go other.Run(runCtx)
+	for i := 0; time.Since(start) < 2500*time.Millisecond; i++ {
+		node := w.b
+		if i%2 == 1 {
+			node = other
+		}
+		if err := node.ApplyGifts(ctx, []aggregate.Gift{gift(int32(i%2), int64(i), 9, uint64(1+i%5), 10, "")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the gifts, not synchronisation
+	}
+	_, ver, _ := w.b.Leaderboard(ctx, 9, 10)
+	var lbs []frame
+	testenv.Wait(t, 10*time.Second, func() bool {
+		lbs = ofType(w.frames(9), "leaderboard")
+		return len(lbs) > 0 && lbs[len(lbs)-1].v["version"] == float64(ver)
+	}, "a leaderboard frame at version %d", ver)
+	if limit := int(time.Since(start)/time.Second) + 1; len(lbs) > limit {
+		t.Fatalf("%d leaderboard frames in %s from two nodes, want at most %d", len(lbs), time.Since(start), limit)
 	}
 }
