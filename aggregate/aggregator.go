@@ -213,6 +213,7 @@ func (a *Aggregator) take(ctx context.Context, p *partition, r *kgo.Record) {
 		p.events = append(p.events, row)
 		a.m.events.WithLabelValues(row.ev.Type.String()).Inc()
 	}
+	a.takeGift(p, r.Offset, r.Timestamp, &row.ev)
 	if r.Offset > p.progressWM && (row.ev.Type == ingest.TypeProgress || row.ev.Type == ingest.TypePlay) {
 		k := key{user: row.ev.UserID, biz: row.ev.Biz, item: row.ev.ItemID}
 		s := p.dirty[k]

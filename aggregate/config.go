@@ -42,6 +42,10 @@ type Config struct {
 	// than this is counted again. 0 means 1 hour.
 	DedupeWindow time.Duration
 
+	// Rooms counts gifts into live rooms (package push/board); nil = gifts
+	// are only stored in ClickHouse.
+	Rooms RoomSink
+
 	// ClickHouse is a native-protocol connection. Required.
 	ClickHouse driver.Conn
 	// Database is the ClickHouse database; "" means "onair".

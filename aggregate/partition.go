@@ -22,6 +22,9 @@ type partition struct {
 	// last progress flush, awaiting ClickHouse; later results overwrite
 	// earlier ones (Redis state only moves forward).
 	progress map[key]progressRow
+	// gifts holds the gift records taken in since the last write-back, in
+	// offset order, for Config.Rooms.
+	gifts []Gift
 	// events holds one row per event taken in, awaiting ClickHouse.
 	events []eventRow
 	// processed is the offset of the last record taken in, -1 for none.

@@ -25,7 +25,10 @@ type writeBackJob struct {
 	// or during the job, so its results may lack older state.
 	epoch    string
 	lossSeen bool
-	done     chan error
+	// gifts are the gift records cut for Config.Rooms, per partition; on
+	// failure they go back in front of what came since.
+	gifts map[*partition][]Gift
+	done  chan error
 }
 
 // writeBack sends the collapsed progress of the given partitions to Redis
@@ -52,11 +55,11 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	if a.wb != nil {
 		return
 	}
-	n := 0
+	n, g := 0, 0
 	for _, p := range parts {
-		n += len(p.dirty)
+		n, g = n+len(p.dirty), g+len(p.gifts)
 	}
-	if n == 0 {
+	if n == 0 && g == 0 {
 		for _, p := range parts {
 			p.written = p.processed
 		}
@@ -67,8 +70,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		owner: make([]*partition, 0, n),
 		upto:  make(map[*partition]int64, len(parts)), done: make(chan error, 1),
 		epoch: a.epoch.Token,
+		gifts: make(map[*partition][]Gift),
 	}
+	gifts := make([]Gift, 0, g)
 	for _, p := range parts {
+		if len(p.gifts) > 0 {
+			job.gifts[p], p.gifts = p.gifts, nil
+			gifts = append(gifts, job.gifts[p]...)
+		}
 		for k, s := range p.dirty {
 			job.ups = append(job.ups, s.update(k))
 			job.states = append(job.states, s)
@@ -84,7 +93,14 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 		start := time.Now()
-		applied, err := a.cfg.History.Apply(ctx, job.ups)
+		var applied []bool
+		var err error
+		if len(job.ups) > 0 {
+			applied, err = a.cfg.History.Apply(ctx, job.ups)
+		}
+		if err == nil && len(gifts) > 0 {
+			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)
+		}
 		if err != nil {
 			a.m.sinkErrors.WithLabelValues("redis").Inc()
 			job.done <- err
@@ -133,6 +149,11 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 				continue
 			}
 			joinState(p.dirty, key{user: job.ups[i].UserID, biz: job.ups[i].Biz, item: job.ups[i].ItemID}, s)
+		}
+		for p, gs := range job.gifts {
+			if a.parts[p.id] == p {
+				p.gifts = append(gs, p.gifts...)
+			}
 		}
 		return fmt.Errorf("redis write-back: %w", err)
 	}

@@ -39,6 +39,7 @@ type config struct {
 	HistoryMax    int
 	PageCache     int
 	DedupeWindow  time.Duration
+	DanmakuRate   int
 	LogLevel      string
 	Pprof         bool
 
@@ -88,6 +89,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
 	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
+	num(&c.DanmakuRate, "danmaku-rate", 2, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	if dev {

@@ -131,9 +131,22 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		log.Warn("cannot read or create the Redis epoch; first_today is false for users without a day marker until it exists", "err", err)
 	}
 
+	ids, err := ingest.NewIDGen(uint16(cfg.NodeID))
+	if err != nil {
+		return err
+	}
+	prod, err := ingest.NewProducer(ingest.ProducerConfig{Client: kcl, Topic: kafka.TopicEvents, IDs: ids})
+	if err != nil {
+		return err
+	}
+	rooms, err := startBoard(cfg, st, boardDeps{rdb: rdb, kafka: kcl, ch: ch, events: prod, reg: reg, log: log})
+	if err != nil {
+		return err
+	}
+
 	if cfg.has("aggregate") {
 		t0 = time.Now()
-		agg, err := aggregate.New(aggregate.Config{
+		agg, err := aggregate.New(aggregate.Config{Rooms: rooms,
 			Brokers: cfg.KafkaBrokers, History: hist, Redis: rdb, Prefix: cfg.RedisPrefix,
 			ClickHouse: ch, Database: cfg.CHDatabase, DedupeWindow: cfg.DedupeWindow,
 			RedisFlush: cfg.RedisFlush, ClickHouseFlush: cfg.CHFlush, ProgressFlush: cfg.ProgressFlush, BatchRows: cfg.BatchRows,
@@ -159,14 +172,6 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 	apiAddr := ""
 	if cfg.has("api") {
 		t0 = time.Now()
-		ids, err := ingest.NewIDGen(uint16(cfg.NodeID))
-		if err != nil {
-			return err
-		}
-		prod, err := ingest.NewProducer(ingest.ProducerConfig{Client: kcl, Topic: kafka.TopicEvents, IDs: ids})
-		if err != nil {
-			return err
-		}
 		srv, err := api.New(api.Config{
 			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
 			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
@@ -180,6 +185,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		if err != nil {
 			return err
 		}
+		api.MountRooms(srv, rooms)
 		if cfg.Pprof {
 			srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
 		}

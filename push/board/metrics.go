@@ -1,0 +1,33 @@
+package board
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	rejected  *prometheus.CounterVec // reason
+	accepted  *prometheus.CounterVec // type
+	frames    *prometheus.CounterVec // type
+	failures  *prometheus.CounterVec // what
+	gifts     *prometheus.CounterVec // outcome: counted, fenced, retry
+	refreshes prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_rejected_total",
+			Help: "Danmaku, gifts, room and PK requests refused, by reason."}, []string{"reason"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_accepted_total",
+			Help: "Danmaku and gifts accepted into the events topic, by type."}, []string{"type"}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_frames_total",
+			Help: "Frames published to the pushes topic, by type."}, []string{"type"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_failures_total",
+			Help: "Failed Redis, Kafka or ClickHouse operations, by what failed."}, []string{"what"}),
+		gifts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_gifts_total",
+			Help: "Gift records the aggregator handed to the rankings, by outcome (counted, fenced = a replay, retry = a client retry)."}, []string{"outcome"}),
+		refreshes: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_plays_refreshes_total",
+			Help: "Play leaderboard refreshes from ClickHouse."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rejected, m.accepted, m.frames, m.failures, m.gifts, m.refreshes)
+	}
+	return m
+}
