@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,6 +288,20 @@ func head(s []string) []string {
 		return s[:10]
 	}
 	return s
+}
+
+// startChild starts an aggregator in a child process (TestAggregatorChild)
+// on h's world, for a test to SIGKILL at any instant.
+func (h *harness) startChild() *exec.Cmd {
+	h.t.Helper()
+	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(h.t), h.prefix, testenv.ClickHouseAddr(h.t), h.db}, "|")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+spec)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	return cmd
 }
 
 // childEnv is how the kill test hands its world to the child aggregator.
