@@ -31,8 +31,8 @@ func (s *Store) DAU(ctx context.Context, days int) (Series, error) {
 	if err := checkDays(days); err != nil {
 		return Series{}, err
 	}
-	q := "SELECT day, b, u FROM (SELECT day, if(biz = '', 'live rooms', toString(biz)) AS b, uniqMerge(users) AS u FROM " + s.db +
-		".dau_daily WHERE day > today() - ? GROUP BY day, b UNION ALL SELECT day, 'all' AS b, uniqMerge(users) AS u FROM " + s.db +
+	q := "SELECT day, b, u FROM (SELECT day, if(biz = '', 'live rooms', toString(biz)) AS b, toFloat64(uniqMerge(users)) AS u FROM " + s.db +
+		".dau_daily WHERE day > today() - ? GROUP BY day, b UNION ALL SELECT day, 'all' AS b, toFloat64(uniqMerge(users)) AS u FROM " + s.db +
 		".dau_daily WHERE day > today() - ? GROUP BY day) ORDER BY day, b"
 	return s.series(ctx, "dau", days, q, days, days)
 }
