@@ -57,7 +57,9 @@ func TestRollupsExactUnderReplay(t *testing.T) {
 	}
 	count := func(e *ingest.Event) {
 		if e.Type == ingest.TypeLike {
-			user[key{e.UserID, ""}] = user[key{e.UserID, ""}] // a row of zeros in user_daily
+			if _, ok := user[key{e.UserID, ""}]; !ok {
+				user[key{e.UserID, ""}] = sums{} // a row of zeros in user_daily
+			}
 			return
 		}
 		add(station, key{e.StationID, ""}, e)
