@@ -55,6 +55,7 @@ func (s *Store) series(ctx context.Context, name string, days int, q string, arg
 	today := time.Time{}
 	if err := s.ch.QueryRow(ctx, "SELECT today()").Scan(&today); err != nil {
 		s.m.errors.WithLabelValues(name).Inc()
+		s.log.Error("analytics query failed", "query", name, "step", "today", "err", err)
 		return out, fmt.Errorf("analytics %s: %w", name, err)
 	}
 	index := map[string]int{}

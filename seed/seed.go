@@ -196,37 +196,8 @@ func (r *runner) events(ctx context.Context, s *Summary) error {
 		pctx, c2 = context.WithTimeout(pctx, r.cfg.Duration)
 		defer c2()
 	}
-	type batch struct {
-		body []byte
-		n    int
-	}
-	batches := make(chan batch, r.cfg.Workers)
-	var (
-		acked, requests, retries atomic.Int64
-		wg                       sync.WaitGroup
-		errOnce                  sync.Once
-		postErr                  error
-	)
-	for range r.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				// ctx, not pctx: a batch under way when the duration ends
-				// completes, so Acked is exact.
-				n, err := loadtest.PostEvents(ctx, r.cfg.Client, r.cfg.Target+"/v1/events", r.service, b.body)
-				requests.Add(int64(n + 1))
-				retries.Add(int64(n))
-				if err != nil {
-					r.cfg.Log.Error("seed batch failed", "events", b.n, "err", err)
-					errOnce.Do(func() { postErr = err; cancel() })
-					continue
-				}
-				acked.Add(int64(b.n))
-			}
-		}()
-	}
-	stopBar := r.progressBar(&acked, start)
+	p := r.startPoster(ctx, cancel)
+	stopBar := r.progressBar(&p.acked, start)
 	buf := make([]byte, 0, 200*batchSize)
 	k, generated := 0, 0
 	send := func() bool {
@@ -239,7 +210,7 @@ func (r *runner) events(ctx context.Context, s *Summary) error {
 			}
 		}
 		select {
-		case batches <- batch{append(buf, "]}"...), k}:
+		case p.batches <- batch{append(buf, "]}"...), k}:
 		case <-pctx.Done():
 			return false
 		}
@@ -263,11 +234,10 @@ func (r *runner) events(ctx context.Context, s *Summary) error {
 	if k > 0 && pctx.Err() == nil {
 		send()
 	}
-	close(batches)
-	wg.Wait()
+	postErr := p.close()
 	stopBar()
-	s.Generated, s.Acked = generated, int(acked.Load())
-	s.Requests, s.Retries = int(requests.Load()), int(retries.Load())
+	s.Generated, s.Acked = generated, int(p.acked.Load())
+	s.Requests, s.Retries = int(p.requests.Load()), int(p.retries.Load())
 	s.Elapsed = time.Since(start)
 	s.Rate = float64(s.Acked) / s.Elapsed.Seconds()
 	s.Stopped = postErr == nil && ctx.Err() == nil && pctx.Err() != nil
@@ -275,6 +245,53 @@ func (r *runner) events(ctx context.Context, s *Summary) error {
 		return fmt.Errorf("posting events: %w", postErr)
 	}
 	return ctx.Err()
+}
+
+// batch is one POST /v1/events body and its event count.
+type batch struct {
+	body []byte
+	n    int
+}
+
+// poster posts batches with Config.Workers goroutines and counts them.
+type poster struct {
+	batches                  chan batch
+	acked, requests, retries atomic.Int64
+	wg                       sync.WaitGroup
+	once                     sync.Once
+	err                      error // the first failure; it calls stop
+}
+
+// startPoster starts the workers. They post with ctx, not the duration's
+// context, so a batch under way when the duration ends completes and Acked
+// stays exact; the first failure calls stop.
+func (r *runner) startPoster(ctx context.Context, stop func()) *poster {
+	p := &poster{batches: make(chan batch, r.cfg.Workers)}
+	for range r.cfg.Workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for b := range p.batches {
+				n, err := loadtest.PostEvents(ctx, r.cfg.Client, r.cfg.Target+"/v1/events", r.service, b.body)
+				p.requests.Add(int64(n + 1))
+				p.retries.Add(int64(n))
+				if err != nil {
+					r.cfg.Log.Error("seed batch failed", "events", b.n, "err", err)
+					p.once.Do(func() { p.err = err; stop() })
+					continue
+				}
+				p.acked.Add(int64(b.n))
+			}
+		}()
+	}
+	return p
+}
+
+// close waits for the batches sent so far and returns the first failure.
+func (p *poster) close() error {
+	close(p.batches)
+	p.wg.Wait()
+	return p.err
 }
 
 // verify waits until ClickHouse holds as many of this run's events as
