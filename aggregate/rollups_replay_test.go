@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,84 +24,13 @@ import (
 func TestRollupsExactUnderReplay(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 4)
-	ctx := context.Background()
-	// The catalog: item i has category c<i%3> and tags t<i%4>, t<(i+1)%4>.
-	b, err := h.ch.PrepareBatch(ctx, "INSERT INTO "+h.db+".catalog (item_id, biz, category, tags, version)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tagsOf := func(i uint64) []string { return []string{fmt.Sprintf("t%d", i%4), fmt.Sprintf("t%d", (i+1)%4)} }
-	for i := uint64(1); i <= 12; i++ {
-		if err := b.Append(i, "audio", fmt.Sprintf("c%d", i%3), tagsOf(i), uint64(1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-
-	type key struct {
-		a    uint64
-		kind string
-	}
-	type sums struct{ plays, listened, skips uint64 }
-	station, user, affinity := map[key]sums{}, map[key]sums{}, map[key]sums{}
-	add := func(m map[key]sums, k key, e *ingest.Event) {
-		s := m[k]
-		if e.Type == ingest.TypePlay {
-			s.plays++
-			s.listened += e.ListenedMs
-		} else if e.Type == ingest.TypeSkip {
-			s.skips++
-		}
-		m[k] = s
-	}
-	count := func(e *ingest.Event) {
-		if e.Type == ingest.TypeLike {
-			if _, ok := user[key{e.UserID, ""}]; !ok {
-				user[key{e.UserID, ""}] = sums{} // a row of zeros in user_daily
-			}
-			return
-		}
-		add(station, key{e.StationID, ""}, e)
-		add(user, key{e.UserID, ""}, e)
-		add(affinity, key{e.UserID, "category:" + fmt.Sprintf("c%d", e.ItemID%3)}, e)
-		for _, tag := range tagsOf(e.ItemID) {
-			add(affinity, key{e.UserID, "tag:" + tag}, e)
-		}
-	}
-
-	sent := 0
+	insertReplayCatalog(t, h)
+	x := newRollupModel()
+	var sent atomic.Int64
 	done := make(chan struct{})
-	base := time.Now().Add(-time.Hour).UnixMilli()
 	go func() {
 		defer close(done)
-		rng := rand.New(rand.NewPCG(3, 5))
-		var retries []ingest.Event
-		for round := range 40 {
-			evs := make([]ingest.Event, 0, 150)
-			for i := range 100 {
-				e := ingest.Event{Type: []ingest.Type{ingest.TypePlay, ingest.TypeSkip, ingest.TypeLike}[rng.IntN(3)],
-					UserID: uint64(1 + rng.IntN(20)), Biz: ingest.BizAudio, ItemID: uint64(1 + rng.IntN(12)),
-					StationID: uint64(1 + rng.IntN(3)), TS: base + int64(round*1000+i)}
-				if e.Type == ingest.TypePlay {
-					e.ListenedMs = uint64(1000 + rng.IntN(100_000))
-				}
-				if i%3 == 0 {
-					e.EventID = fmt.Sprintf("r%d-%d", round, i)
-					retries = append(retries, e)
-				}
-				count(&e)
-				sent++
-				evs = append(evs, e)
-			}
-			// last round's client-id events again: the retries of a client
-			// that did not see its 202
-			evs = append(evs, retries[:len(retries)-34]...)
-			retries = retries[len(retries)-34:]
-			h.produce(evs...)
-			time.Sleep(20 * time.Millisecond) // pacing the producer, not synchronisation
-		}
+		sent.Store(int64(produceWithRetries(h, x)))
 	}()
 	kills := 0
 	rng := rand.New(rand.NewPCG(7, 9))
@@ -114,8 +44,9 @@ func TestRollupsExactUnderReplay(t *testing.T) {
 			kills++
 			continue
 		}
-		testenv.Wait(t, 60*time.Second, func() bool { return h.totalEvents() >= uint64(sent) },
-			"ClickHouse to hold %d events after %d kills (has %d)", sent, kills, h.totalEvents())
+		n := uint64(sent.Load())
+		testenv.Wait(t, 60*time.Second, func() bool { return h.totalEvents() >= n },
+			"ClickHouse to hold %d events after %d kills (has %d)", n, kills, h.totalEvents())
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		break
@@ -123,20 +54,132 @@ func TestRollupsExactUnderReplay(t *testing.T) {
 	if kills < 2 {
 		t.Fatalf("only %d kills happened; the test did not exercise replays", kills)
 	}
-	if n := h.totalEvents(); n != uint64(sent) {
-		t.Fatalf("events holds %d rows, want the %d sent once each", n, sent)
+	if n := h.totalEvents(); n != uint64(sent.Load()) {
+		t.Fatalf("events holds %d rows, want the %d sent once each", n, sent.Load())
 	}
+	checkRollup(t, h, "station_daily", "SELECT station_id, '', sum(plays), sum(listened_ms), sum(skips) FROM "+h.db+".station_daily GROUP BY station_id", x.station)
+	checkRollup(t, h, "user_daily", "SELECT user_id, '', sum(plays), sum(listened_ms), sum(skips) FROM (SELECT user_id, plays, listened_ms, "+
+		"toUInt64(0) AS skips FROM "+h.db+".user_daily UNION ALL SELECT user_id, 0, 0, skips FROM "+h.db+".user_item_daily) GROUP BY user_id", x.user)
+	checkRollup(t, h, "user_affinity", "SELECT user_id, concat(toString(kind), ':', key), sum(plays), sum(listened_ms), sum(skips) FROM "+h.db+
+		".user_affinity GROUP BY user_id, kind, key", x.affinity)
+	t.Logf("%d events (+ retries), %d kills: rollups exact", sent.Load(), kills)
+}
 
-	read := func(q string) map[key]sums {
-		rows, err := h.ch.Query(ctx, q)
+// replayTags is the catalog of the replay test: item i has category
+// c<i%3> and tags t<i%4>, t<(i+1)%4>.
+func replayTags(i uint64) []string {
+	return []string{fmt.Sprintf("t%d", i%4), fmt.Sprintf("t%d", (i+1)%4)}
+}
+
+func insertReplayCatalog(t *testing.T, h *harness) {
+	t.Helper()
+	b, err := h.ch.PrepareBatch(context.Background(), "INSERT INTO "+h.db+".catalog (item_id, biz, category, tags, version)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 12; i++ {
+		if err := b.Append(i, "audio", fmt.Sprintf("c%d", i%3), replayTags(i), uint64(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rollupKey and rollupSums are one row of a rollup as the test reads it.
+type rollupKey struct {
+	a    uint64
+	kind string
+}
+
+type rollupSums struct{ plays, listened, skips uint64 }
+
+// rollupModel is what the rollups must hold, from the rule of each view.
+type rollupModel struct{ station, user, affinity map[rollupKey]rollupSums }
+
+func newRollupModel() *rollupModel {
+	return &rollupModel{station: map[rollupKey]rollupSums{}, user: map[rollupKey]rollupSums{}, affinity: map[rollupKey]rollupSums{}}
+}
+
+func (x *rollupModel) add(m map[rollupKey]rollupSums, k rollupKey, e *ingest.Event) {
+	s := m[k]
+	switch e.Type {
+	case ingest.TypePlay:
+		s.plays++
+		s.listened += e.ListenedMs
+	case ingest.TypeSkip:
+		s.skips++
+	}
+	m[k] = s
+}
+
+// count applies one event sent once.
+func (x *rollupModel) count(e *ingest.Event) {
+	if e.Type == ingest.TypeLike {
+		if _, ok := x.user[rollupKey{e.UserID, ""}]; !ok {
+			x.user[rollupKey{e.UserID, ""}] = rollupSums{} // a row of zeros in user_daily
+		}
+		return
+	}
+	x.add(x.station, rollupKey{e.StationID, ""}, e)
+	x.add(x.user, rollupKey{e.UserID, ""}, e)
+	x.add(x.affinity, rollupKey{e.UserID, fmt.Sprintf("category:c%d", e.ItemID%3)}, e)
+	for _, tag := range replayTags(e.ItemID) {
+		x.add(x.affinity, rollupKey{e.UserID, "tag:" + tag}, e)
+	}
+}
+
+// produceWithRetries sends 40 rounds of 100 plays, skips and likes; each
+// round also resends the previous round's client-id events (34 of them),
+// as a client that did not see its 202 does. It returns the events sent
+// once.
+func produceWithRetries(h *harness, x *rollupModel) int {
+	rng := rand.New(rand.NewPCG(3, 5))
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	var retries []ingest.Event
+	sent := 0
+	for round := range 40 {
+		evs := make([]ingest.Event, 0, 150)
+		for i := range 100 {
+			e := ingest.Event{Type: []ingest.Type{ingest.TypePlay, ingest.TypeSkip, ingest.TypeLike}[rng.IntN(3)],
+				UserID: uint64(1 + rng.IntN(20)), Biz: ingest.BizAudio, ItemID: uint64(1 + rng.IntN(12)),
+				StationID: uint64(1 + rng.IntN(3)), TS: base + int64(round*1000+i)}
+			if e.Type == ingest.TypePlay {
+				e.ListenedMs = uint64(1000 + rng.IntN(100_000))
+			}
+			if i%3 == 0 {
+				e.EventID = fmt.Sprintf("r%d-%d", round, i)
+				retries = append(retries, e)
+			}
+			x.count(&e)
+			sent++
+			evs = append(evs, e)
+		}
+		evs = append(evs, retries[:len(retries)-34]...)
+		retries = retries[len(retries)-34:]
+		h.produce(evs...)
+		time.Sleep(20 * time.Millisecond) // pacing the producer, not synchronisation
+	}
+	return sent
+}
+
+// checkRollup polls q, which returns (key, kind, plays, listened, skips)
+// rows, until it equals want: the views write after events takes a block,
+// inside the same INSERT, so a rollup may trail events by an INSERT still
+// running.
+func checkRollup(t *testing.T, h *harness, name, q string, want map[rollupKey]rollupSums) {
+	t.Helper()
+	read := func() map[rollupKey]rollupSums {
+		rows, err := h.ch.Query(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		out := map[key]sums{}
+		out := map[rollupKey]rollupSums{}
 		for rows.Next() {
-			var k key
-			var s sums
+			var k rollupKey
+			var s rollupSums
 			if err := rows.Scan(&k.a, &k.kind, &s.plays, &s.listened, &s.skips); err != nil {
 				t.Fatal(err)
 			}
@@ -144,28 +187,16 @@ func TestRollupsExactUnderReplay(t *testing.T) {
 		}
 		return out
 	}
-	// The views write after events takes a block, inside the same INSERT:
-	// a rollup may trail events by the INSERT still running.
-	check := func(name, q string, want map[key]sums) {
-		t.Helper()
-		var got map[key]sums
-		deadline := time.Now().Add(30 * time.Second)
-		for got = read(q); !reflect.DeepEqual(got, want) && time.Now().Before(deadline); got = read(q) {
-			time.Sleep(50 * time.Millisecond) // polling with a deadline
-		}
-		if !reflect.DeepEqual(got, want) {
-			for k, w := range want {
-				if got[k] != w {
-					t.Errorf("%s %v: rollup %+v, sent %+v", name, k, got[k], w)
-				}
-			}
-			t.Fatalf("%s differs from the events sent (%d keys rolled up, %d sent)", name, len(got), len(want))
-		}
+	got := read()
+	for deadline := time.Now().Add(30 * time.Second); !reflect.DeepEqual(got, want) && time.Now().Before(deadline); got = read() {
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
-	check("station_daily", "SELECT station_id, '', sum(plays), sum(listened_ms), sum(skips) FROM "+h.db+".station_daily GROUP BY station_id", station)
-	check("user_daily", "SELECT user_id, '', sum(plays), sum(listened_ms), sum(skips) FROM (SELECT user_id, plays, listened_ms, "+
-		"toUInt64(0) AS skips FROM "+h.db+".user_daily UNION ALL SELECT user_id, 0, 0, skips FROM "+h.db+".user_item_daily) GROUP BY user_id", user)
-	check("user_affinity", "SELECT user_id, concat(toString(kind), ':', key), sum(plays), sum(listened_ms), sum(skips) FROM "+h.db+
-		".user_affinity GROUP BY user_id, kind, key", affinity)
-	t.Logf("%d events (+ retries), %d kills: rollups exact", sent, kills)
+	if !reflect.DeepEqual(got, want) {
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s %v: rollup %+v, sent %+v", name, k, got[k], w)
+			}
+		}
+		t.Fatalf("%s differs from the events sent (%d keys rolled up, %d sent)", name, len(got), len(want))
+	}
 }
