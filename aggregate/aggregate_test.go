@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -116,16 +113,7 @@ func TestDeleteIsNotResurrectedByOlderEvent(t *testing.T) {
 func TestKillAnywhereExactlyOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 4)
-	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(t), h.prefix, testenv.ClickHouseAddr(t), h.db}, "|")
-	startChild := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
-		cmd.Env = testenv.ChildEnv(childEnv + "=" + spec)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	startChild := h.startChild
 	rng := rand.New(rand.NewPCG(11, 13))
 	x := newExpectation()
 	var mu sync.Mutex

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,9 @@ type harness struct {
 	db      string
 	hist    *history.Store
 	prod    *ingest.Producer
+	// byContent lists the server-assigned ids of the events produced, by
+	// contentKey (see eventCounts).
+	byContent map[string][]string
 }
 
 func newHarness(t testing.TB, partitions int) *harness {
@@ -106,24 +111,61 @@ func (h *harness) produce(evs ...ingest.Event) {
 	if err := h.prod.Produce(ctx, evs); err != nil {
 		h.t.Fatalf("produce %d events: %v", len(evs), err)
 	}
+	if h.byContent == nil {
+		h.byContent = map[string][]string{}
+	}
+	for i := range evs {
+		if evs[i].ServerID {
+			k := contentKey(&evs[i])
+			h.byContent[k] = append(h.byContent[k], evs[i].EventID)
+		}
+	}
 }
 
-// eventCounts returns how many rows onair.events holds per event_id.
+// contentKey is every stored field of e but its id.
+func contentKey(e *ingest.Event) string {
+	return fmt.Sprintf("%s/%d/%s/%d/%d/%d/%d/%d/%d/%d/%d/%d/%d/%q/%q", e.Type, e.UserID, e.Biz, e.ItemID, e.TS, e.PositionMs,
+		e.DurationMs, e.ListenedMs, e.StationID, e.RoomID, e.AnchorID, e.GiftID, e.Value, e.Device, e.Text)
+}
+
+// eventCounts returns how many rows onair.events holds per event_id. A
+// server-assigned id is not stored (0040_compact_events), so rows without
+// one are named by their content: the ids produced with that content
+// count one row each, in order, and rows beyond them count on the first.
 func (h *harness) eventCounts() map[string]uint64 {
 	h.t.Helper()
-	rows, err := h.ch.Query(context.Background(), "SELECT event_id, count() FROM "+h.db+".events GROUP BY event_id")
+	rows, err := h.ch.Query(context.Background(), "SELECT event_id, toString(type), user_id, toString(biz), item_id, ts_ms, position_ms, duration_ms, "+
+		"listened_ms, station_id, room_id, anchor_id, gift_id, value, device, text, count() FROM "+h.db+".events "+
+		"GROUP BY event_id, type, user_id, biz, item_id, ts_ms, position_ms, duration_ms, listened_ms, station_id, room_id, anchor_id, gift_id, value, device, text")
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer rows.Close()
 	out := map[string]uint64{}
 	for rows.Next() {
-		var id string
-		var n uint64
-		if err := rows.Scan(&id, &n); err != nil {
+		var id, typ, biz string
+		var e ingest.Event
+		var tsMs, n uint64
+		if err := rows.Scan(&id, &typ, &e.UserID, &biz, &e.ItemID, &tsMs, &e.PositionMs, &e.DurationMs, &e.ListenedMs,
+			&e.StationID, &e.RoomID, &e.AnchorID, &e.GiftID, &e.Value, &e.Device, &e.Text, &n); err != nil {
 			h.t.Fatal(err)
 		}
-		out[id] = n
+		if id != "" {
+			out[id] += n
+			continue
+		}
+		e.Type, _ = ingest.ParseType(typ)
+		e.Biz, _ = ingest.ParseBiz(biz)
+		e.TS = int64(tsMs)
+		ids := h.byContent[contentKey(&e)]
+		if len(ids) == 0 {
+			out[fmt.Sprintf("(no id: %s)", contentKey(&e))] += n
+			continue
+		}
+		for i := 0; n > 0; i = min(i+1, len(ids)-1) {
+			out[ids[i]]++
+			n--
+		}
 	}
 	return out
 }
@@ -246,6 +288,20 @@ func head(s []string) []string {
 		return s[:10]
 	}
 	return s
+}
+
+// startChild starts an aggregator in a child process (TestAggregatorChild)
+// on h's world, for a test to SIGKILL at any instant.
+func (h *harness) startChild() *exec.Cmd {
+	h.t.Helper()
+	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(h.t), h.prefix, testenv.ClickHouseAddr(h.t), h.db}, "|")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
+	cmd.Env = testenv.ChildEnv(childEnv + "=" + spec)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	return cmd
 }
 
 // childEnv is how the kill test hands its world to the child aggregator.

@@ -275,6 +275,13 @@ func warmUser(ctx context.Context, client *http.Client, cfg RunConfig, token str
 // errUnavailable marks a 503 reply: the server asks to retry.
 var errUnavailable = errors.New("service unavailable")
 
+// PostEvents posts one batch of events (body: {"events": [...]}) to url,
+// retrying at most 5 times what the server asks to be retried (429, 503,
+// transport errors). `onair seed` posts its traffic with it too.
+func PostEvents(ctx context.Context, client *http.Client, url, auth string, body []byte) (retries int, err error) {
+	return postSeed(ctx, client, url, auth, body)
+}
+
 // postSeed posts one batch, retrying (at most 5 times) what the server
 // asks to be retried; event ids make the retries idempotent.
 func postSeed(ctx context.Context, client *http.Client, url, auth string, body []byte) (retries int, err error) {

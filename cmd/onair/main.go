@@ -21,6 +21,8 @@ Usage:
   onair token --user 42 [--role admin|service] [--ttl 24h]
                                     print a bearer token
   onair migrate [flags]             apply ClickHouse migrations and exit
+  onair seed --events N [--users U --items I --days D --rate R]
+                                    fill a running onair with demo data and traffic
   onair loadtest run|e2e|baseline   load tests (see 'onair loadtest -h')
 
 Every flag can also be set as ONAIR_<FLAG> (e.g. ONAIR_KAFKA_BROKERS). Run
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runToken(rest, stdout, stderr)
 	case "migrate":
 		err = runMigrate(ctx, rest, stdout, stderr)
+	case "seed":
+		err = runSeed(ctx, rest, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

@@ -186,6 +186,9 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 			return err
 		}
 		api.MountRooms(srv, rooms)
+		if err := mountAnalytics(srv, ch, cfg, reg, log); err != nil {
+			return err
+		}
 		if cfg.Pprof {
 			srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
 		}

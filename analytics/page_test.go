@@ -1,0 +1,192 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/onair/onair/api"
+	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/testenv"
+)
+
+const pageSecret = "page-test-secret"
+
+// pageServer serves the analytics routes over a database holding a little
+// traffic of today and the last days.
+func pageServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	ch, db := testenv.ClickHouse(t)
+	now := serverNow(t, ch)
+	var evs []ev
+	for d := range 5 {
+		at := now.Add(-time.Duration(d) * 24 * time.Hour)
+		for u := range uint64(3 + d) {
+			evs = append(evs, ev{typ: ingest.TypePlay, user: u + 1, biz: ingest.BizAudio, item: 10 + u, at: at, listened: 600_000})
+		}
+		evs = append(evs, ev{typ: ingest.TypePlay, user: 50, biz: ingest.BizVideo, item: 7, at: at, listened: 1_200_000})
+	}
+	evs = append(evs,
+		ev{typ: ingest.TypeSkip, user: 1, biz: ingest.BizRadio, item: 3, st: 2, at: now},
+		ev{typ: ingest.TypePlay, user: 1, biz: ingest.BizRadio, item: 4, st: 2, at: now, listened: 1000},
+		ev{typ: ingest.TypeGift, user: 5, room: 1, v: 100, at: now})
+	insert(t, ch, db, evs...)
+	s, err := New(Config{ClickHouse: ch, Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{AuthSecret: []byte(pageSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mount(srv.Admin(), srv.Router())
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func token(t *testing.T, role string) string {
+	t.Helper()
+	tok, err := api.SignToken([]byte(pageSecret), 1, role, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestEndpoints(t *testing.T) {
+	t.Parallel()
+	hs := pageServer(t)
+	get := func(path, tok string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	admin := token(t, api.RoleAdmin)
+	f := func(path, tok string, status int, contains string) {
+		t.Helper()
+		code, body := get(path, tok)
+		if code != status || !strings.Contains(body, contains) {
+			t.Errorf("GET %s: %d %s, want %d containing %q", path, code, body, status, contains)
+		}
+	}
+	f("/v1/admin/analytics/dau", "", http.StatusUnauthorized, "unauthenticated")
+	f("/v1/admin/analytics/dau", token(t, ""), http.StatusForbidden, "permission_denied")
+	f("/v1/admin/analytics/dau?days=0", admin, http.StatusBadRequest, `"field":"days"`)
+	f("/v1/admin/analytics/top?window=month", admin, http.StatusBadRequest, `"field":"window"`)
+	f("/v1/admin/analytics/top?biz=tv", admin, http.StatusBadRequest, `"field":"biz"`)
+	f("/v1/admin/analytics/affinity", admin, http.StatusBadRequest, `"field":"user"`)
+	f("/v1/admin/analytics/stations", admin, http.StatusOK, `{"items":[{"station_id":2,"plays":1,"skips":1,"skip_rate":0.5}]}`)
+	f("/analytics/", "", http.StatusOK, "<title>onair analytics</title>")
+	f("/analytics/uPlot.iife.min.js", "", http.StatusOK, "uPlot")
+
+	_, body := get("/v1/admin/analytics/dau?days=5", admin)
+	var dau Series
+	if err := json.Unmarshal([]byte(body), &dau); err != nil {
+		t.Fatal(err)
+	}
+	// day i (oldest first) has 3 + (4 - i) audio users, and user 50 in video
+	if len(dau.Days) != 5 || len(dau.Series["audio"]) != 5 {
+		t.Fatalf("dau = %s", body)
+	}
+	for i := range 5 {
+		others := 1.0 // user 50's video
+		if i == 4 {
+			others = 2 // and today user 5's gift
+		}
+		if a, all := dau.Series["audio"][i], dau.Series["all"][i]; a != float64(7-i) || all != a+others {
+			t.Errorf("dau day %s: audio %v all %v, want %d and %v", dau.Days[i], a, all, 7-i, float64(7-i)+others)
+		}
+	}
+}
+
+// TestPageInBrowser drives the page in headless Chromium: it asks for a
+// token once, draws the charts and tables from the endpoints, and remembers
+// the token on reload.
+func TestPageInBrowser(t *testing.T) {
+	t.Parallel()
+	hs := pageServer(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+PagePath)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(ctx, t, `!document.getElementById("token-form").hidden`, "the page to ask for a token")
+	tok := token(t, api.RoleAdmin)
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[chromedp.Void](`document.getElementById("token").value = "`+tok+`"; document.getElementById("token-save").click()`)(ctx, tg)
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(ctx, t, `!!document.body.dataset.loaded`, "the page to load its data")
+	type drawn struct {
+		DauCanvas, ListeningCanvas, TopDay, Stations int
+		StationText                                  string
+	}
+	d, err := chromedp.Run(ctx, chromedp.Evaluate[drawn](`({
+		DauCanvas: document.querySelectorAll("#dau-chart canvas").length,
+		ListeningCanvas: document.querySelectorAll("#listening-chart canvas").length,
+		TopDay: document.querySelectorAll("#top-day tbody tr").length,
+		Stations: document.querySelectorAll("#stations tbody tr").length,
+		StationText: document.querySelector("#stations tbody").textContent})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dauCanvas, listeningCanvas, topDay, stations, stationText := d.DauCanvas, d.ListeningCanvas, d.TopDay, d.Stations, d.StationText
+	// today: users 1..3 played items 10..12 (audio is the default biz)
+	if dauCanvas == 0 || listeningCanvas == 0 || topDay != 3 || stations != 1 || !strings.Contains(stationText, "50.0 %") {
+		t.Fatalf("page drew dau canvases %d, listening canvases %d, %d top items today (want 3), %d stations (want 1: %q)",
+			dauCanvas, listeningCanvas, topDay, stations, stationText)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(ctx, t, `!!document.body.dataset.loaded`, "the reloaded page to load its data")
+	formHidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("token-form").hidden`))
+	if err != nil || !formHidden {
+		t.Fatalf("after reload: form hidden %v, err %v; want the token remembered", formHidden, err)
+	}
+}
+
+// waitJS polls the page until the expression is true or ctx ends.
+func waitJS(ctx context.Context, t *testing.T, expr, what string) {
+	t.Helper()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			status, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+			t.Fatalf("waiting for %s: %v (last error %v, page status %q)", what, ctx.Err(), err, status)
+		case <-time.After(50 * time.Millisecond): // polling with a deadline
+		}
+	}
+}
