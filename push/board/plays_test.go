@@ -126,7 +126,7 @@ func TestPlayLeaderboardsWindowsExpiryAndRebuild(t *testing.T) {
 // reports of audio item 9, which are not plays.
 func insertPlays(t *testing.T, ch driver.Conn, db string) {
 	t.Helper()
-	batch, err := ch.PrepareBatch(context.Background(), "INSERT INTO "+db+".events (event_id, type, user_id, biz, item_id, ts, ts_ms, kafka_partition, kafka_offset, ingested_at)")
+	batch, err := ch.PrepareBatch(context.Background(), "INSERT INTO "+db+".events (event_id, type, user_id, biz, item_id, ts, ts_msec, kafka_partition, kafka_offset, ingested_at)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func insertPlays(t *testing.T, ch driver.Conn, db string) {
 	add := func(typ, biz string, item uint64, plays int, at time.Time) {
 		for range plays {
 			n++
-			if err := batch.Append(fmt.Sprintf("e%d", n), typ, uint64(1), biz, item, at, uint64(at.UnixMilli()), uint32(0), n, at); err != nil {
+			if err := batch.Append(fmt.Sprintf("e%d", n), typ, uint64(1), biz, item, at, uint16(at.UnixMilli()%1000), uint32(0), n, at); err != nil {
 				t.Fatal(err)
 			}
 		}
