@@ -187,7 +187,11 @@ func widenings(f Filter) []widening {
 		steps = append(steps, widening{"filter.region", Filter{Categories: f.Categories, Tags: f.Tags}})
 	}
 	if len(f.Tags) > 0 {
-		steps = append(steps, widening{"filter.tags", Filter{Categories: f.Categories}})
+		rule := "filter.tags"
+		if f.Region != "" {
+			rule = "filter.region,filter.tags"
+		}
+		steps = append(steps, widening{rule, Filter{Categories: f.Categories}})
 	}
 	return steps
 }
