@@ -198,26 +198,26 @@ func widenings(f Filter) []widening {
 
 // first is the best-ranked candidate passing the hard rules at t.
 func (b *builder) first(f Filter, live bool, t int64) *Item {
-	for _, it := range b.snap.candidates(f, live) {
+	var found *Item
+	b.snap.candidates(f, live).each(func(it *Item) bool {
 		if !b.used[it.ItemID] && it.playable(t) && separated(b.recent, it, b.sep) {
-			return it
+			found = it
 		}
-	}
-	return nil
+		return found != nil
+	})
+	return found
 }
 
 // pool is a personal slot's refill candidates: its filter's best items
 // playable at t.
 func (b *builder) pool(sl *Slot, t int64) []*Item {
 	var out []*Item
-	for _, it := range b.snap.candidates(sl.Filter, false) {
+	b.snap.candidates(sl.Filter, false).each(func(it *Item) bool {
 		if it.playable(t) {
 			out = append(out, it)
-			if len(out) == poolSize {
-				break
-			}
 		}
-	}
+		return len(out) == poolSize
+	})
 	return out
 }
 

@@ -20,12 +20,12 @@ type Snapshot struct {
 	byTag   map[string][]*Item
 
 	mu    sync.Mutex
-	cache map[string][]*Item
+	cache map[string]*candList
 }
 
 // NewSnapshot indexes items (the map is kept: the caller must not change it).
 func NewSnapshot(version uint64, items map[uint64]*Item) *Snapshot {
-	s := &Snapshot{Version: version, items: items, byCat: map[string][]*Item{}, byTag: map[string][]*Item{}, cache: map[string][]*Item{}}
+	s := &Snapshot{Version: version, items: items, byCat: map[string][]*Item{}, byTag: map[string][]*Item{}, cache: map[string]*candList{}}
 	s.ranked = make([]*Item, 0, len(items))
 	for _, it := range items {
 		if it.Status == StatusOnline {
@@ -62,41 +62,72 @@ func (s *Snapshot) Item(id uint64) (*Item, bool) {
 // Len is the number of items, online or not.
 func (s *Snapshot) Len() int { return len(s.items) }
 
-// candidates returns the online items matching f, ranked. live restricts
-// them to the live and radio business lines.
-func (s *Snapshot) candidates(f Filter, live bool) []*Item {
+// candidates returns the online items matching f, ranked, as a list
+// matched lazily: a build needs the first few hundred at most, so only that
+// much of a category's index is ever filtered. live restricts them to the
+// live and radio business lines. Lists are shared by every build on the
+// snapshot.
+func (s *Snapshot) candidates(f Filter, live bool) *candList {
 	key := filterKey(f, live)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	c, ok := s.cache[key]
-	s.mu.Unlock()
-	if ok {
-		return c
+	if !ok {
+		c = &candList{base: s.base(f), f: f, live: live}
+		s.cache[key] = c
 	}
-	c = s.match(f, live)
-	s.mu.Lock()
-	s.cache[key] = c
-	s.mu.Unlock()
 	return c
 }
 
-func (s *Snapshot) match(f Filter, live bool) []*Item {
-	// Start from the smallest index that must hold every match.
-	base := s.ranked
+// base is the smallest ranked index that holds every match of f.
+func (s *Snapshot) base(f Filter) []*Item {
 	switch {
 	case len(f.Categories) == 1:
-		base = s.byCat[f.Categories[0]]
+		return s.byCat[f.Categories[0]]
 	case len(f.Categories) > 1:
-		base = s.union(f.Categories, s.byCat)
+		return s.union(f.Categories, s.byCat)
 	case len(f.Tags) > 0:
-		base = s.union(f.Tags, s.byTag)
+		return s.union(f.Tags, s.byTag)
 	}
-	out := make([]*Item, 0, min(len(base), 1024))
-	for _, it := range base {
-		if matches(it, f) && (!live || it.Biz == "live" || it.Biz == "radio") {
-			out = append(out, it)
+	return s.ranked
+}
+
+// candList is a filter's matches, extended on demand.
+type candList struct {
+	mu      sync.Mutex
+	base    []*Item
+	pos     int // next index of base to look at
+	matched []*Item
+	f       Filter
+	live    bool
+}
+
+// upto returns at least n matches, or all there are. Elements below the
+// returned length never change, so callers read them without the lock.
+func (c *candList) upto(n int) []*Item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.matched) < n && c.pos < len(c.base) {
+		it := c.base[c.pos]
+		c.pos++
+		if matches(it, c.f) && (!c.live || it.Biz == "live" || it.Biz == "radio") {
+			c.matched = append(c.matched, it)
 		}
 	}
-	return out
+	return c.matched
+}
+
+// each calls f on the matches in rank order until f returns true.
+func (c *candList) each(f func(*Item) bool) {
+	m := c.upto(32)
+	for i := 0; i < len(m); i++ {
+		if f(m[i]) {
+			return
+		}
+		if i == len(m)-1 {
+			m = c.upto(2 * len(m))
+		}
+	}
 }
 
 func (s *Snapshot) union(keys []string, idx map[string][]*Item) []*Item {
