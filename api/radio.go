@@ -112,7 +112,7 @@ func (s *Server) getPlaylist(c *gin.Context) {
 		if limit, e = queryLimit(c); e == nil {
 			r, err := s.cfg.Radio.Playlist(c.Request.Context(), id, cl.UserID, s.now(), limit)
 			if err == nil {
-				c.JSON(200, &r)
+				writeJSON(c, 200, appendPlaylistJSON(make([]byte, 0, 128+80*len(r.Items)), &r))
 				return
 			}
 			e = s.radioError(c, err)
@@ -196,4 +196,38 @@ func (s *Server) radioError(c *gin.Context, err error) *Error {
 	}
 	s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
 	return Internal("radio_failed")
+}
+
+// appendPlaylistJSON encodes r as encoding/json would (same fields and
+// order), without reflection: the playlist is the radio's hot read.
+func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
+	b = append(b, `{"station_id":`...)
+	b = strconv.AppendUint(b, r.StationID, 10)
+	b = append(b, `,"daypart":`...)
+	if r.Daypart == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, *r.Daypart)
+		b = append(b, `,"starts_at":"`...)
+		b = r.StartsAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","ends_at":"`...)
+		b = r.EndsAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"items":[`...)
+	for i, e := range r.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"item_id":`...)
+		b = strconv.AppendUint(b, e.ItemID, 10)
+		b = append(b, `,"slot":`...)
+		b = appendString(b, e.Slot)
+		b = append(b, `,"reason":`...)
+		b = appendString(b, e.Reason)
+		b = append(b, `,"at":`...)
+		b = strconv.AppendInt(b, e.At, 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
 }

@@ -45,7 +45,7 @@ type Playlist struct {
 const DefaultDurationMs = 180_000
 
 // poolSize is how many candidates a personal slot keeps for refills.
-const poolSize = 64
+const poolSize = 32
 
 // Build makes the public playlist of st for window w from snap. It is a
 // pure function: the same inputs give the same playlist.

@@ -28,6 +28,13 @@ func NewSnapshot(version uint64, items map[uint64]*Item) *Snapshot {
 	s := &Snapshot{Version: version, items: items, byCat: map[string][]*Item{}, byTag: map[string][]*Item{}, cache: map[string]*candList{}}
 	s.ranked = make([]*Item, 0, len(items))
 	for _, it := range items {
+		if it.affKeys == nil {
+			it.affKeys = make([]string, 0, 1+len(it.Tags))
+			it.affKeys = append(it.affKeys, "c:"+it.Category)
+			for _, t := range it.Tags {
+				it.affKeys = append(it.affKeys, "t:"+t)
+			}
+		}
 		if it.Status == StatusOnline {
 			s.ranked = append(s.ranked, it)
 		}

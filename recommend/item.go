@@ -45,6 +45,12 @@ type Item struct {
 	// only at estimated play times in [StartsAt, EndsAt). 0 = unbounded.
 	StartsAt int64 `json:"starts_at,omitempty"`
 	EndsAt   int64 `json:"ends_at,omitempty"`
+
+	// affKeys are the item's affinity keys, "c:<category>" then
+	// "t:<tag>"..., made once by the first snapshot that indexes the item
+	// (before any reader can see it) so the request path does not build
+	// strings.
+	affKeys []string
 }
 
 // Limits of PUT /v1/admin/catalog.

@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -42,19 +43,18 @@ func Seed(listener, station uint64, w Window) uint64 {
 // The empty ListenerState (and seed) gives the public playlist minus what
 // went offline.
 func Personalize(pl *Playlist, snap *Snapshot, st *Station, ls ListenerState, seed uint64, now time.Time, limit int) ([]Entry, []Relaxed) {
-	p := personalizer{pl: pl, snap: snap, ls: ls, seed: seed, now: now.UnixMilli(), sep: st.separation(), used: map[uint64]bool{}}
-	for _, e := range pl.Entries {
-		if e.ref < 0 {
-			if it, ok := snap.Item(e.ItemID); ok && p.ok(it) {
-				p.used[it.ItemID] = true
-			}
-		}
-	}
+	p := personalizer{pl: pl, snap: snap, ls: ls, seed: seed, now: now.UnixMilli(), sep: st.separation()}
 	relaxed := slices.Clone(pl.Relaxed)
-	var out []Entry
+	out := make([]Entry, 0, limit)
 	var deferred []Entry
 	var recent []*Item
+	// add places e unless its item is already in the list (a personal
+	// slot may have taken an item the public list has further down).
 	add := func(e Entry, it *Item) {
+		if p.used.has(it.ItemID) {
+			return
+		}
+		p.used = append(p.used, it.ItemID)
 		out = append(out, e)
 		recent = append(recent, it)
 		if n := p.sep.Window - 1; len(recent) > n {
@@ -74,16 +74,14 @@ func Personalize(pl *Playlist, snap *Snapshot, st *Station, ls ListenerState, se
 		if e.ref >= 0 {
 			if it, reason := p.personal(e.ref, recent); it != nil {
 				e.ItemID, e.Reason = it.ItemID, reason
-				p.used[it.ItemID] = true
 				add(e, it)
-			} else if it, ok := snap.Item(e.ItemID); ok && p.ok(it) && !p.used[it.ItemID] && separated(recent, it, p.sep) {
-				p.used[it.ItemID] = true
+			} else if it, ok := snap.Item(e.ItemID); ok && p.ok(it) && separated(recent, it, p.sep) {
 				add(e, it)
 			}
 			continue
 		}
 		it, ok := snap.Item(e.ItemID)
-		if !ok || !p.ok(it) {
+		if !ok || !p.ok(it) || p.used.has(it.ItemID) {
 			continue
 		}
 		if separated(recent, it, p.sep) {
@@ -103,13 +101,26 @@ func Personalize(pl *Playlist, snap *Snapshot, st *Station, ls ListenerState, se
 }
 
 type personalizer struct {
-	pl   *Playlist
-	snap *Snapshot
-	ls   ListenerState
-	seed uint64
-	now  int64
-	sep  Separation
-	used map[uint64]bool
+	pl     *Playlist
+	snap   *Snapshot
+	ls     ListenerState
+	seed   uint64
+	now    int64
+	sep    Separation
+	used   idSet
+	ranked map[int][]scored // per pool, ordered once per request
+}
+
+// idSet is a small set: a list this short is faster scanned than hashed.
+type idSet []uint64
+
+func (s idSet) has(id uint64) bool { return slices.Contains(s, id) }
+
+type scored struct {
+	it    *Item
+	score float64
+	key   string
+	tie   uint64
 }
 
 // ok: playable now and not excluded for the listener.
@@ -118,53 +129,64 @@ func (p *personalizer) ok(it *Item) bool {
 		(it.EndsAt == 0 || p.now < it.EndsAt)
 }
 
-// personal picks a personal slot's item from its pool.
+// personal picks a personal slot's item: the first of its pool, in the
+// listener's order (affinity, then the seeded tie-break), that is still
+// free and keeps separation.
 func (p *personalizer) personal(ref int, recent []*Item) (*Item, string) {
-	type scored struct {
-		it    *Item
-		score float64
-		key   string
-		tie   uint64
+	order, ok := p.ranked[ref]
+	if !ok {
+		for _, cand := range p.pl.pools[ref] {
+			it, ok := p.snap.Item(cand.ItemID) // the current version
+			if !ok || !p.ok(it) {
+				continue
+			}
+			score, key := affinity(it, p.ls.Affinity)
+			order = append(order, scored{it, score, key, mix(p.seed, it.ItemID)})
+		}
+		slices.SortFunc(order, func(a, b scored) int {
+			if c := cmp.Compare(b.score, a.score); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.tie, b.tie)
+		})
+		if p.ranked == nil {
+			p.ranked = map[int][]scored{}
+		}
+		p.ranked[ref] = order
 	}
-	var best *scored
-	for _, cand := range p.pl.pools[ref] {
-		it, ok := p.snap.Item(cand.ItemID)
-		if !ok || !p.ok(it) || p.used[it.ItemID] || !separated(recent, it, p.sep) {
+	for _, c := range order {
+		if p.used.has(c.it.ItemID) || !separated(recent, c.it, p.sep) {
 			continue
 		}
-		score, key := affinity(it, p.ls.Affinity)
-		c := scored{it, score, key, mix(p.seed, it.ItemID)}
-		if best == nil || c.score > best.score || (c.score == best.score && c.tie < best.tie) {
-			best = &c
+		if c.key == "" {
+			return c.it, "personal: station pick (no affinity yet)"
 		}
+		return c.it, "personal: affinity " + c.key
 	}
-	if best == nil {
-		return nil, ""
-	}
-	if best.key == "" {
-		return best.it, "personal: station pick (no affinity yet)"
-	}
-	return best.it, fmt.Sprintf("personal: affinity %s (%.3g)", best.key, best.score)
+	return nil, ""
 }
 
 // affinity scores it for a listener: the sum of its category's and tags'
-// weights, and the key that weighed most.
+// weights, and the key that weighed most ("category:news", "tag:jazz").
 func affinity(it *Item, aff map[string]float64) (float64, string) {
 	if len(aff) == 0 {
 		return 0, ""
 	}
-	score, top, topW := aff["c:"+it.Category], "", 0.0
-	if score > 0 {
-		top, topW = "category:"+it.Category, score
-	}
-	for _, t := range it.Tags {
-		w := aff["t:"+t]
+	score, top, topW := 0.0, "", 0.0
+	for _, k := range it.affKeys {
+		w := aff[k]
 		score += w
 		if w > topW {
-			top, topW = "tag:"+t, w
+			top, topW = k, w
 		}
 	}
-	return score, top
+	if top == "" {
+		return score, ""
+	}
+	if top[0] == 'c' {
+		return score, "category:" + top[2:]
+	}
+	return score, "tag:" + top[2:]
 }
 
 // mix hashes (seed, id) into a tie-break order.
