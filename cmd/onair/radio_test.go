@@ -85,7 +85,11 @@ func TestRadioThroughBinary(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("GET playlist on %s: %d %s", base, code, body)
 		}
-		var r struct{ Items []struct{ ItemID uint64 `json:"item_id"` } }
+		var r struct {
+			Items []struct {
+				ItemID uint64 `json:"item_id"`
+			}
+		}
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatal(err)
 		}
