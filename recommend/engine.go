@@ -53,6 +53,10 @@ type Config struct {
 	// ExcludeFor is how long a finished or skipped item stays out of a
 	// listener's playlists; 0 = 7 days.
 	ExcludeFor time.Duration
+	// AffinityEvery is how often the analytics rollup user_affinity is
+	// copied to Redis for the listeners served meanwhile (affinity.go);
+	// 0 = 5 minutes.
+	AffinityEvery time.Duration
 }
 
 // Engine is a node's smart radio. New, then Start (which catches up with
@@ -67,6 +71,7 @@ type Engine struct {
 	follower *follower
 	listen   *listener
 	sink     *catalogSink
+	seen     seenListeners
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -103,6 +108,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ExcludeFor == 0 {
 		cfg.ExcludeFor = 7 * 24 * time.Hour
+	}
+	if cfg.AffinityEvery == 0 {
+		cfg.AffinityEvery = 5 * time.Minute
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -160,6 +168,9 @@ func (e *Engine) Start(ctx context.Context) error {
 			return err
 		}
 		e.goRun(func() { e.sink.run(rctx) })
+		if e.cfg.Redis != nil {
+			e.goRun(func() { e.runAffinity(rctx) })
+		}
 	}
 	return nil
 }

@@ -166,3 +166,43 @@ func hasConfig(cs []kadm.Config, key, value string) bool {
 	}
 	return false
 }
+
+// TestAffinityRollup: when the analytics rollup user_affinity exists, a
+// listener served by the node gets personal slots by its tastes there,
+// loaded in the background (the table's shape as docs/analytics.md gives it).
+func TestAffinityRollup(t *testing.T) {
+	t.Parallel()
+	k := testenv.Kafka(t, 2)
+	rdb, prefix := testenv.Redis(t)
+	ch, db := testenv.ClickHouse(t)
+	ctx := context.Background()
+	if err := ch.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+`.user_affinity (user_id UInt64, kind Enum8('tag' = 1, 'category' = 2),
+		key String, day Date, plays UInt64, listened_ms UInt64, skips UInt64) ENGINE = SummingMergeTree ORDER BY (user_id, kind, key, day)`); err != nil {
+		t.Fatal(err)
+	}
+	const listener = 77
+	if err := ch.Exec(ctx, "INSERT INTO "+db+".user_affinity SELECT 77, 'tag', 'jazz', today(), 40, 0, 0 UNION ALL SELECT 77, 'tag', 'pop', today(), 0, 0, 9"); err != nil {
+		t.Fatal(err)
+	}
+	e := startEngine(t, Config{Brokers: k.Addrs(), Partitions: 2, Redis: rdb, Prefix: prefix, ClickHouse: ch, Database: db,
+		Group: "g-" + db, AffinityEvery: 100 * time.Millisecond})
+	if err := e.PutItems(ctx, DemoCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	st := DemoStations()[0]
+	if err := e.PutStation(ctx, &st); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Wait(t, 10*time.Second, func() bool {
+		r, err := e.Playlist(ctx, 1, listener, time.Now(), 40)
+		if err != nil {
+			return false // the station is not read back yet
+		}
+		for _, it := range r.Items {
+			if it.Reason == "personal: affinity tag:jazz" {
+				return true
+			}
+		}
+		return false
+	}, "no personal slot chosen by the rollup's jazz affinity")
+}

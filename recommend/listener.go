@@ -17,6 +17,7 @@ import (
 //
 //	r{uid}:x  ZSET  item id → ms of the newest finish or skip (trimmed to ExcludeFor, 1000 members)
 //	r{uid}:a  HASH  "t:<tag>" / "c:<category>" → affinity; "@o:<partition>" → last applied offset
+//	r{uid}:c  HASH  the same keys from the analytics rollup (affinity.go)
 //
 // The listener consumer (group <Group>-listeners on the events topic)
 // writes them; the request path reads them in one pipelined round trip.
@@ -39,6 +40,11 @@ func (e *Engine) listenerState(ctx context.Context, uid uint64, now time.Time) (
 	pipe := e.cfg.Redis.Pipeline()
 	x := pipe.ZRangeByScore(ctx, e.excludedKey(uid), &redis.ZRangeBy{Min: cutoff, Max: "+inf"})
 	a := pipe.HGetAll(ctx, e.affinityKey(uid))
+	var c *redis.MapStringStringCmd
+	if e.cfg.ClickHouse != nil {
+		c = pipe.HGetAll(ctx, e.rollupKey(uid))
+		e.seen.add(uid)
+	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		e.m.errors.WithLabelValues("listener_state").Inc()
 		return ls, fmt.Errorf("cannot read listener %d state: %w", uid, err)
@@ -51,18 +57,27 @@ func (e *Engine) listenerState(ctx context.Context, uid uint64, now time.Time) (
 			}
 		}
 	}
-	if h := a.Val(); len(h) > 0 {
-		ls.Affinity = make(map[string]float64, len(h))
+	for _, h := range []map[string]string{a.Val(), mapOf(c)} {
 		for k, v := range h {
-			if k[0] == '@' {
+			if k == "" || k[0] == '@' {
 				continue
 			}
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				ls.Affinity[k] = f
+				if ls.Affinity == nil {
+					ls.Affinity = make(map[string]float64, len(h))
+				}
+				ls.Affinity[k] += f // recent feedback plus the 30-day rollup
 			}
 		}
 	}
 	return ls, nil
+}
+
+func mapOf(c *redis.MapStringStringCmd) map[string]string {
+	if c == nil {
+		return nil
+	}
+	return c.Val()
 }
 
 // applyScript applies one listener's records of one partition, each only
@@ -98,14 +113,19 @@ type listener struct {
 	assigned chan struct{} // closed at the first assignment
 }
 
-// newListener joins the group. A new group starts at the end of the
-// topic: listener state is about recent behaviour, and replaying a long
-// events history on a first deployment would only delay it.
+// newListener joins the group. A partition without a committed offset
+// (a new group, or one whose owner never saw a record) starts at the
+// events of the last listenerReplay: listener state is about recent
+// behaviour, replaying a long history on a first deployment would only
+// delay it, and a partition that moves to another node before its first
+// commit must not skip what arrived meanwhile. The offset fence in
+// applyScript makes the overlap harmless.
 func (e *Engine) newListener() (*listener, error) {
 	l := &listener{e: e, assigned: make(chan struct{})}
 	var once sync.Once
+	from := time.Now().Add(-listenerReplay).UnixMilli()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cfg.Brokers...), kgo.ConsumerGroup(e.cfg.Group+"-listeners"),
-		kgo.ConsumeTopics(e.cfg.EventsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.ConsumeTopics(e.cfg.EventsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(from)),
 		kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { once.Do(func() { close(l.assigned) }) }))
 	if err != nil {
@@ -149,6 +169,9 @@ func (l *listener) run(ctx context.Context) {
 		}
 	}
 }
+
+// listenerReplay is how far back a partition without a commit starts.
+const listenerReplay = 10 * time.Minute
 
 type userPart struct {
 	uid  uint64
