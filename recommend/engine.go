@@ -72,6 +72,7 @@ type Engine struct {
 	listen   *listener
 	sink     *catalogSink
 	seen     seenListeners
+	results  resultCache
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -3,6 +3,7 @@ package recommend
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -34,20 +35,22 @@ var ErrNoStation = errors.New("recommend: no such station")
 // no list was built ahead for at. When Redis fails the public list is
 // served and the error is logged and counted.
 func (e *Engine) Playlist(ctx context.Context, station, listener uint64, at time.Time, limit int) (Result, error) {
-	r, _, err := e.playlist(ctx, station, listener, at, limit)
+	r, _, err := e.playlist(ctx, station, listener, at, limit, true)
 	return r, err
 }
 
 // Preview is Playlist with the relaxed rules, for operators.
 func (e *Engine) Preview(ctx context.Context, station, listener uint64, at time.Time, limit int) (Preview, error) {
-	r, relaxed, err := e.playlist(ctx, station, listener, at, limit)
+	r, relaxed, err := e.playlist(ctx, station, listener, at, limit, false)
 	if relaxed == nil {
 		relaxed = []Relaxed{}
 	}
 	return Preview{Result: r, Relaxed: relaxed}, err
 }
 
-func (e *Engine) playlist(ctx context.Context, station, listener uint64, at time.Time, limit int) (Result, []Relaxed, error) {
+// playlist serves Playlist (cached: reuse a listener's recent result) and
+// Preview (never cached: operators ask about arbitrary instants).
+func (e *Engine) playlist(ctx context.Context, station, listener uint64, at time.Time, limit int, cached bool) (Result, []Relaxed, error) {
 	pl, st, ok := e.board.public(station, at)
 	if !ok {
 		return Result{}, nil, ErrNoStation
@@ -58,11 +61,73 @@ func (e *Engine) playlist(ctx context.Context, station, listener uint64, at time
 	}
 	name := pl.Window.Name
 	r.Daypart, r.StartsAt, r.EndsAt = &name, pl.Window.Start, pl.Window.End
-	ls, err := e.listenerState(ctx, listener, e.cfg.Now())
+	snap := e.board.snap.Load()
+	key := resultKey{station, listener, limit}
+	if c, ok := e.results.get(key, pl, snap, e.cfg.Now()); ok && cached {
+		r.Items = c.items
+		return r, c.relaxed, nil
+	}
+	now := e.cfg.Now()
+	ls, err := e.listenerState(ctx, listener, now)
 	if err != nil {
 		e.log.Warn("serving the public playlist: listener state unavailable", "station", station, "listener", listener, "err", err)
 	}
-	items, relaxed := Personalize(pl, e.board.snap.Load(), st, ls, Seed(listener, station, pl.Window), at, limit)
+	items, relaxed := Personalize(pl, snap, st, ls, Seed(listener, station, pl.Window), at, limit)
 	r.Items = items
+	if err == nil && listener != 0 && cached {
+		e.results.put(key, cachedResult{pl: pl, snap: snap, items: items, relaxed: relaxed, expires: now.Add(resultTTL)})
+	}
 	return r, relaxed, nil
+}
+
+// resultTTL is how long a node reuses a listener's playlist while neither
+// the public list nor the catalog snapshot changed. It only delays the
+// listener's own feedback (a skip), by at most this much, well inside the
+// 2 s promise; a catalog or schedule change is a new list or snapshot and
+// is never served stale.
+const resultTTL = 500 * time.Millisecond
+
+type resultKey struct {
+	station, listener uint64
+	limit             int
+}
+
+type cachedResult struct {
+	pl      *Playlist
+	snap    *Snapshot
+	items   []Entry
+	relaxed []Relaxed
+	expires time.Time
+}
+
+// resultCache holds recent personal playlists, sharded by listener.
+type resultCache struct {
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[resultKey]cachedResult
+	}
+}
+
+// maxCachedPerShard bounds memory: a full shard is emptied.
+const maxCachedPerShard = 4096
+
+func (c *resultCache) get(k resultKey, pl *Playlist, snap *Snapshot, now time.Time) (cachedResult, bool) {
+	sh := &c.shards[k.listener%64]
+	sh.mu.Lock()
+	v, ok := sh.m[k]
+	sh.mu.Unlock()
+	if !ok || v.pl != pl || v.snap != snap || !now.Before(v.expires) {
+		return cachedResult{}, false
+	}
+	return v, true
+}
+
+func (c *resultCache) put(k resultKey, v cachedResult) {
+	sh := &c.shards[k.listener%64]
+	sh.mu.Lock()
+	if sh.m == nil || len(sh.m) >= maxCachedPerShard {
+		sh.m = make(map[resultKey]cachedResult, 64)
+	}
+	sh.m[k] = v
+	sh.mu.Unlock()
 }
