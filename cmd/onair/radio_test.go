@@ -23,7 +23,7 @@ import (
 // `onair serve --roles radio`, on the dev's Kafka, Redis and ClickHouse:
 // malformed input is refused naming the field, both processes serve the
 // same catalog and playlists after a change, an item taken offline (through
-// either process) is gone from both within 2 s — timed by polling, 20 times,
+// either process) is gone from both within 2 s — timed by polling, 50 times,
 // the p99 logged — and a listener's skip leaves their next playlist within 2 s.
 func TestRadioThroughBinary(t *testing.T) {
 	t.Parallel()
@@ -115,7 +115,7 @@ func TestRadioThroughBinary(t *testing.T) {
 		byID[it.ItemID] = it
 	}
 	var took []time.Duration
-	for round := range 20 {
+	for round := range 50 {
 		top := playlist(a.URL)[0]
 		it := byID[top]
 		it.Status = recommend.StatusOffline
