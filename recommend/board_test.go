@@ -34,7 +34,7 @@ func testBoard(t *testing.T, now func() time.Time, debounce time.Duration) *boar
 func TestAtomicSwitchAtBoundary(t *testing.T) {
 	t.Parallel()
 	boundary := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	offset := boundary.Add(-400 * time.Millisecond).Sub(time.Now())
+	offset := time.Until(boundary.Add(-400 * time.Millisecond))
 	now := func() time.Time { return time.Now().Add(offset) }
 	b := testBoard(t, now, 0)
 	items := randomCatalog(rand.New(rand.NewPCG(1, 2)), 3000)
