@@ -299,3 +299,59 @@ func relaxedRule(reason, rule string) bool {
 	rules, found := strings.CutPrefix(head, "relaxed ")
 	return ok && found && slices.Contains(strings.Split(rules, ","), rule)
 }
+
+// TestBuildRows: small hand-made cases with the expected list, reasons
+// and relaxations.
+func TestBuildRows(t *testing.T) {
+	t.Parallel()
+	item := func(id, album uint64, cat, region string, score float64, tags ...string) *Item {
+		return &Item{ItemID: id, Biz: "audio", AlbumID: album, Category: cat, Region: region, Score: score, Tags: tags,
+			DurationMs: 600_000, Status: StatusOnline}
+	}
+	f := func(name string, slots []Slot, sep *Separation, items []*Item, want []string, wantRelaxed []string) {
+		t.Helper()
+		st := &Station{ID: 1, Name: name, Timezone: "UTC", Separation: sep, MaxItems: 6,
+			Dayparts: []Daypart{{Name: "all", Days: everyDay, Start: "00:00", End: "24:00", Rounds: []Round{{Slots: slots}}}}}
+		if err := st.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		m := map[uint64]*Item{}
+		for _, it := range items {
+			m[it.ItemID] = it
+		}
+		w, _ := st.WindowAt(propStart)
+		pl := Build(NewSnapshot(1, m), st, w)
+		var got []string
+		for _, e := range pl.Entries {
+			got = append(got, fmt.Sprintf("%d %s", e.ItemID, e.Reason))
+		}
+		var rules []string
+		for _, r := range pl.Relaxed {
+			rules = append(rules, r.Rule+" "+r.Slot)
+		}
+		if !slices.Equal(got, want) || !slices.Equal(rules, wantRelaxed) {
+			t.Errorf("%s:\n got  %q relaxed %q\n want %q relaxed %q", name, got, rules, want, wantRelaxed)
+		}
+	}
+	news := Filter{Categories: []string{"news"}}
+	// ranked by score; the list cycles the round until max_items
+	f("rank", []Slot{{Type: SlotProgram, Filter: news, Count: 2}}, nil,
+		[]*Item{item(1, 1, "news", "bj", 5), item(2, 2, "news", "bj", 9), item(3, 3, "music", "bj", 10), item(4, 4, "news", "sh", 7)},
+		[]string{"2 category:news", "4 category:news", "1 category:news"},
+		[]string{"count rounds[0].slots[0] (program)"})
+	// separation: one item per album in any 2; the album-1 runner-up waits a place
+	f("separation", []Slot{{Type: SlotProgram, Filter: news, Count: 3}}, &Separation{Album: 1, Artist: 1, Window: 2},
+		[]*Item{item(1, 1, "news", "bj", 9), item(2, 1, "news", "bj", 8), item(3, 2, "news", "bj", 1)},
+		[]string{"1 category:news", "3 category:news", "2 category:news"},
+		[]string{"count rounds[0].slots[0] (program)"})
+	// the region gives way, then the tags, each named
+	f("relax", []Slot{{Type: SlotProgram, Filter: Filter{Categories: []string{"news"}, Tags: []string{"tech"}, Region: "bj"}, Count: 3}}, nil,
+		[]*Item{item(1, 1, "news", "bj", 1, "tech"), item(2, 2, "news", "sh", 9, "tech"), item(3, 3, "news", "bj", 5)},
+		[]string{"1 tag:tech", "2 relaxed filter.region; tag:tech", "3 relaxed filter.region,filter.tags; category:news"},
+		[]string{"filter.region rounds[0].slots[0] (program)", "filter.region,filter.tags rounds[0].slots[0] (program)", "count rounds[0].slots[0] (program)"})
+	// promos: one an hour; items are 10 minutes, so the second promo waits for the next hour
+	f("max_per_hour", []Slot{{Type: SlotPromo, Filter: Filter{Categories: []string{"promo"}}, Count: 1, MaxPerHour: 1}, {Type: SlotProgram, Filter: news, Count: 1}}, nil,
+		[]*Item{item(1, 1, "promo", "bj", 9), item(2, 2, "promo", "bj", 8), item(3, 3, "news", "bj", 9), item(4, 4, "news", "bj", 8), item(5, 5, "news", "bj", 7)},
+		[]string{"1 promo category:promo", "3 category:news", "4 category:news", "5 category:news"},
+		[]string{"count rounds[0].slots[0] (promo)", "count rounds[0].slots[1] (program)"})
+}

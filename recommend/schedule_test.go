@@ -155,6 +155,11 @@ func TestStationValidation(t *testing.T) {
 
 func TestDemoStationsCoverEveryMinute(t *testing.T) {
 	t.Parallel()
+	items := map[uint64]*Item{}
+	for _, it := range DemoCatalog() {
+		items[it.ItemID] = &it
+	}
+	snap := NewSnapshot(1, items)
 	for _, s := range DemoStations() {
 		b, _ := json.Marshal(s) // as the seed sends it
 		var st Station
@@ -164,8 +169,12 @@ func TestDemoStationsCoverEveryMinute(t *testing.T) {
 		p := prepared(t, st)
 		start := mustTime(t, "2026-12-28T00:00:00Z") // a week, and a holiday (2027-01-01)
 		for at := start; at.Before(start.Add(8 * 24 * time.Hour)); at = at.Add(7 * time.Minute) {
-			if _, ok := p.WindowAt(at); !ok {
+			w, ok := p.WindowAt(at)
+			if !ok {
 				t.Fatalf("station %d has no daypart at %s", p.ID, at)
+			}
+			if at.Minute() < 7 && len(Build(snap, p, w).Entries) == 0 {
+				t.Fatalf("station %d has an empty %s playlist at %s", p.ID, w.Name, at)
 			}
 		}
 	}
