@@ -82,6 +82,9 @@ func TestRadioThroughBinary(t *testing.T) {
 	playlist := func(base string) []uint64 {
 		t.Helper()
 		code, body := call(http.MethodGet, base+"/v1/stations/1/playlist?limit=100", user, "")
+		if code == http.StatusNotFound {
+			return nil // the station is not read back yet
+		}
 		if code != http.StatusOK {
 			t.Fatalf("GET playlist on %s: %d %s", base, code, body)
 		}
@@ -103,6 +106,23 @@ func TestRadioThroughBinary(t *testing.T) {
 		"both processes to serve station 1")
 	testenv.Wait(t, 2*time.Second, func() bool { return slices.Equal(playlist(a.URL), playlist(bURL)) },
 		"both processes to serve the same playlist")
+	if code, body := call(http.MethodGet, bURL+"/v1/stations/999/playlist", user, ""); code != http.StatusNotFound {
+		t.Fatalf("unknown station: %d %s", code, body)
+	}
+	code, body = call(http.MethodGet, a.URL+"/v1/admin/stations/1/preview?at=tomorrow", admin, "")
+	wantField(code, body, "at")
+	code, body = call(http.MethodGet, a.URL+"/v1/admin/stations/1/preview?listener=-1", admin, "")
+	wantField(code, body, "listener")
+	// The operator's dry run: New Year's Day (a holiday of station 1) at 08:00 Shanghai.
+	code, body = call(http.MethodGet, bURL+"/v1/admin/stations/1/preview?at=2027-01-01T08:00:00%2B08:00&listener=42&limit=5", admin, "")
+	var pv struct {
+		Daypart string
+		Items   []struct{ Reason string }
+		Relaxed []struct{ Rule, Reason string }
+	}
+	if err := json.Unmarshal(body, &pv); code != http.StatusOK || err != nil || pv.Daypart != "holiday" || len(pv.Items) != 5 || pv.Relaxed == nil || pv.Items[0].Reason == "" {
+		t.Fatalf("preview of New Year's Day: %d %s", code, body)
+	}
 	_, la := call(http.MethodGet, a.URL+"/v1/stations", user, "")
 	_, lb := call(http.MethodGet, bURL+"/v1/stations", user, "")
 	if !bytes.Equal(la, lb) || !bytes.Contains(la, []byte(`"id":2`)) {
