@@ -133,8 +133,12 @@ func New(cfg Config) (*Engine, error) {
 // and, with Redis, the listener events; with ClickHouse, it writes
 // onair.catalog.
 func (e *Engine) Start(ctx context.Context) error {
+	// A broker that refuses to create or alter topics (ACLs) may still
+	// hold a catalog topic made by its operators: go on, and let the
+	// catch-up fail if there is none.
 	if err := EnsureCatalogTopic(ctx, e.producer, e.cfg.Topic, e.cfg.Partitions); err != nil {
-		return err
+		e.m.errors.WithLabelValues("topic").Inc()
+		e.log.Warn("catalog topic not ensured compacted", "topic", e.cfg.Topic, "err", err)
 	}
 	f, err := e.newFollower()
 	if err != nil {

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_recommend_catalog_records_total",
 			Help: "Records read from the catalog topic, by kind (item, station, invalid)."}, []string{"kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_recommend_errors_total",
-			Help: "Failures, by operation (produce, fetch, listener_state, listener_apply, clickhouse, affinity)."}, []string{"op"}),
+			Help: "Failures, by operation (produce, fetch, topic, listener_state, listener_apply, clickhouse, affinity)."}, []string{"op"}),
 		listenerEvts: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_recommend_listener_events_total",
 			Help: "Play, skip and progress events of catalog items applied to listener state in Redis."}),
 		catalogPublic: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onair_recommend_snapshot_duration_seconds",
