@@ -53,6 +53,8 @@ type Config struct {
 	// History serves timelines and resume points. nil = the History routes
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
+	// Radio serves api.md's "Smart radio" routes; nil = not mounted.
+	Radio Radio
 
 	// Ready lists the dependency checks /readyz runs.
 	Ready []ReadyCheck
@@ -171,6 +173,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History != nil {
 		s.mountHistory()
+	}
+	if cfg.Radio != nil {
+		s.mountRadio()
 	}
 
 	s.http = &http.Server{

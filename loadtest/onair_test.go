@@ -28,6 +28,7 @@ func TestAgainstOnair(t *testing.T) {
 		"history":  {"200"},
 		"continue": {"200"},
 		"mixed":    {"200", "202"},
+		"radio":    {"200"},
 	}
 	for _, sc := range Scenarios() {
 		want, ok := codes[sc]

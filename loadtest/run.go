@@ -27,6 +27,11 @@ func Run(ctx context.Context, cfg RunConfig) (Summary, error) {
 	if err := cfg.validate(true); err != nil {
 		return Summary{}, err
 	}
+	if cfg.Scenario == "radio" {
+		if err := seedRadio(ctx, cfg); err != nil {
+			return Summary{}, err
+		}
+	}
 	var sd *SeedSummary
 	if cfg.Seed {
 		r, err := seed(ctx, cfg, newClient(cfg.Timeout, nil))

@@ -29,9 +29,10 @@ const (
 	kindHistory              // GET /v1/history?limit=20
 	kindContinue             // GET /v1/continue?limit=20
 	kindHello                // GET /hello on the in-process baseline
+	kindPlaylist             // GET /v1/stations/{1|2}/playlist?limit=20 (radio.go)
 )
 
-var kindNames = [...]string{"progress", "batch", "history", "continue", "hello"}
+var kindNames = [...]string{"progress", "batch", "history", "continue", "hello", "playlist"}
 
 type weighted struct {
 	kind   kind
@@ -45,6 +46,7 @@ var scenarioMixes = map[string][]weighted{
 	"history":  {{kindHistory, 100}},
 	"continue": {{kindContinue, 100}},
 	"mixed":    {{kindProgress, 60}, {kindBatch, 10}, {kindHistory, 25}, {kindContinue, 5}},
+	"radio":    {{kindPlaylist, 100}},
 }
 
 // Scenarios returns the names accepted by RunConfig.Scenario, sorted.
@@ -244,6 +246,7 @@ func urlsAt(base string) urls {
 		kindHistory:  base + "/v1/history?limit=20",
 		kindContinue: base + "/v1/continue?limit=20",
 		kindHello:    base + "/hello",
+		kindPlaylist: base + radioPlaylistPath(1),
 	}
 }
 
@@ -258,6 +261,8 @@ func (g *generator) fill(t *vegeta.Target, k kind, d *drawer, u *urls) {
 		t.Header = http.Header{"Authorization": {g.tokens[uid-1]}}
 	case kindHello:
 		t.Method = http.MethodGet
+	case kindPlaylist:
+		g.fillPlaylist(t, d, u)
 	}
 }
 
@@ -480,6 +485,8 @@ func kindOf(rawURL string) kind {
 				return kindHistory
 			case "continue":
 				return kindContinue
+			case "playlist":
+				return kindPlaylist
 			}
 			return kindHello
 		}

@@ -94,6 +94,8 @@ start_onair all
 lt 4-history "dev" run --scenario history --rate 0 --duration "$DUR" --baseline --rounds 5
 lt 5-continue "dev" run --scenario continue --rate 0 --duration "$DUR" --baseline --seed=false
 lt 6-mixed "dev" run --scenario mixed --rate 0 --duration "$DUR" --baseline --seed=false
+# Smart radio: the demo catalog and stations are put first (idempotent).
+lt 6b-radio "dev" run --scenario radio --rate 0 --duration "$DUR" --baseline --rounds 3
 stop_onair
 
 # End to end, each on a fresh stack. Batches are listening sessions over 3
@@ -113,7 +115,7 @@ lt 9-e2e-worst "dev" e2e --rate 0 --duration "$E2E_DUR" --batch 100
 stop_onair
 
 echo "bench: go test -bench (hot paths)"
-go test -run '^$' -bench . -benchmem -benchtime 1s ./ingest ./api ./history ./aggregate >"$tmp/gobench.txt" 2>&1 ||
+go test -run '^$' -bench . -benchmem -benchtime 1s ./ingest ./api ./history ./aggregate ./recommend >"$tmp/gobench.txt" 2>&1 ||
 	echo "(go test exited with status $?)" >>"$tmp/gobench.txt"
 
 "$BIN" loadtest table --commit "$(git describe --always --dirty)" --started "$started" \

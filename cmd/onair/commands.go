@@ -126,7 +126,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.has("api") {
+	if cfg.has("api") || cfg.has("radio") {
 		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {
 			return err
 		}

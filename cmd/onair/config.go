@@ -79,7 +79,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	str(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	str(&c.AuthSecret, "auth-secret", "", "HS256 secret of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
-	list(&c.Roles, "roles", "api,aggregate", "roles to run: api, aggregate")
+	list(&c.Roles, "roles", map[bool]string{true: "api,aggregate,radio", false: "api,aggregate"}[dev], "roles to run: api, aggregate, radio")
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
@@ -106,8 +106,8 @@ func (c *config) validate() error {
 		return errors.Join(c.envErrs...)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "aggregate" {
-			return fmt.Errorf("unknown role %q (want api, aggregate)", r)
+		if r != "api" && r != "aggregate" && r != "radio" {
+			return fmt.Errorf("unknown role %q (want api, aggregate, radio)", r)
 		}
 	}
 	switch {

@@ -117,6 +117,11 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		return err
 	})
 
+	radio, err := startRadio(ctx, cfg, st, kcl, rdb, ch, reg, log)
+	if err != nil {
+		return err
+	}
+
 	pageCache := cfg.PageCache
 	if pageCache == 0 {
 		pageCache = -1 // --history-page-cache 0: off (history.Config's 0 means its default)
@@ -175,7 +180,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		srv, err := api.New(api.Config{
 			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
 			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
-			Producer: prod, History: hist, Registry: reg, Log: log.With("component", "api"),
+			Producer: prod, History: hist, Radio: radioAPI(radio), Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 				{Name: "clickhouse", Check: func(ctx context.Context) error { return ch.Ping(ctx) }},
@@ -197,6 +202,11 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		}
 		apiAddr = srv.Addr()
 		st.started("http api", t0, srv.Shutdown)
+	}
+	if !cfg.has("api") && radio != nil {
+		if apiAddr, err = radioOnlyAPI(cfg, st, radio, reg, nil, log); err != nil {
+			return err
+		}
 	}
 	if ready != nil {
 		ready(apiAddr)

@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/onair/onair/recommend"
+)
+
+// Radio is what the smart-radio handlers need (api.md, "Smart radio");
+// *recommend.Engine implements it. Errors: *recommend.FieldError → 400
+// naming the field, recommend.ErrNoStation → 404,
+// recommend.ErrUnavailable → 503.
+type Radio interface {
+	PutItems(ctx context.Context, items []recommend.Item) error
+	PutStation(ctx context.Context, st *recommend.Station) error
+	Station(id uint64) (*recommend.Station, bool)
+	Stations() []*recommend.Station
+	Playlist(ctx context.Context, station, listener uint64, at time.Time, limit int) (recommend.Result, error)
+	Preview(ctx context.Context, station, listener uint64, at time.Time, limit int) (recommend.Preview, error)
+}
+
+var _ Radio = (*recommend.Engine)(nil)
+
+func (s *Server) mountRadio() {
+	s.admin.PUT("/catalog", s.putCatalog)
+	s.admin.PUT("/stations/:id", s.putStation)
+	s.admin.GET("/stations/:id", s.getStation)
+	s.admin.GET("/stations/:id/preview", s.previewStation)
+	s.v1.GET("/stations", s.listStations)
+	s.v1.GET("/stations/:id/playlist", s.getPlaylist)
+}
+
+// putCatalog is PUT /v1/admin/catalog {"items": [...]}: 200 {"accepted": n}
+// once the changes are in the catalog stream.
+func (s *Server) putCatalog(c *gin.Context) {
+	var body struct {
+		Items []recommend.Item `json:"items"`
+	}
+	if e := decodeJSON(c, &body); e != nil {
+		WriteError(c, e)
+		return
+	}
+	if err := s.cfg.Radio.PutItems(c.Request.Context(), body.Items); err != nil {
+		WriteError(c, s.radioError(c, err))
+		return
+	}
+	c.JSON(200, gin.H{"accepted": len(body.Items)})
+}
+
+// putStation is PUT /v1/admin/stations/{id}: 200 with the station as stored.
+func (s *Server) putStation(c *gin.Context) {
+	id, e := pathID(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	var st recommend.Station
+	if e := decodeJSON(c, &st); e != nil {
+		WriteError(c, e)
+		return
+	}
+	st.ID = id
+	if err := s.cfg.Radio.PutStation(c.Request.Context(), &st); err != nil {
+		WriteError(c, s.radioError(c, err))
+		return
+	}
+	c.JSON(200, &st)
+}
+
+// getStation is GET /v1/admin/stations/{id}.
+func (s *Server) getStation(c *gin.Context) {
+	id, e := pathID(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	st, ok := s.cfg.Radio.Station(id)
+	if !ok {
+		WriteError(c, NotFound("no station "+strconv.FormatUint(id, 10)))
+		return
+	}
+	c.JSON(200, st)
+}
+
+// listStations is GET /v1/stations: {"stations": [{"id", "name", "timezone"}]}.
+func (s *Server) listStations(c *gin.Context) {
+	type summary struct {
+		ID       uint64 `json:"id"`
+		Name     string `json:"name"`
+		Timezone string `json:"timezone"`
+	}
+	out := []summary{}
+	for _, st := range s.cfg.Radio.Stations() {
+		out = append(out, summary{st.ID, st.Name, st.Timezone})
+	}
+	c.JSON(200, gin.H{"stations": out})
+}
+
+// getPlaylist is GET /v1/stations/{id}/playlist?limit=20: the caller's
+// playlist for the daypart in force now.
+func (s *Server) getPlaylist(c *gin.Context) {
+	cl, _ := ClaimsFrom(c)
+	id, e := pathID(c)
+	if e == nil {
+		var limit int
+		if limit, e = queryLimit(c); e == nil {
+			r, err := s.cfg.Radio.Playlist(c.Request.Context(), id, cl.UserID, s.now(), limit)
+			if err == nil {
+				writeJSON(c, 200, appendPlaylistJSON(make([]byte, 0, 128+80*len(r.Items)), &r))
+				return
+			}
+			e = s.radioError(c, err)
+		}
+	}
+	WriteError(c, e)
+}
+
+// previewStation is GET /v1/admin/stations/{id}/preview?at=&listener=&limit=.
+func (s *Server) previewStation(c *gin.Context) {
+	id, e := pathID(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	limit, e := queryLimit(c)
+	if e != nil {
+		WriteError(c, e)
+		return
+	}
+	at := s.now()
+	if v := c.Query("at"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			WriteError(c, BadRequest("at", "want an RFC 3339 time, e.g. 2026-11-27T08:00:00+08:00, got %q", v))
+			return
+		}
+		at = t
+	}
+	var listener uint64
+	if v := c.Query("listener"); v != "" {
+		u, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || u == 0 {
+			WriteError(c, BadRequest("listener", "want a positive user id, got %q", v))
+			return
+		}
+		listener = u
+	}
+	r, err := s.cfg.Radio.Preview(c.Request.Context(), id, listener, at, limit)
+	if err != nil {
+		WriteError(c, s.radioError(c, err))
+		return
+	}
+	c.JSON(200, &r)
+}
+
+func pathID(c *gin.Context) (uint64, *Error) {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, BadRequest("id", "want a positive station id, got %q", c.Param("id"))
+	}
+	return id, nil
+}
+
+// decodeJSON reads a JSON body (at most ingest's 1 MiB) into v.
+func decodeJSON(c *gin.Context, v any) *Error {
+	bp, e := readBody(c)
+	if e != nil {
+		return e
+	}
+	defer putBody(bp)
+	if err := json.Unmarshal(*bp, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return BadRequest(te.Field, "want %s, got JSON %s", te.Type, te.Value)
+		}
+		return BadRequest("", "invalid JSON: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) radioError(c *gin.Context, err error) *Error {
+	var fe *recommend.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return BadRequest(fe.Field, "%s", fe.Message)
+	case errors.Is(err, recommend.ErrNoStation):
+		return NotFound("no station " + c.Param("id"))
+	case errors.Is(err, recommend.ErrUnavailable):
+		return Unavailable("catalog_unavailable", "the catalog stream did not take the change; retry")
+	}
+	s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
+	return Internal("radio_failed")
+}
+
+// appendPlaylistJSON encodes r as encoding/json would (same fields and
+// order), without reflection: the playlist is the radio's hot read.
+func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
+	b = append(b, `{"station_id":`...)
+	b = strconv.AppendUint(b, r.StationID, 10)
+	b = append(b, `,"daypart":`...)
+	if r.Daypart == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, *r.Daypart)
+		b = append(b, `,"starts_at":"`...)
+		b = r.StartsAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","ends_at":"`...)
+		b = r.EndsAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"items":[`...)
+	for i, e := range r.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"item_id":`...)
+		b = strconv.AppendUint(b, e.ItemID, 10)
+		b = append(b, `,"slot":`...)
+		b = appendString(b, e.Slot)
+		b = append(b, `,"reason":`...)
+		b = appendString(b, e.Reason)
+		b = append(b, `,"at":`...)
+		b = strconv.AppendInt(b, e.At, 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
