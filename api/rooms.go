@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ const CodeFailedPrecondition = "failed_precondition"
 
 // maxRoomBody bounds the JSON bodies of the live-room routes.
 const maxRoomBody = 64 << 10
+
+var errRoomBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+	Message: "request body exceeds " + strconv.Itoa(maxRoomBody) + " bytes"}
 
 // MountRooms adds the live-room routes of api.md ("Leaderboards and live
 // rooms", without the WebSocket) backed by b: rooms, danmaku, gifts, the
@@ -89,13 +93,17 @@ func (h *roomHandlers) setStatus(open bool) gin.HandlerFunc {
 			return
 		}
 		var in struct {
-			AnchorID uint64 `json:"anchor_id"`
+			AnchorID *uint64 `json:"anchor_id"`
 		}
 		who := callerOf(c)
 		if who.Admin && !decodeBody(c, &in) {
 			return
 		}
-		r, err := h.b.SetRoom(c.Request.Context(), room, open, who, in.AnchorID)
+		anchor, ok := optionalID(c, "anchor_id", in.AnchorID)
+		if !ok {
+			return
+		}
+		r, err := h.b.SetRoom(c.Request.Context(), room, open, who, anchor)
 		if err != nil {
 			WriteError(c, h.fail(c, err))
 			return
@@ -130,16 +138,20 @@ func (h *roomHandlers) gift(c *gin.Context) {
 		return
 	}
 	var in struct {
-		GiftID   uint64 `json:"gift_id"`
-		Value    uint64 `json:"value"`
-		AnchorID uint64 `json:"anchor_id"`
-		EventID  string `json:"event_id"`
+		GiftID   uint64  `json:"gift_id"`
+		Value    uint64  `json:"value"`
+		AnchorID *uint64 `json:"anchor_id"`
+		EventID  string  `json:"event_id"`
 	}
-	if !decodeBody(c, &in) {
+	if !decodeBody(c, &in) || !idInRange(c, "gift_id", in.GiftID) {
+		return
+	}
+	anchor, ok := optionalID(c, "anchor_id", in.AnchorID)
+	if !ok {
 		return
 	}
 	f, err := h.b.Gift(c.Request.Context(), room, callerOf(c),
-		board.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: in.AnchorID, EventID: in.EventID})
+		board.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
@@ -187,7 +199,7 @@ func (h *roomHandlers) startPK(c *gin.Context) {
 		RoomA uint64 `json:"room_a"`
 		RoomB uint64 `json:"room_b"`
 	}
-	if !decodeBody(c, &in) {
+	if !decodeBody(c, &in) || !idInRange(c, "room_a", in.RoomA) || !idInRange(c, "room_b", in.RoomB) {
 		return
 	}
 	f, err := h.b.StartPK(c.Request.Context(), callerOf(c), in.RoomA, in.RoomB)
@@ -218,12 +230,16 @@ func (h *roomHandlers) getWords(c *gin.Context) {
 
 func (h *roomHandlers) putWords(c *gin.Context) {
 	var in struct {
-		Words []string `json:"words"`
+		Words *[]string `json:"words"`
 	}
 	if !decodeBody(c, &in) {
 		return
 	}
-	ws, err := h.b.SetBlockedWords(c.Request.Context(), in.Words)
+	if in.Words == nil { // a missing list must not clear the words
+		WriteError(c, BadRequest("words", "is required: the whole list (send [] to clear it)"))
+		return
+	}
+	ws, err := h.b.SetBlockedWords(c.Request.Context(), *in.Words)
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
@@ -266,14 +282,37 @@ func callerOf(c *gin.Context) board.Caller {
 
 func roomParam(c *gin.Context) (uint64, bool) {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 {
-		WriteError(c, BadRequest("id", "room id must be a positive integer"))
+	if err != nil || id == 0 || id > math.MaxInt64 {
+		WriteError(c, BadRequest("id", "room id must be an integer in 1..%d", int64(math.MaxInt64)))
 		return 0, false
 	}
 	return id, true
 }
 
-// queryLimit reads ?limit= in 1..most, def when absent.
+// idInRange refuses an id in a body above 2^63-1 (api.md: ids are
+// 1..2^63-1; board refuses 0 itself, as "required").
+func idInRange(c *gin.Context, field string, id uint64) bool {
+	if id > math.MaxInt64 {
+		WriteError(c, BadRequest(field, "must be an integer in 1..%d", int64(math.MaxInt64)))
+		return false
+	}
+	return true
+}
+
+// optionalID reads an optional id of a body: absent or null is 0 (board's
+// "none"); an explicit 0 or one above 2^63-1 is refused, naming field.
+func optionalID(c *gin.Context, field string, id *uint64) (uint64, bool) {
+	switch {
+	case id == nil:
+		return 0, true
+	case *id == 0:
+		WriteError(c, BadRequest(field, "must be an integer in 1..%d; omit it instead of 0", int64(math.MaxInt64)))
+		return 0, false
+	}
+	return *id, idInRange(c, field, *id)
+}
+
+// roomsLimit reads ?limit= in 1..most, def when absent.
 func roomsLimit(c *gin.Context, def, most int) (int, bool) {
 	v := c.Query("limit")
 	if v == "" {
@@ -292,7 +331,7 @@ func roomsLimit(c *gin.Context, def, most int) (int, bool) {
 func decodeBody(c *gin.Context, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxRoomBody))
 	if err != nil {
-		WriteError(c, errBodyTooLarge)
+		WriteError(c, errRoomBodyTooLarge)
 		return false
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -300,9 +339,12 @@ func decodeBody(c *gin.Context, v any) bool {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			WriteError(c, BadRequest("", "body must be a JSON object, got %s", te.Value))
+		case te != nil:
 			WriteError(c, BadRequest(te.Field, "must be a %s", te.Type.String()))
-		} else {
+		default:
 			WriteError(c, BadRequest("", "body is not a JSON object: %v", err))
 		}
 		return false

@@ -1,20 +1,34 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push/board"
 )
 
-// newRoomsEnv is a test server with the live-room routes on a real Board
+// roomsEnv is a test server with the live-room routes on a real Board
 // (its own Redis prefix and kfake cluster).
-func newRoomsEnv(t *testing.T) *env {
+type roomsEnv struct {
+	*env
+	b      *board.Board
+	rdb    *redis.Client
+	prefix string
+}
+
+func newRoomsEnv(t *testing.T) *roomsEnv {
 	t.Helper()
 	e := newEnv(t, nil)
 	rdb, prefix := testenv.Redis(t)
@@ -33,7 +47,7 @@ func newRoomsEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	MountRooms(e.s, b)
-	return e
+	return &roomsEnv{env: e, b: b, rdb: rdb, prefix: prefix}
 }
 
 // TestRoomRoutesRefuseBadInput walks the refusals of the live-room routes:
@@ -84,6 +98,20 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 	f("GET", "/v1/leaderboards/plays?biz=audio&window=day&limit=0", viewer, ``, bad, CodeInvalidArgument, "limit")
 	f("PUT", "/v1/admin/blocked-words", viewer, `{"words":["x"]}`, http.StatusForbidden, CodePermissionDenied, "")
 	f("PUT", "/v1/admin/blocked-words", admin, `{"words":["ok"," "]}`, bad, CodeInvalidArgument, "words[1]")
+	f("PUT", "/v1/admin/blocked-words", admin, `{}`, bad, CodeInvalidArgument, "words")
+	f("PUT", "/v1/admin/blocked-words", admin, `{"words":null}`, bad, CodeInvalidArgument, "words")
+	// Ids are 1..2^63-1 (docs/api.md); an anchor_id is omitted, not 0.
+	f("POST", "/v1/rooms/9223372036854775808/open", anchor, ``, bad, CodeInvalidArgument, "id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":9223372036854775808,"value":200}`, bad, CodeInvalidArgument, "gift_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":0}`, bad, CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/rooms/5/open", admin, `{"anchor_id":0}`, bad, CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":18446744073709551615}`, bad, CodeInvalidArgument, "room_b")
+	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":97}`, http.StatusNotFound, CodeNotFound, "room_b")
+	f("GET", "/v1/pk/5-6-1", viewer, ``, http.StatusNotFound, CodeNotFound, "")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `[1]`, bad, CodeInvalidArgument, "")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"`+strings.Repeat("x", 64<<10)+`"}`,
+		http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "")
+	f("GET", "/v1/rooms/5", "", ``, http.StatusUnauthorized, CodeUnauthenticated, "")
 
 	// Accepted ones, then the per-user, per-room rate (1/s, burst 3).
 	if r := e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":8}`); r.status != http.StatusAccepted {
@@ -106,5 +134,147 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 	}
 	if r := e.post("/v1/rooms/6/danmaku", viewer, `{"text":"hi"}`); r.status != http.StatusAccepted {
 		t.Fatalf("the rate is per room: danmaku in room 6: %d %s", r.status, r.body)
+	}
+}
+
+// TestRoomRoutesReplies walks the success reply of every live-room route
+// through the checked client (the OpenAPI document against the real
+// handlers and board) and checks the values docs/api.md promises.
+func TestRoomRoutesReplies(t *testing.T) {
+	t.Parallel()
+	e := newRoomsEnv(t)
+	anchor, viewer, admin := token(t, 8, ""), token(t, 42, ""), token(t, 1, RoleAdmin)
+	room := func(r reply, want board.Room) board.Room {
+		t.Helper()
+		var got board.Room
+		decodeReply(t, r, http.StatusOK, &got)
+		want.OpenedAt = got.OpenedAt
+		if got != want || got.OpenedAt <= 0 {
+			t.Fatalf("room %+v, want %+v", got, want)
+		}
+		return got
+	}
+	// The anchor rule: the first opener is the anchor; an admin may name
+	// one, or open without one, and then the next opener becomes it.
+	room(e.post("/v1/rooms/5/open", anchor, ""), board.Room{RoomID: 5, Status: "open", AnchorID: 8, Version: 1})
+	room(e.post("/v1/rooms/6/open", admin, `{"anchor_id":9}`), board.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
+	room(e.post("/v1/rooms/11/open", admin, ""), board.Room{RoomID: 11, Status: "open", Version: 1})
+	room(e.post("/v1/rooms/11/open", viewer, `{"anchor_id":77}`), board.Room{RoomID: 11, Status: "open", AnchorID: 42, Version: 2})
+	room(e.post("/v1/rooms/11/close", viewer, ""), board.Room{RoomID: 11, Status: "closed", AnchorID: 42, Version: 3})
+	room(e.get("/v1/rooms/6", viewer), board.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
+
+	listed := func(path string, want ...uint64) {
+		t.Helper()
+		var got struct{ Items []board.Room }
+		decodeReply(t, e.get(path, viewer), http.StatusOK, &got)
+		ids := map[uint64]bool{}
+		for _, r := range got.Items {
+			ids[r.RoomID] = true
+		}
+		if len(got.Items) != len(want) || len(ids) != len(want) {
+			t.Fatalf("GET %s: %+v, want rooms %v", path, got.Items, want)
+		}
+		for _, id := range want {
+			if !ids[id] {
+				t.Fatalf("GET %s: %+v, want rooms %v", path, got.Items, want)
+			}
+		}
+	}
+	listed("/v1/rooms", 5, 6, 11)
+	listed("/v1/rooms?live=true", 5, 6)
+	listed("/v1/rooms?live=&limit=", 5, 6, 11)
+	if r := e.get("/v1/rooms?live=1&limit=1", viewer); r.status != http.StatusOK || strings.Count(r.body, `"room_id"`) != 1 {
+		t.Fatalf("GET /v1/rooms?live=1&limit=1: %d %s", r.status, r.body)
+	}
+
+	var dm struct {
+		Accepted bool
+		ID       string
+		Seq      *int64
+	}
+	decodeReply(t, e.post("/v1/rooms/5/danmaku", viewer, `{"text":" hi ","event_id":"d-1"}`), http.StatusAccepted, &dm)
+	if !dm.Accepted || dm.ID != "d-1" || dm.Seq == nil {
+		t.Fatalf("danmaku reply %+v", dm)
+	}
+	var gift struct {
+		Accepted bool
+		ID       string
+	}
+	decodeReply(t, e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":null}`), http.StatusAccepted, &gift)
+	if !gift.Accepted || gift.ID == "" {
+		t.Fatalf("gift reply %+v", gift)
+	}
+
+	// A PK, then a gift as the aggregator hands it over: the ranking and
+	// the bar (value 200 = 20 points toward room_a) move.
+	var pk board.PKFrame
+	decodeReply(t, e.post("/v1/pk", anchor, `{"room_a":5,"room_b":6}`), http.StatusCreated, &pk)
+	if pk.Type != "pk" || pk.RoomA != 5 || pk.RoomB != 6 || pk.ScoreA != 50 || pk.ScoreB != 50 || pk.Winner != 0 ||
+		!strings.HasPrefix(pk.PKID, "5-6-") {
+		t.Fatalf("POST /v1/pk: %+v", pk)
+	}
+	room(e.get("/v1/rooms/5", viewer), board.Room{RoomID: 5, Status: "open", AnchorID: 8, PKID: pk.PKID, Version: 1})
+	ev := ingest.Event{Type: ingest.TypeGift, UserID: 42, RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, EventID: "g-1"}
+	if err := e.b.ApplyGifts(context.Background(), []aggregate.Gift{{Offset: 1, Appended: time.Now(), Event: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	decodeReply(t, e.get("/v1/pk/"+pk.PKID, viewer), http.StatusOK, &pk)
+	if pk.ScoreA != 70 || pk.ScoreB != 30 || pk.Winner != 0 || pk.Version != 2 {
+		t.Fatalf("GET /v1/pk: %+v, want 70:30 at version 2", pk)
+	}
+	var lb struct {
+		Items   []board.Entry
+		Version int64
+	}
+	decodeReply(t, e.get("/v1/rooms/5/leaderboard?limit=5", viewer), http.StatusOK, &lb)
+	if len(lb.Items) != 1 || lb.Items[0] != (board.Entry{UserID: 42, Score: 200}) || lb.Version < 1 {
+		t.Fatalf("leaderboard %+v", lb)
+	}
+	decodeReply(t, e.get("/v1/rooms/6/leaderboard", viewer), http.StatusOK, &lb)
+	if len(lb.Items) != 0 || lb.Version != 0 {
+		t.Fatalf("leaderboard of a room without gifts: %+v", lb)
+	}
+
+	// Play leaderboards are read from Redis, where the refresher leaves
+	// them ({lbp:<biz>:<window>}:<window start>, DESIGN.md); this week's
+	// starts on Monday 00:00 UTC.
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	week := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	key := e.prefix + "{lbp:audio:week}:" + strconv.FormatInt(week.Unix(), 10)
+	if err := e.rdb.ZAdd(context.Background(), key, redis.Z{Score: 3, Member: 7}, redis.Z{Score: 5, Member: 9}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var plays struct{ Items []board.PlayEntry }
+	decodeReply(t, e.get("/v1/leaderboards/plays?biz=audio&window=week&limit=", viewer), http.StatusOK, &plays)
+	if want := []board.PlayEntry{{ItemID: 9, Score: 5}, {ItemID: 7, Score: 3}}; !slices.Equal(plays.Items, want) {
+		t.Fatalf("plays %+v, want %+v", plays.Items, want)
+	}
+	decodeReply(t, e.get("/v1/leaderboards/plays?biz=video&window=hour", viewer), http.StatusOK, &plays)
+	if len(plays.Items) != 0 {
+		t.Fatalf("plays of an empty window: %+v", plays.Items)
+	}
+
+	words := func(r reply, want ...string) {
+		t.Helper()
+		var got struct{ Words []string }
+		decodeReply(t, r, http.StatusOK, &got)
+		if !strings.Contains(r.body, `"words":[`) || !slices.Equal(got.Words, want) {
+			t.Fatalf("words %s, want %q", r.body, want)
+		}
+	}
+	words(e.get("/v1/admin/blocked-words", admin))
+	words(e.do("PUT", "/v1/admin/blocked-words", admin, strings.NewReader(`{"words":["Spam"," eggs "]}`)), "eggs", "spam")
+	words(e.get("/v1/admin/blocked-words", admin), "eggs", "spam")
+	words(e.do("PUT", "/v1/admin/blocked-words", admin, strings.NewReader(`{"words":[]}`)))
+}
+
+// decodeReply checks r's status and decodes its JSON body into v.
+func decodeReply(t *testing.T, r reply, status int, v any) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if err := json.Unmarshal([]byte(r.body), v); err != nil {
+		t.Fatalf("body %s: %v", r.body, err)
 	}
 }
