@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -66,7 +67,16 @@ func (s *Store) Mount(admin *gin.RouterGroup, root *gin.Engine) {
 
 	sub, _ := fs.Sub(web, "web")
 	files := http.StripPrefix(PagePath, http.FileServer(http.FS(sub)))
-	root.GET(PagePath+"*file", gin.WrapH(files))
+	root.GET(PagePath+"*file", func(c *gin.Context) {
+		// a missing file gets the API's JSON not_found, not FileServer's text
+		if name := strings.TrimPrefix(c.Param("file"), "/"); name != "" {
+			if _, err := fs.Stat(sub, name); err != nil {
+				api.WriteError(c, api.NotFound("no file "+name+" in the analytics page"))
+				return
+			}
+		}
+		files.ServeHTTP(c.Writer, c.Request)
+	})
 	root.GET("/analytics", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, PagePath) })
 }
 
@@ -87,7 +97,8 @@ func (s *Store) top(ctx context.Context, c *gin.Context) (any, error) {
 }
 
 func (s *Store) affinity(ctx context.Context, c *gin.Context) (any, error) {
-	user, err := strconv.ParseUint(c.Query("user"), 10, 64)
+	// ids are 1..2^63-1 across the API (docs/api.md)
+	user, err := strconv.ParseUint(c.Query("user"), 10, 63)
 	if err != nil || user == 0 {
 		return nil, api.BadRequest("user", "must be a positive user id")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -61,16 +62,19 @@ func token(t *testing.T, role string) string {
 	return tok
 }
 
-func TestEndpoints(t *testing.T) {
-	t.Parallel()
-	hs := pageServer(t)
-	get := func(path, tok string) (int, string) {
+// getter returns a GET helper whose requests and replies are checked
+// against the OpenAPI document (internal/apitest); redirects are not
+// followed, so each exchange is checked as the server sent it.
+func getter(t *testing.T, hs *httptest.Server) func(path, tok string) (int, string) {
+	client := apitest.New(t).Client(nil)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return func(path, tok string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +82,12 @@ func TestEndpoints(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+}
+
+func TestEndpoints(t *testing.T) {
+	t.Parallel()
+	hs := pageServer(t)
+	get := getter(t, hs)
 	admin := token(t, api.RoleAdmin)
 	f := func(path, tok string, status int, contains string) {
 		t.Helper()
@@ -93,8 +103,17 @@ func TestEndpoints(t *testing.T) {
 	f("/v1/admin/analytics/top?biz=tv", admin, http.StatusBadRequest, `"field":"biz"`)
 	f("/v1/admin/analytics/affinity", admin, http.StatusBadRequest, `"field":"user"`)
 	f("/v1/admin/analytics/stations", admin, http.StatusOK, `{"items":[{"station_id":2,"plays":1,"skips":1,"skip_rate":0.5}]}`)
+	f("/v1/admin/analytics/top?window=day&limit=3", admin, http.StatusOK, `"items":[`)
+	f("/v1/admin/analytics/retention", admin, http.StatusOK, `"items":[`)
+	f("/v1/admin/analytics/listening?days=2", admin, http.StatusOK, `"days":[`)
+	f("/v1/admin/analytics/affinity?user=1", admin, http.StatusOK, `{"items":[`)
+	f("/analytics", "", http.StatusMovedPermanently, "")
 	f("/analytics/", "", http.StatusOK, "<title>onair analytics</title>")
 	f("/analytics/uPlot.iife.min.js", "", http.StatusOK, "uPlot")
+	f("/analytics/uPlot.min.css", "", http.StatusOK, "")
+	f("/analytics/uPlot.LICENSE", "", http.StatusOK, "MIT")
+	f("/analytics/index.html", "", http.StatusMovedPermanently, "")
+	f("/analytics/nope.js", "", http.StatusNotFound, `"code":"not_found"`)
 
 	_, body := get("/v1/admin/analytics/dau?days=5", admin)
 	var dau Series
@@ -187,6 +206,33 @@ func waitJS(ctx context.Context, t *testing.T, expr, what string) {
 			status, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.getElementById("status").textContent`))
 			t.Fatalf("waiting for %s: %v (last error %v, page status %q)", what, ctx.Err(), err, status)
 		case <-time.After(50 * time.Millisecond): // polling with a deadline
+		}
+	}
+}
+
+// TestMalformedParams: every malformed query parameter of the analytics
+// endpoints gets a 400 naming it, and the document agrees the request is
+// invalid or at least that the reply is one it documents (apitest).
+func TestMalformedParams(t *testing.T) {
+	t.Parallel()
+	hs := pageServer(t)
+	get := getter(t, hs)
+	admin := token(t, api.RoleAdmin)
+	for _, c := range []struct{ path, field string }{
+		{"dau?days=", "days"}, {"dau?days=x", "days"}, {"dau?days=367", "days"}, {"dau?days=1.5", "days"},
+		{"listening?days=-1", "days"}, {"retention?days=0", "days"}, {"stations?days=400", "days"},
+		{"top?biz=", "biz"}, {"top?biz=AUDIO", "biz"}, {"top?window=", "window"}, {"top?window=month", "window"},
+		{"top?limit=0", "limit"}, {"top?limit=1001", "limit"}, {"top?limit=ten", "limit"}, {"top?window=day&limit=", "limit"},
+		{"affinity", "user"}, {"affinity?user=0", "user"}, {"affinity?user=-3", "user"}, {"affinity?user=abc", "user"},
+		{"affinity?user=9223372036854775808", "user"}, {"affinity?user=1&days=0", "days"}, {"affinity?user=1&limit=1001", "limit"},
+	} {
+		code, body := get("/v1/admin/analytics/"+c.path, admin)
+		var reply struct {
+			Error struct{ Code, Field string } `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(body), &reply)
+		if code != http.StatusBadRequest || reply.Error.Code != api.CodeInvalidArgument || reply.Error.Field != c.field {
+			t.Errorf("GET %s: %d %s, want 400 invalid_argument naming %q", c.path, code, body, c.field)
 		}
 	}
 }
