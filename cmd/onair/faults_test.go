@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onair/onair/internal/testenv"
+	"github.com/onair/onair/loadtest"
+)
+
+// TestDevSurvivesRedisFaults: under a steady load of reports and history
+// reads, `onair dev`'s redis-server is frozen (SIGSTOP) for 3 s, then
+// killed. Meanwhile every report gets its 202 with p99 ≤ 250 ms (the rate
+// limiter and first_today fail open), history answers 200 or 503 with
+// Retry-After, p99 ≤ 500 ms; the killed server is restarted by onair dev
+// (counted in onair_childproc_restarts_total), the stack is ready again on
+// its own, and ClickHouse holds every accepted event exactly once.
+func TestDevSurvivesRedisFaults(t *testing.T) {
+	t.Parallel()
+	devFaults(t, "redis", loadtest.FaultRedisFreeze, loadtest.FaultRedisKill)
+}
+
+// TestDevSurvivesClickHouseFaults: the same with clickhouse-server, which
+// history needs for pages beyond Redis (with --history-max-entries 5 and
+// pages of 4, the load's second pages): those answer 503 within 500 ms while it is
+// out, first pages and ingest are not held up.
+func TestDevSurvivesClickHouseFaults(t *testing.T) {
+	t.Parallel()
+	devFaults(t, "clickhouse", loadtest.FaultClickHouseFreeze, loadtest.FaultClickHouseKill)
+}
+
+// Bounds of the issue: while a dependency is out.
+const (
+	ingestP99Bound  = 250 // ms
+	historyP99Bound = 500 // ms
+)
+
+func devFaults(t *testing.T, server string, faults ...string) {
+	o := testenv.StartOnair(t, "", "--history-max-entries", "5", "--progress-flush", "1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s, err := loadtest.Faults(ctx, loadtest.FaultsConfig{
+		Load:     loadtest.FaultLoadConfig{URL: o.URL, Secret: o.Secret, IngestRate: 40, ReadRate: 20, Users: 8, PageLimit: 4},
+		OnairPID: o.PID(), Faults: faults, Hold: 3 * time.Second, Steady: 2 * time.Second, Ready: 30 * time.Second,
+		ClickHouse: o.ClickHouseAddr, Database: o.Database, Wait: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("%v\nonair stderr:\n%s", err, notableLog(o))
+	}
+	var table fmtBuffer
+	loadtest.TextFaults(&table, s)
+	t.Logf("figures:\n%s", table)
+	for _, f := range s.Faults {
+		p := f.During
+		if p.Ingest.Requests == 0 || p.Ingest.Share(http.StatusAccepted) != 1 || p.Ingest.P99 > ingestP99Bound {
+			t.Errorf("%s: ingest %d requests, statuses %v, p99 %.0f ms; want every one 202 within %d ms",
+				f.Fault, p.Ingest.Requests, p.Ingest.Codes, p.Ingest.P99, ingestP99Bound)
+		}
+		for _, h := range []struct {
+			name string
+			l    loadtest.FaultLatencies
+		}{{"first pages", p.First}, {"deep pages", p.Deep}} {
+			other := h.l.Requests - h.l.Codes[http.StatusOK] - h.l.Codes[http.StatusServiceUnavailable]
+			if other > 0 || h.l.NoRetryAfter > 0 || h.l.P99 > historyP99Bound {
+				t.Errorf("%s: history %s statuses %v (%d 503 without Retry-After), p99 %.0f ms; want 200 or 503 with Retry-After within %d ms",
+					f.Fault, h.name, h.l.Codes, h.l.NoRetryAfter, h.l.P99, historyP99Bound)
+			}
+		}
+		// A killed server is back within a few hundred ms, often before
+		// any read met it; a 3 s freeze must be felt.
+		if strings.HasSuffix(f.Fault, "freeze") && f.During.Deep.Codes[http.StatusServiceUnavailable] == 0 {
+			t.Errorf("%s: no deep page answered 503: the fault was not felt (%v)", f.Fault, f.During.Deep.Codes)
+		}
+	}
+	if a := s.After; a.Ingest.Share(http.StatusAccepted) != 1 || a.First.Share(http.StatusOK) != 1 || a.Deep.Share(http.StatusOK) != 1 {
+		t.Errorf("after the faults: ingest %v, first pages %v, deep pages %v; want all 202 and 200", a.Ingest.Codes, a.First.Codes, a.Deep.Codes)
+	}
+	if s.Lost {
+		t.Errorf("events lost or doubled: %d accepted, %d found, missing %v, doubled %v",
+			s.Check.Accepted, s.Check.Found, s.Check.Missing, s.Check.Duplicated)
+	}
+	metrics := getOK(t, o.URL+"/metrics", "")
+	re := regexp.MustCompile(fmt.Sprintf(`onair_childproc_restarts_total\{server="%s"\} (\d+)`, server))
+	if m := re.FindStringSubmatch(metrics); m == nil || m[1] != "1" {
+		t.Errorf("onair_childproc_restarts_total for %s: %v, want 1", server, m)
+	}
+	if t.Failed() {
+		t.Logf("onair stderr:\n%s", notableLog(o))
+	}
+}
+
+// fmtBuffer is an io.Writer that prints as a string.
+type fmtBuffer []byte
+
+func (b *fmtBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+func (b fmtBuffer) String() string               { return string(b) }

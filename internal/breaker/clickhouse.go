@@ -1,0 +1,124 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// ClickHouse returns conn guarded by b: while the circuit is open, Query,
+// QueryRow, Select, Exec, PrepareBatch and Ping fail at once with an
+// *OpenError; otherwise the outcome of each is reported to b (the start of
+// a query, not the rows read later). The other methods pass through.
+func (b *Breaker) ClickHouse(conn driver.Conn) driver.Conn { return &chConn{Conn: conn, b: b} }
+
+type chConn struct {
+	driver.Conn
+	b *Breaker
+}
+
+func (c *chConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	return guarded(c.b, ctx, func() (driver.Rows, error) { return c.Conn.Query(ctx, query, args...) },
+		func(r driver.Rows) { r.Close() })
+}
+
+func (c *chConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
+	row, err := guarded(c.b, ctx, func() (driver.Row, error) {
+		r := c.Conn.QueryRow(ctx, query, args...)
+		return r, r.Err()
+	}, nil)
+	if err != nil {
+		return errRow{err}
+	}
+	return row
+}
+
+func (c *chConn) Select(ctx context.Context, dest any, query string, args ...any) error {
+	_, err := guarded(c.b, ctx, func() (struct{}, error) { return struct{}{}, c.Conn.Select(ctx, dest, query, args...) }, nil)
+	return err
+}
+
+func (c *chConn) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := guarded(c.b, ctx, func() (struct{}, error) { return struct{}{}, c.Conn.Exec(ctx, query, args...) }, nil)
+	return err
+}
+
+func (c *chConn) Ping(ctx context.Context) error {
+	_, err := guarded(c.b, ctx, func() (struct{}, error) { return struct{}{}, c.Conn.Ping(ctx) }, nil)
+	return err
+}
+
+func (c *chConn) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	return guarded(c.b, ctx, func() (driver.Batch, error) { return c.Conn.PrepareBatch(ctx, query, opts...) },
+		func(b driver.Batch) { _ = b.Abort() })
+}
+
+// guarded makes one call through b, and returns by ctx's end even when the
+// driver does not: clickhouse-go bounds a new connection's handshake by its
+// DialTimeout, not by the context, so a frozen server would hold a request
+// for seconds. An abandoned call finishes in the background and release
+// (when not nil) frees what it returned; the breaker opens after a few
+// such timeouts, so few calls are ever abandoned.
+func guarded[T any](b *Breaker, ctx context.Context, call func() (T, error), release func(T)) (T, error) {
+	var zero T
+	done, err := b.Allow()
+	if err != nil {
+		return zero, err
+	}
+	if ctx.Done() == nil {
+		v, err := call()
+		done(chFault(ctx, err))
+		return v, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := call()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		done(chFault(ctx, r.err))
+		return r.v, r.err
+	case <-ctx.Done():
+		err := ctx.Err()
+		done(chFault(ctx, err))
+		go func() {
+			if r := <-ch; r.err == nil && release != nil {
+				release(r.v)
+			}
+		}()
+		return zero, fmt.Errorf("clickhouse: %w", err)
+	}
+}
+
+// chFault classifies a ClickHouse error: an exception is the server's
+// answer (a bad query, a missing table) from a healthy server; network
+// errors, timeouts and a pool that cannot get a connection are failures,
+// unless the caller's own context was cancelled.
+func chFault(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return Excluded(err)
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return nil
+	}
+	return err
+}
+
+// errRow is the driver.Row of a query that was not made.
+type errRow struct{ err error }
+
+func (r errRow) Err() error           { return r.err }
+func (r errRow) Scan(...any) error    { return r.err }
+func (r errRow) ScanStruct(any) error { return r.err }
