@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,9 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if setup(cmd) {
+			return next(ctx, cmd)
+		}
 		done, err := h.b.Allow()
 		if err != nil {
 			cmd.SetErr(err)
@@ -34,6 +38,9 @@ func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return !setup(c) }) {
+			return next(ctx, cmds)
+		}
 		done, err := h.b.Allow()
 		if err != nil {
 			for _, c := range cmds {
@@ -47,6 +54,18 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
+// setup reports the commands go-redis sends to set up a new connection,
+// through the hooks of the command that needed it. They are part of that
+// command's call: guarding them again would have the half-open probe
+// refuse its own connection, and the circuit could never close.
+func setup(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "readonly", "client":
+		return true
+	}
+	return false
+}
+
 // redisFault classifies a command's error. Redis answered when the error is
 // a reply of its own (redis.Nil, a script error, WRONGTYPE): that is a
 // healthy Redis, except for the replies of a server that cannot serve yet
@@ -57,7 +76,7 @@ func redisFault(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil || errors.Is(err, ErrOpen) {
 		return Excluded(err)
 	}
 	var re redis.Error
