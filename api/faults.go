@@ -22,9 +22,9 @@ const (
 	// event; on failure the reply says first_today false.
 	touchTimeout = 100 * time.Millisecond
 	// historyTimeout bounds every History route's store calls together
-	// (Redis, and ClickHouse for deep pages and re-warms), leaving room
-	// within api.md's 500 ms for a 503.
-	historyTimeout = 300 * time.Millisecond
+	// (Redis, and ClickHouse for deep pages and re-warms). With the rate
+	// limiter's 100 ms before it, a 503 leaves well within 500 ms.
+	historyTimeout = 250 * time.Millisecond
 )
 
 // faultLogs samples the log lines of failures that repeat with every

@@ -26,6 +26,7 @@ func faultsMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&cfg.Load.IngestRate, "rate", 60, "reports per second (a quarter of them batches of 3 events)")
 	fs.IntVar(&cfg.Load.ReadRate, "read-rate", 30, "GET /v1/history per second (half of them a user's second page)")
 	fs.IntVar(&cfg.Load.Users, "users", 20, "users reporting and reading")
+	fs.IntVar(&cfg.Load.PageLimit, "page-limit", 20, "limit of every history read: below onair's --history-max-entries, so first pages come from Redis and second pages from ClickHouse")
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", DefaultClickHouse, "ClickHouse native address, to count the accepted events")
 	fs.StringVar(&cfg.Database, "database", DefaultDatabase, "ClickHouse database holding events")
 	fs.StringVar(&out, "json", "", "also write the summary as JSON to this file")

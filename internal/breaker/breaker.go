@@ -28,7 +28,8 @@ type Config struct {
 	// the metrics' dependency label. Required.
 	Name string
 	// Failures is how many consecutive failed calls open the circuit;
-	// 0 means 3.
+	// 0 means 5: a stalled dependency fails every call in flight at once,
+	// while a slow moment under load has successes in between.
 	Failures int
 	// OpenFor is how long the circuit stays open before one call probes
 	// the dependency again; 0 means 250 ms. It bounds how long onair takes
@@ -88,7 +89,7 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, fmt.Errorf("breaker %s: Failures (%d) and OpenFor (%s) must not be negative", cfg.Name, cfg.Failures, cfg.OpenFor)
 	}
 	if cfg.Failures == 0 {
-		cfg.Failures = 3
+		cfg.Failures = 5
 	}
 	if cfg.OpenFor == 0 {
 		cfg.OpenFor = 250 * time.Millisecond
@@ -139,6 +140,21 @@ func (b *Breaker) Allow() (done func(fault error), err error) {
 		}
 		d(fault)
 	}, nil
+}
+
+// note reports the outcome of work that followed a call already reported
+// (rows read after a query started): a failure counts as one more failed
+// call. Nothing is noted while the circuit is open.
+func (b *Breaker) note(fault error) {
+	if fault == nil {
+		return
+	}
+	if done, err := b.cb.Allow(); err == nil {
+		b.mu.Lock()
+		b.cause = fault
+		b.mu.Unlock()
+		done(fault)
+	}
 }
 
 // Excluded wraps err as an outcome that neither opens nor closes the

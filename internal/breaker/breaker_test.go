@@ -3,6 +3,8 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +37,7 @@ func call(f func(ctx context.Context) error, deadline time.Duration) (error, tim
 
 // TestRedisOpensFailsFastAndCloses: against a real redis-server that is
 // frozen (SIGSTOP), then dead (stopped), each call of a guarded client
-// waits at most its deadline until three have failed; then calls fail at
+// waits at most its deadline until five have failed; then calls fail at
 // once with an OpenError naming redis, counted as rejected; once Redis is
 // back, a probe closes the circuit within a few OpenFor.
 func TestRedisOpensFailsFastAndCloses(t *testing.T) {
@@ -66,12 +68,11 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 			}
 			cancel()
 		}
-		// At most three calls meet the dependency (a new connection's
-		// handshake counts as a call too), each within its deadline.
+		// At most five calls meet the dependency, each within its deadline.
 		for i := 0; b.Err() == nil; i++ {
 			err, took := call(ping, 100*time.Millisecond)
-			if i == 3 || err == nil || took > 300*time.Millisecond {
-				t.Fatalf("%s: call %d: %v after %s; want the dependency's failure within the deadline, and open after 3", fault, i, err, took)
+			if i == 5 || err == nil || took > 300*time.Millisecond {
+				t.Fatalf("%s: call %d: %v after %s; want the dependency's failure within the deadline, and open after 5", fault, i, err, took)
 			}
 		}
 		for i := range 20 {
@@ -151,7 +152,7 @@ func TestRedisRepliesAreHealthy(t *testing.T) {
 // TestClickHouseFrozenReturnsByDeadline: with clickhouse-server frozen,
 // a guarded query on a fresh connection (whose handshake clickhouse-go
 // bounds by its 5 s DialTimeout, not by the context) returns by its
-// deadline; after three such failures queries fail at once; after SIGCONT
+// deadline; after five such failures queries fail at once; after SIGCONT
 // they succeed again.
 func TestClickHouseFrozenReturnsByDeadline(t *testing.T) {
 	t.Parallel()
@@ -174,21 +175,24 @@ func TestClickHouseFrozenReturnsByDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(srv.PID(), syscall.SIGCONT)
-	for i := range 3 {
-		// Query, Exec and PrepareBatch alike
-		calls := []func(ctx context.Context) error{
-			one,
-			func(ctx context.Context) error { return conn.Exec(ctx, "SELECT 1") },
-			func(ctx context.Context) error { _, err := conn.PrepareBatch(ctx, "INSERT INTO t (a)"); return err },
-		}
+	// Query, Exec and PrepareBatch alike
+	calls := []func(ctx context.Context) error{
+		one,
+		func(ctx context.Context) error { return conn.Exec(ctx, "SELECT 1") },
+		func(ctx context.Context) error { _, err := conn.PrepareBatch(ctx, "INSERT INTO t (a)"); return err },
+		one, one,
+	}
+	var met []string
+	for i := range 5 {
 		err, took := call(calls[i], 200*time.Millisecond)
+		met = append(met, fmt.Sprintf("%v after %s", err, took.Round(time.Millisecond)))
 		if err == nil || errors.Is(err, ErrOpen) || took > 400*time.Millisecond {
 			t.Fatalf("call %d on a frozen server: %v after %s; want a timeout by the 200 ms deadline", i, err, took)
 		}
 	}
 	err, took := call(one, 200*time.Millisecond)
 	if !errors.Is(err, ErrOpen) || took > 20*time.Millisecond {
-		t.Fatalf("after three failures: %v after %s; want ErrOpen at once", err, took)
+		t.Fatalf("after five failures (%s): %v after %s; want ErrOpen at once", strings.Join(met, "; "), err, took)
 	}
 	if err := syscall.Kill(srv.PID(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)

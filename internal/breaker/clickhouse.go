@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -21,19 +22,19 @@ type chConn struct {
 }
 
 func (c *chConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	return guarded(c.b, ctx, func() (driver.Rows, error) { return c.Conn.Query(ctx, query, args...) },
+	rows, err := guarded(c.b, ctx, func() (driver.Rows, error) { return c.Conn.Query(ctx, query, args...) },
 		func(r driver.Rows) { r.Close() })
+	if err != nil {
+		return nil, err
+	}
+	return &chRows{Rows: rows, b: c.b, ctx: ctx}, nil
 }
 
+// QueryRow is Query and a read of the first row: clickhouse-go's own row
+// reads the data only in Scan, where a stall would not be seen.
 func (c *chConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	row, err := guarded(c.b, ctx, func() (driver.Row, error) {
-		r := c.Conn.QueryRow(ctx, query, args...)
-		return r, r.Err()
-	}, nil)
-	if err != nil {
-		return errRow{err}
-	}
-	return row
+	rows, err := c.Query(ctx, query, args...)
+	return &chRow{rows: rows, err: err}
 }
 
 func (c *chConn) Select(ctx context.Context, dest any, query string, args ...any) error {
@@ -116,9 +117,56 @@ func chFault(ctx context.Context, err error) error {
 	return err
 }
 
-// errRow is the driver.Row of a query that was not made.
-type errRow struct{ err error }
+// chRows reports a failure met while reading rows (a stall after the
+// first block) to the breaker, as one more call's outcome.
+type chRows struct {
+	driver.Rows
+	b    *Breaker
+	ctx  context.Context
+	seen bool
+}
 
-func (r errRow) Err() error           { return r.err }
-func (r errRow) Scan(...any) error    { return r.err }
-func (r errRow) ScanStruct(any) error { return r.err }
+func (r *chRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	if err := r.Rows.Err(); err != nil && !r.seen {
+		r.seen = true
+		r.b.note(chFault(r.ctx, err))
+	}
+	return false
+}
+
+// chRow is the driver.Row of QueryRow, as clickhouse-go's: the first row,
+// sql.ErrNoRows without one.
+type chRow struct {
+	rows driver.Rows
+	err  error
+}
+
+func (r *chRow) Err() error { return r.err }
+
+func (r *chRow) Scan(dest ...any) error {
+	return r.scan(func() error { return r.rows.Scan(dest...) })
+}
+
+func (r *chRow) ScanStruct(dest any) error {
+	return r.scan(func() error { return r.rows.ScanStruct(dest) })
+}
+
+func (r *chRow) scan(scan func() error) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := scan(); err != nil {
+		return err
+	}
+	return r.rows.Close()
+}
