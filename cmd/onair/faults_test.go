@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -99,3 +100,89 @@ type fmtBuffer []byte
 
 func (b *fmtBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 func (b fmtBuffer) String() string               { return string(b) }
+
+// TestServeSurvivesDeadDependencies: `onair serve` against its own
+// redis-server, then clickhouse-server, each stopped for 2 s (dead, not
+// restarted) under a steady load: ingest keeps its 202s within 250 ms,
+// history answers 200 or 503 with Retry-After within 500 ms, /readyz names
+// the dependency that is out within 2 s, and is 200 again soon after it
+// is back.
+func TestServeSurvivesDeadDependencies(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 4)
+	rs := testenv.PrivateRedis(t)
+	cs := testenv.PrivateClickHouse(t)
+	s := startServe(t, kf.Addrs(), "--redis-addrs", rs.Addr(), "--clickhouse-addr", cs.Addr(), "--rate-limit", "200")
+	load, err := loadtest.StartFaultLoad(loadtest.FaultLoadConfig{URL: s.url, Secret: s.secret, IngestRate: 40, ReadRate: 20, Users: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			load.Stop()
+		}
+	}()
+	ready := func() (int, string) {
+		// /readyz bounds its checks by 1 s
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(s.url + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.Wait(t, 10*time.Second, func() bool { code, _ := ready(); return code == 200 }, "serve ready")
+	load.Phase("steady")
+	time.Sleep(time.Second) // a steady window, for comparison
+	backIn := map[string]time.Duration{}
+	for _, dep := range []struct {
+		name string
+		srv  interface {
+			Stop(context.Context) error
+			Start(context.Context) error
+		}
+	}{{"redis", rs}, {"clickhouse", cs}} {
+		load.Phase(dep.name + " dead")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := dep.srv.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		start := time.Now()
+		testenv.Wait(t, 2*time.Second, func() bool {
+			code, body := ready()
+			return code == 503 && strings.Contains(body, `"failed":["`+dep.name+`"]`)
+		}, "/readyz to name %s as failed: %v", dep.name, func() string { c, b := ready(); return fmt.Sprint(c, " ", b) }())
+		time.Sleep(2*time.Second - time.Since(start))
+		load.Phase(dep.name + " back")
+		if err := dep.srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		testenv.Wait(t, 5*time.Second, func() bool { code, _ := ready(); return code == 200 }, "ready after %s is back", dep.name)
+		backIn[dep.name] = time.Since(back)
+	}
+	stats, _ := load.Stop()
+	stopped = true
+	t.Logf("ready again after the dependency returned: %v", backIn)
+	for _, p := range stats {
+		t.Logf("%s: ingest %v p99 %.0f ms; first pages %v p99 %.0f ms; deep pages %v", p.Phase, p.Ingest.Codes, p.Ingest.P99, p.First.Codes, p.First.P99, p.Deep.Codes)
+		if !strings.HasSuffix(p.Phase, " dead") {
+			continue
+		}
+		if p.Ingest.Requests == 0 || p.Ingest.Share(http.StatusAccepted) != 1 || p.Ingest.P99 > ingestP99Bound {
+			t.Errorf("%s: ingest %v p99 %.0f ms; want every one 202 within %d ms", p.Phase, p.Ingest.Codes, p.Ingest.P99, ingestP99Bound)
+		}
+		h := p.First
+		if h.Requests == 0 || h.Codes[http.StatusOK]+h.Codes[http.StatusServiceUnavailable] != h.Requests || h.NoRetryAfter > 0 || h.P99 > historyP99Bound {
+			t.Errorf("%s: history %v (%d 503 without Retry-After) p99 %.0f ms; want 200 or 503 with Retry-After within %d ms",
+				p.Phase, h.Codes, h.NoRetryAfter, h.P99, historyP99Bound)
+		}
+		if p.Phase == "redis dead" && h.Codes[http.StatusServiceUnavailable] == 0 {
+			t.Errorf("%s: no history read answered 503", p.Phase)
+		}
+	}
+}
