@@ -26,13 +26,13 @@ func newBreaker(t *testing.T, name string, reg prometheus.Registerer) *Breaker {
 	return b
 }
 
-// call runs f with a deadline and returns its error and how long it took.
-func call(f func(ctx context.Context) error, deadline time.Duration) (error, time.Duration) {
+// call runs f with a deadline and returns how long it took and its error.
+func call(f func(ctx context.Context) error, deadline time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
 	err := f(ctx)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 // TestRedisOpensFailsFastAndCloses: against a real redis-server that is
@@ -49,7 +49,7 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 	defer rdb.Close()
 	rdb.AddHook(b.RedisHook())
 	ping := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	if err, _ := call(ping, time.Second); err != nil {
+	if _, err := call(ping, time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -70,13 +70,13 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 		}
 		// At most five calls meet the dependency, each within its deadline.
 		for i := 0; b.Err() == nil; i++ {
-			err, took := call(ping, 100*time.Millisecond)
+			took, err := call(ping, 100*time.Millisecond)
 			if i == 5 || err == nil || took > 300*time.Millisecond {
 				t.Fatalf("%s: call %d: %v after %s; want the dependency's failure within the deadline, and open after 5", fault, i, err, took)
 			}
 		}
 		for i := range 20 {
-			err, took := call(ping, 100*time.Millisecond)
+			took, err := call(ping, 100*time.Millisecond)
 			var oe *OpenError
 			if !errors.As(err, &oe) || oe.Name != "redis" || oe.Cause == nil {
 				// a half-open probe may still meet the dependency itself
@@ -103,7 +103,7 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 			}
 		}
 		back := time.Now()
-		testenv.Wait(t, 5*time.Second, func() bool { err, _ := call(ping, 100*time.Millisecond); return err == nil },
+		testenv.Wait(t, 5*time.Second, func() bool { _, err := call(ping, 100*time.Millisecond); return err == nil },
 			"%s: a call to succeed once redis is back", fault)
 		if took := time.Since(back); took > time.Second {
 			t.Errorf("%s: circuit closed %s after redis came back, want within a few OpenFor", fault, took)
@@ -168,7 +168,7 @@ func TestClickHouseFrozenReturnsByDeadline(t *testing.T) {
 		var n uint8
 		return conn.QueryRow(ctx, "SELECT 1").Scan(&n)
 	}
-	if err, _ := call(one, 5*time.Second); err != nil {
+	if _, err := call(one, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
@@ -184,19 +184,19 @@ func TestClickHouseFrozenReturnsByDeadline(t *testing.T) {
 	}
 	var met []string
 	for i := range 5 {
-		err, took := call(calls[i], 200*time.Millisecond)
+		took, err := call(calls[i], 200*time.Millisecond)
 		met = append(met, fmt.Sprintf("%v after %s", err, took.Round(time.Millisecond)))
 		if err == nil || errors.Is(err, ErrOpen) || took > 400*time.Millisecond {
 			t.Fatalf("call %d on a frozen server: %v after %s; want a timeout by the 200 ms deadline", i, err, took)
 		}
 	}
-	err, took := call(one, 200*time.Millisecond)
+	took, err := call(one, 200*time.Millisecond)
 	if !errors.Is(err, ErrOpen) || took > 20*time.Millisecond {
 		t.Fatalf("after five failures (%s): %v after %s; want ErrOpen at once", strings.Join(met, "; "), err, took)
 	}
 	if err := syscall.Kill(srv.PID(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Wait(t, 10*time.Second, func() bool { err, _ := call(one, time.Second); return err == nil },
+	testenv.Wait(t, 10*time.Second, func() bool { _, err := call(one, time.Second); return err == nil },
 		"queries to succeed after SIGCONT")
 }
