@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/onair/onair/internal/childproc"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/loadtest"
 )
@@ -184,5 +188,43 @@ func TestServeSurvivesDeadDependencies(t *testing.T) {
 		if p.Phase == "redis dead" && h.Codes[http.StatusServiceUnavailable] == 0 {
 			t.Errorf("%s: no history read answered 503", p.Phase)
 		}
+	}
+}
+
+// TestDevGivesUpOnACrashLoop: a child server that cannot start again
+// (here: its redis.conf broken, then the server killed) is restarted with
+// backoff a few times, then `onair dev` stops with an error that names the
+// server and quotes its log, instead of restarting it forever.
+func TestDevGivesUpOnACrashLoop(t *testing.T) {
+	t.Parallel()
+	o := testenv.StartOnair(t, "")
+	conf := filepath.Join(o.DataDir, "redis", "redis.conf")
+	if err := os.WriteFile(conf, []byte("no-such-directive yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := childproc.FindChild(o.PID(), "redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-o.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatalf("onair dev still running 40 s after its redis-server was killed with a broken config; stderr:\n%s", o.StderrTail())
+	}
+	took := time.Since(killed)
+	log := o.StderrTail()
+	o.Kill(t) // it has exited: only marks it stopped for the cleanup
+	for _, want := range []string{"gave up restarting", "redis-server", "crashed 5 times", "no-such-directive"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("onair dev's last words lack %q:\n%s", want, log)
+		}
+	}
+	// five restarts after 100, 200, 400, 800 and 1600 ms
+	if took < 3*time.Second {
+		t.Errorf("gave up %s after the kill: the restarts did not back off", took)
 	}
 }
