@@ -14,6 +14,7 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/logsample"
 )
 
 // flushTimeout bounds one flush; a sink slower than this counts as failing.
@@ -79,6 +80,8 @@ type Aggregator struct {
 	failing   bool
 	backoff   time.Duration
 	nextRetry time.Time
+	// failLog samples the log lines of a sink that keeps failing.
+	failLog logsample.Sampler
 }
 
 // New validates cfg and joins the consumer group. Call Run to consume.
@@ -86,7 +89,8 @@ func New(cfg Config) (*Aggregator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: newMetrics(cfg.Registerer)}
+	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: newMetrics(cfg.Registerer),
+		failLog: logsample.Sampler{Every: 30 * time.Second}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
@@ -261,6 +265,7 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 	}
 	if a.failing {
 		a.failing, a.backoff = false, 0
+		a.failLog.Reset()
 		a.cl.ResumeFetchTopics(a.cfg.Topic)
 		a.cfg.Log.Info("sinks healthy again, fetching resumed")
 	}
@@ -280,7 +285,10 @@ func (a *Aggregator) sinkFailed(err error) {
 	}
 	a.failing = true
 	a.m.retries.Inc()
-	a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "err", err)
+	// A sink that stays down fails every retry: log a sample, with a count.
+	if n, ok := a.failLog.Due(); ok {
+		a.cfg.Log.Warn("sink write failed; fetching paused, will retry", "retry_in", a.backoff, "failures", n, "err", err)
+	}
 }
 
 // flushAll starts a write-back to Redis (waits for it with wait, or while

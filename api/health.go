@@ -23,7 +23,7 @@ type ReadyCheck struct {
 
 // readyTimeout bounds all of /readyz: a load balancer probing it must get
 // an answer even when a dependency hangs.
-const readyTimeout = 2 * time.Second
+const readyTimeout = time.Second
 
 func (s *Server) mountHealth() {
 	e := s.engine

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -45,7 +44,7 @@ const (
 )
 
 func (s *Server) mountHistory() {
-	g := s.v1
+	g := s.v1.Group("", historyDeadline)
 	g.GET("/history", s.getHistory)
 	g.DELETE("/history", s.clearHistory)
 	g.GET("/history/settings", s.getSettings)
@@ -59,18 +58,14 @@ func (s *Server) mountHistory() {
 // getHistory is GET /v1/history?biz=&limit=&cursor=.
 func (s *Server) getHistory(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	biz, e := queryBiz(c)
+	q, e := parsePageQuery(c.Request.URL.Query())
 	if e == nil {
-		var limit int
-		if limit, e = queryLimit(c); e == nil {
-			p, err := s.cfg.History.History(c.Request.Context(), cl.UserID, biz, limit, c.Query("cursor"))
-			if err != nil {
-				e = s.historyError(c, err)
-			} else {
-				writeJSON(c, http.StatusOK, p.Render(renderPage))
-				return
-			}
+		p, err := s.cfg.History.History(c.Request.Context(), cl.UserID, q.biz, q.limit, q.cursor)
+		if err == nil {
+			writeJSON(c, http.StatusOK, p.Render(renderPage))
+			return
 		}
+		e = s.historyError(c, err)
 	}
 	WriteError(c, e)
 }
@@ -93,24 +88,10 @@ func renderPage(p history.Page) []byte {
 // progress are left out; a key asked twice appears once.
 func (s *Server) getProgress(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	raw := c.Query("items")
-	if raw == "" {
-		WriteError(c, BadRequest("items", "items is required: a comma-separated list of biz:item_id"))
+	keys, e := parseItems(c.Request.URL.Query())
+	if e != nil {
+		WriteError(c, e)
 		return
-	}
-	n := strings.Count(raw, ",") + 1
-	if n > MaxProgressItems {
-		WriteError(c, BadRequest("items", "at most %d items, got %d", MaxProgressItems, n))
-		return
-	}
-	keys := make([]history.ItemKey, 0, n)
-	for part := range strings.SplitSeq(raw, ",") {
-		k, err := history.ParseItemKey(part)
-		if err != nil {
-			WriteError(c, BadRequest("items", "bad item key %q: want biz:item_id, e.g. audio:123", part))
-			return
-		}
-		keys = append(keys, k)
 	}
 	m, err := s.cfg.History.Progress(c.Request.Context(), cl.UserID, keys)
 	if err != nil {
@@ -161,7 +142,7 @@ func (s *Server) deleteItem(c *gin.Context) {
 // line is cleared.
 func (s *Server) clearHistory(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	biz, e := queryBiz(c)
+	biz, e := parseBiz(c.Request.URL.Query())
 	if e == nil {
 		if err := s.cfg.History.Clear(c.Request.Context(), cl.UserID, biz, s.now()); err != nil {
 			e = s.historyError(c, err)
@@ -227,21 +208,17 @@ func writeSettings(c *gin.Context, paused bool) {
 // getContinue is GET /v1/continue?biz=&limit=: {"items": [...]}.
 func (s *Server) getContinue(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	biz, e := queryBiz(c)
+	q, e := parsePageQuery(c.Request.URL.Query())
 	if e == nil {
-		var limit int
-		if limit, e = queryLimit(c); e == nil {
-			items, err := s.cfg.History.Continue(c.Request.Context(), cl.UserID, biz, limit)
-			if err != nil {
-				e = s.historyError(c, err)
-			} else {
-				b := make([]byte, 0, 16+len(items)*160)
-				b = append(b, `{"items":`...)
-				b = appendEntries(b, items)
-				writeJSON(c, http.StatusOK, append(b, '}', '\n'))
-				return
-			}
+		items, err := s.cfg.History.Continue(c.Request.Context(), cl.UserID, q.biz, q.limit)
+		if err == nil {
+			b := make([]byte, 0, 16+len(items)*160)
+			b = append(b, `{"items":`...)
+			b = appendEntries(b, items)
+			writeJSON(c, http.StatusOK, append(b, '}', '\n'))
+			return
 		}
+		e = s.historyError(c, err)
 	}
 	WriteError(c, e)
 }
@@ -277,39 +254,15 @@ func (s *Server) historyError(c *gin.Context, err error) *Error {
 		return BadRequest(ie.Field, "%s", ie.Reason)
 	}
 	cl, _ := ClaimsFrom(c)
-	s.log.Warn("history store failed", "route", c.FullPath(), "user", cl.UserID, "err", err)
+	// While Redis or ClickHouse is down every request fails here.
+	if n, ok := s.faultLogs.history.Due(); ok {
+		s.log.Warn("history store failed", "route", c.FullPath(), "user", cl.UserID, "occurrences", n, "err", err)
+	}
 	return Unavailable("history_unavailable", "history temporarily unavailable, retry")
-}
-
-// queryBiz reads the optional ?biz=; absent or empty = 0 (every biz).
-func queryBiz(c *gin.Context) (ingest.Biz, *Error) {
-	v := c.Query("biz")
-	if v == "" {
-		return ingest.BizNone, nil
-	}
-	b, ok := ingest.ParseBiz(v)
-	if !ok {
-		return 0, badBiz(v)
-	}
-	return b, nil
 }
 
 func badBiz(v string) *Error {
 	return BadRequest("biz", "unknown biz %q: want one of audio, video, live, article, comic, radio", v)
-}
-
-// queryLimit reads the optional ?limit=, 1..MaxPageLimit; absent or
-// empty = DefaultPageLimit.
-func queryLimit(c *gin.Context) (int, *Error) {
-	v := c.Query("limit")
-	if v == "" {
-		return DefaultPageLimit, nil
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || n < 1 || n > MaxPageLimit {
-		return 0, BadRequest("limit", "limit must be an integer in 1..%d, got %q", MaxPageLimit, v)
-	}
-	return int(n), nil
 }
 
 // pathItem reads the {biz} and {item_id} path parameters.
@@ -321,7 +274,7 @@ func pathItem(c *gin.Context) (ingest.Biz, uint64, *Error) {
 	}
 	raw := c.Param("item_id")
 	id, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil || id == 0 || id > 1<<63-1 {
+	if err != nil || id == 0 || id > maxID {
 		return 0, 0, BadRequest("item_id", "item_id must be a positive integer, got %q", raw)
 	}
 	return biz, id, nil

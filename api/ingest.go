@@ -93,12 +93,14 @@ func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
 	if fresh {
 		return false, paused
 	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), touchTimeout)
+	defer cancel()
 	var err error
 	if today {
 		// already touched today by this node: only the pause flag is stale
-		paused, err = s.cfg.History.PauseFlag(c.Request.Context(), uid)
+		paused, err = s.cfg.History.PauseFlag(ctx, uid)
 	} else {
-		first, paused, err = s.cfg.History.Touch(c.Request.Context(), uid, now)
+		first, paused, err = s.cfg.History.Touch(ctx, uid, now)
 	}
 	if err != nil {
 		s.countDegraded(c, "touch_failed")

@@ -153,7 +153,15 @@ func (s *Server) observe(c *gin.Context) {
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 8)
+	attrs := make([]slog.Attr, 0, 9)
+	if status == http.StatusServiceUnavailable {
+		// a dependency is down: every request would log this line
+		n, ok := s.faultLogs.unavailable.Due()
+		if !ok {
+			return
+		}
+		attrs = append(attrs, slog.Int("occurrences", n))
+	}
 	attrs = append(attrs,
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),

@@ -13,10 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// rateLimitTimeout bounds the Redis round trip of the limiter, so a slow
-// Redis delays requests by at most this much before they are let through.
-const rateLimitTimeout = 250 * time.Millisecond
-
 // rateLimiter limits requests per user in Redis (GCRA, go-redis/redis_rate),
 // so the limit holds across every API node.
 //

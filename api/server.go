@@ -92,6 +92,7 @@ type Server struct {
 	touched touchCache
 	// touchLogged is when a Touch failure was last logged (unix ns).
 	touchLogged atomic.Int64
+	faultLogs   *faultLogs
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -145,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		touched: touchCache{users: make(map[uint64]touched)},
 		done:    make(chan struct{}),
 	}
+	s.faultLogs = newFaultLogs()
 	if cfg.Redis != nil && cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.Redis, cfg.RatePrefix, cfg.RateLimit)
 	}
@@ -155,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.observe, s.recoverPanic)
+	e.Use(s.observe, s.recoverPanic, strictQuery)
 	e.NoRoute(func(c *gin.Context) { WriteError(c, NotFound("no route for "+c.Request.URL.Path)) })
 	e.NoMethod(func(c *gin.Context) {
 		WriteError(c, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/logsample"
 )
 
 // PauseNotice is one report of WatchPauses.
@@ -25,6 +27,13 @@ type PauseNotice struct {
 // its heartbeats can tell a quiet channel from a dead one.
 const PausePing = time.Second
 
+// The pause watcher's retries back off up to pauseMaxBackoff, and a
+// failure that repeats is logged at most once per pauseLogEvery.
+const (
+	pauseMaxBackoff = 5 * time.Second
+	pauseLogEvery   = 30 * time.Second
+)
+
 // pauseChannel is where SetPaused announces a change: the user id.
 func (s *Store) pauseChannel() string { return s.prefix + "pause" }
 
@@ -38,6 +47,11 @@ func (s *Store) pauseChannel() string { return s.prefix + "pause" }
 func (s *Store) WatchPauses(ctx context.Context, f func(PauseNotice)) {
 	ps := s.rdb.Subscribe(ctx, s.pauseChannel())
 	defer ps.Close()
+	// While Redis is down every receive fails at once: back off, and log
+	// the first failure of a run, then one line per interval with a count.
+	var backoff time.Duration
+	lost := logsample.Sampler{Every: pauseLogEvery}
+	pingFailed := logsample.Sampler{Every: pauseLogEvery}
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, PausePing)
 		if err != nil {
@@ -48,17 +62,28 @@ func (s *Store) WatchPauses(ctx context.Context, f func(PauseNotice)) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				// idle: ask for a pong, which comes back as a heartbeat
 				if err := ps.Ping(ctx); err != nil {
-					s.log.Warn("history: pause watcher ping failed", "err", err)
+					if n, ok := pingFailed.Due(); ok {
+						s.log.Warn("history: pause watcher ping failed", "failures", n, "err", err)
+					}
 				}
 				continue
 			}
-			s.log.Warn("history: pause watcher lost its subscription; resubscribing", "err", err)
+			backoff = min(max(2*backoff, PausePing/4), pauseMaxBackoff)
+			if n, ok := lost.Due(); ok {
+				s.log.Warn("history: pause watcher lost its subscription; resubscribing", "failures", n, "retry_in", backoff, "err", err)
+			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(PausePing / 4):
+			case <-time.After(backoff):
 			}
 			continue
 		}
+		if backoff > 0 {
+			s.log.Info("history: pause watcher subscribed again")
+			backoff = 0
+			lost.Reset()
+		}
+		pingFailed.Reset()
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {

@@ -59,6 +59,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
+	case "faults":
+		return faultsMain(ctx, args, stdout, stderr)
 	case "table":
 		cfg, err := parseTable(args, stderr)
 		if err != nil {
@@ -117,6 +119,9 @@ commands:
             process of its own ("onair loadtest hello") unless --in-process
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
+  faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]
+            [--hold 5s] steady reports and history reads while each dependency of an onair dev
+            stack is frozen (SIGSTOP) and killed; latencies, statuses, time to ready, lost events
   table     [--commit C --go-bench FILE --keep BENCHMARKS.md] DIR...
             write BENCHMARKS.md (to stdout) from the report directories of
             a bench run (summary.json / e2e.json, command.txt, exit.txt)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/internal/childproc"
 	"github.com/onair/onair/internal/kafka"
@@ -62,6 +64,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	st := &stack{log: log}
 	defer st.shutdown()
+	reg := prometheus.NewRegistry()
+	// A child that keeps crashing stops the whole stack, saying why.
+	ctx, gaveUp := context.WithCancelCause(ctx)
+	defer gaveUp(nil)
 
 	t0 := time.Now()
 	kf, err := kafka.StartEmbedded(kafka.EmbeddedConfig{
@@ -80,6 +86,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	st.started("redis-server", t0, rs.Stop)
+	if err := superviseChild(ctx, rs, reg, gaveUp); err != nil {
+		return err
+	}
 	cfg.RedisAddrs = []string{rs.Addr()}
 
 	t0 = time.Now()
@@ -89,12 +98,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	st.started("clickhouse-server", t0, cs.Stop)
+	if err := superviseChild(ctx, cs, reg, gaveUp); err != nil {
+		return err
+	}
 	cfg.CHAddr = cs.Addr()
 
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	return serve(ctx, &cfg, st, func(apiAddr string) {
+	err = serve(ctx, &cfg, st, reg, func(apiAddr string) {
 		fmt.Fprintf(stdout, `
 onair dev is up.
   HTTP API     http://%s   (health: /healthz, /readyz, metrics: /metrics)
@@ -108,6 +120,10 @@ Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" htt
 Ctrl-C stops everything.
 `, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, dataDir, apiAddr)
 	})
+	if cause := context.Cause(ctx); errors.Is(cause, childproc.ErrGaveUp) {
+		return cause
+	}
+	return err
 }
 
 // runServe runs the given roles against external Kafka, Redis and ClickHouse.
@@ -133,7 +149,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	st := &stack{log: log}
 	defer st.shutdown()
-	return serve(ctx, &cfg, st, func(addr string) {
+	return serve(ctx, &cfg, st, prometheus.NewRegistry(), func(addr string) {
 		log.Info("onair serving", "roles", cfg.Roles, "http", addr)
 	})
 }

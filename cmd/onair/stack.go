@@ -66,17 +66,24 @@ func (s *stack) shutdown() {
 }
 
 // serve connects to Kafka, Redis and ClickHouse, applies migrations, starts
-// the configured roles and blocks until ctx is done. ready, when not nil, is
-// called once everything is up.
-func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr string)) error {
+// the configured roles and blocks until ctx is done. Metrics go to reg,
+// which /metrics serves. ready, when not nil, is called once everything is
+// up.
+func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr string)) error {
 	log := st.log
-	reg := prometheus.NewRegistry()
 
+	g, err := newGuards(reg, log)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
 	// Concurrent requests share Redis round trips (see internal/redisbatch).
 	// RESP2: onair uses no RESP3 feature, and go-redis checks every RESP3
-	// connection for push notifications before each reply.
-	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword, PoolSize: 32, Protocol: 2}, redisbatch.Config{})
+	// connection for push notifications before each reply. Context
+	// deadlines bound socket reads too, so a stalled Redis costs a request
+	// its deadline, not the 3 s read timeout.
+	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, Password: cfg.RedisPassword, PoolSize: 32, Protocol: 2,
+		ContextTimeoutEnabled: true}, redisbatch.Config{Outer: []redis.Hook{g.redis.RedisHook()}})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		closeRedis()
 		return fmt.Errorf("cannot reach Redis at %s: %w", strings.Join(cfg.RedisAddrs, ","), err)
@@ -126,7 +133,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 	if pageCache == 0 {
 		pageCache = -1 // --history-page-cache 0: off (history.Config's 0 means its default)
 	}
-	hist, err := history.New(history.Config{Redis: rdb, Prefix: cfg.RedisPrefix, ClickHouse: ch, Database: cfg.CHDatabase,
+	hist, err := history.New(history.Config{Redis: rdb, Prefix: cfg.RedisPrefix, ClickHouse: g.clickhouse.ClickHouse(ch), Database: cfg.CHDatabase,
 		MaxEntries: cfg.HistoryMax, PageCache: pageCache, Registerer: reg, Log: log})
 	if err != nil {
 		return err
@@ -183,7 +190,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 			Producer: prod, History: hist, Radio: radioAPI(radio), Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-				{Name: "clickhouse", Check: func(ctx context.Context) error { return ch.Ping(ctx) }},
+				{Name: "clickhouse", Check: g.clickhouse.ClickHouse(ch).Ping},
 				{Name: "kafka", Check: func(ctx context.Context) error { return kcl.Ping(ctx) }},
 			},
 		})

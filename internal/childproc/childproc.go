@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -37,10 +38,13 @@ type Server struct {
 	readyTimeout time.Duration
 	log          *slog.Logger
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed once cmd has been waited for
-	werr error         // cmd.Wait's result, valid after done is closed
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	done      chan struct{} // closed once cmd has been waited for
+	werr      error         // cmd.Wait's result, valid after done is closed
+	startedAt time.Time     // when cmd started
+	stopped   bool          // Stop ran: a supervisor must not restart it
+	restarts  atomic.Int64  // restarts by the supervisor (supervise.go)
 }
 
 // Addr returns "127.0.0.1:port"; for ClickHouse the native (TCP) port,
@@ -59,6 +63,11 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopped = false
+	return s.startLocked(ctx)
+}
+
+func (s *Server) startLocked(ctx context.Context) error {
 	if s.cmd != nil {
 		return nil
 	}
@@ -84,11 +93,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		s.werr = cmd.Wait()
+		s.werr = cmd.Wait() // read only after done is closed
 		out.Close()
 		close(done)
 	}()
-	s.cmd, s.done = cmd, done
+	s.cmd, s.done, s.startedAt = cmd, done, start
 
 	if err := s.waitReady(ctx, done); err != nil {
 		s.stopLocked(context.Background())
@@ -133,6 +142,7 @@ func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopped = true
 	return s.stopLocked(ctx)
 }
 

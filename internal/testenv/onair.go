@@ -301,7 +301,7 @@ func (o *Onair) Kill(t testing.TB) {
 		return
 	}
 	o.stopped = true
-	kids := descendants(o.cmd.Process.Pid)
+	kids := childproc.Descendants(o.cmd.Process.Pid)
 	_ = o.cmd.Process.Kill()
 	<-o.done
 	Wait(t, onairStopTimeout, func() bool {
@@ -359,25 +359,6 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return v
-}
-
-// descendants lists the process tree below pid from /proc (Linux).
-func descendants(pid int) []int {
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(s); err == nil {
-				out = append(out, c)
-				out = append(out, descendants(c)...)
-			}
-		}
-	}
-	return out
 }
 
 // alive reports whether pid runs and is not a zombie waiting to be reaped.
