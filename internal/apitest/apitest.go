@@ -31,7 +31,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/onair/onair/api/openapi"
 )
@@ -45,7 +45,7 @@ var router = sync.OnceValues(func() (routers.Router, error) {
 	}
 	anyHost := *doc
 	anyHost.Servers = nil
-	return legacy.NewRouter(&anyHost)
+	return gorillamux.NewRouter(&anyHost)
 })
 
 // Checker validates exchanges against the document and reports mismatches
