@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -145,7 +146,7 @@ func (s *Server) previewStation(c *gin.Context) {
 	var listener uint64
 	if v := c.Query("listener"); v != "" {
 		u, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || u == 0 {
+		if err != nil || u == 0 || u > math.MaxInt64 {
 			WriteError(c, BadRequest("listener", "want a positive user id, got %q", v))
 			return
 		}
@@ -161,7 +162,7 @@ func (s *Server) previewStation(c *gin.Context) {
 
 func pathID(c *gin.Context) (uint64, *Error) {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 {
+	if err != nil || id == 0 || id > math.MaxInt64 {
 		return 0, BadRequest("id", "want a positive station id, got %q", c.Param("id"))
 	}
 	return id, nil

@@ -2,7 +2,9 @@ package recommend
 
 import "fmt"
 
-// DemoCatalog returns the demo catalog `onair seed` loads: 240 items over
+// DemoCatalog returns the radio's demo catalog (the radio tests and
+// `onair loadtest run --scenario radio` load it; `onair seed` loads its own,
+// larger catalog, the one its generated events refer to): 240 items over
 // news, music, stories, talk, kids, promo and live, with albums, artists,
 // tags and two regions. Deterministic.
 func DemoCatalog() []Item {

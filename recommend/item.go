@@ -93,10 +93,12 @@ func ValidateItems(items []Item) *FieldError {
 
 func validateItem(it *Item, p string) *FieldError {
 	switch {
-	case it.ItemID == 0:
-		return fieldErr(p+"item_id", "must be a positive integer")
-	case it.AlbumID == 0:
-		return fieldErr(p+"album_id", "must be a positive integer")
+	case it.ItemID == 0 || it.ItemID > math.MaxInt64:
+		return fieldErr(p+"item_id", "must be an integer in 1..2^63-1")
+	case it.AlbumID == 0 || it.AlbumID > math.MaxInt64:
+		return fieldErr(p+"album_id", "must be an integer in 1..2^63-1")
+	case it.ArtistID > math.MaxInt64:
+		return fieldErr(p+"artist_id", "must be an integer in 0..2^63-1")
 	case it.Status != StatusOnline && it.Status != StatusOffline:
 		return fieldErr(p+"status", "must be online or offline, got %q", it.Status)
 	case math.IsNaN(it.Score) || math.IsInf(it.Score, 0):

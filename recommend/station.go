@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"fmt"
-	"strings"
 	"time"
 	_ "time/tzdata" // IANA zones even on hosts without /usr/share/zoneinfo
 )
@@ -156,7 +155,7 @@ func (d *Daypart) prepare(p string) *FieldError {
 	}
 	d.days = 0
 	for j, name := range d.Days {
-		bit, ok := dayNames[strings.ToLower(name)]
+		bit, ok := dayNames[name]
 		if !ok {
 			return fieldErr(fmt.Sprintf("%sdays[%d]", p, j), "want mon..sun or holiday, got %q", name)
 		}

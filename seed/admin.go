@@ -34,6 +34,7 @@ func (r *runner) demo(ctx context.Context) []Part {
 			return http.MethodPut, "/v1/admin/stations/" + strconv.Itoa(i+1), StationOf(uint64(i + 1))
 		}),
 		r.step(ctx, "rooms", g.Rooms, func(i int) (string, string, any) {
+			// As admin, name the anchor the generated gifts go to.
 			return http.MethodPost, "/v1/rooms/" + strconv.Itoa(i+1) + "/open", map[string]any{"anchor_id": AnchorOf(uint64(i + 1))}
 		}),
 	}

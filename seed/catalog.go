@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/recommend"
 )
 
 // Item is one item of the demo catalog, in the shape of
@@ -78,53 +79,22 @@ func ItemOf(id uint64) Item {
 	}
 }
 
-// Station is a demo radio station for PUT /v1/admin/stations/{id}.
-type Station struct {
-	ID       uint64    `json:"-"`
-	Name     string    `json:"name"`
-	Timezone string    `json:"timezone"`
-	Holidays []string  `json:"holidays"`
-	Dayparts []daypart `json:"dayparts"`
-}
-
-type daypart struct {
-	Name   string   `json:"name"`
-	Days   []string `json:"days"`
-	Start  string   `json:"start"`
-	End    string   `json:"end"`
-	Rounds []round  `json:"rounds"`
-}
-
-type round struct {
-	Slots []slot `json:"slots"`
-}
-
-type slot struct {
-	Type   string     `json:"type"`
-	Filter slotFilter `json:"filter"`
-	Count  int        `json:"count"`
-}
-
-type slotFilter struct {
-	Categories []string `json:"categories"`
-	Tags       []string `json:"tags"`
-	Region     string   `json:"region"`
-}
-
 var stationThemes = [...]struct{ name, category, tag string }{
 	{"News FM", "news", "finance"}, {"Music Hits", "music", "pop"}, {"Talk Night", "talk", "history"}, {"Jazz Lounge", "music", "jazz"},
 }
 
-// StationOf returns demo station id (1-based).
-func StationOf(id uint64) Station {
+// StationOf returns demo station id (1-based), in the shape
+// PUT /v1/admin/stations/{id} takes. Its four dayparts cover every hour of
+// every day, so its playlist is never empty (cmd/onair TestSeedDemoRadio).
+func StationOf(id uint64) recommend.Station {
 	th := stationThemes[(id-1)%uint64(len(stationThemes))]
 	week := []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
-	part := func(name, start, end string) daypart {
-		return daypart{Name: name, Days: week, Start: start, End: end, Rounds: []round{{Slots: []slot{
-			{Type: "program", Filter: slotFilter{Categories: []string{th.category}}, Count: 2},
-			{Type: "personal", Filter: slotFilter{Tags: []string{th.tag}}, Count: 2},
+	part := func(name, start, end string) recommend.Daypart {
+		return recommend.Daypart{Name: name, Days: week, Start: start, End: end, Rounds: []recommend.Round{{Slots: []recommend.Slot{
+			{Type: recommend.SlotProgram, Filter: recommend.Filter{Categories: []string{th.category}}, Count: 2},
+			{Type: recommend.SlotPersonal, Filter: recommend.Filter{Tags: []string{th.tag}}, Count: 2},
 		}}}}
 	}
-	return Station{ID: id, Name: fmt.Sprintf("%s %d", th.name, id), Timezone: "Asia/Shanghai", Holidays: []string{},
-		Dayparts: []daypart{part("morning", "06:00", "12:00"), part("afternoon", "12:00", "18:00"), part("evening", "18:00", "24:00"), part("night", "00:00", "06:00")}}
+	return recommend.Station{ID: id, Name: fmt.Sprintf("%s %d", th.name, id), Timezone: "Asia/Shanghai", Holidays: []string{},
+		Dayparts: []recommend.Daypart{part("morning", "06:00", "12:00"), part("afternoon", "12:00", "18:00"), part("evening", "18:00", "24:00"), part("night", "00:00", "06:00")}}
 }

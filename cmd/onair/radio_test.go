@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/recommend"
 )
@@ -31,6 +32,7 @@ func TestRadioThroughBinary(t *testing.T) {
 	bURL := startRadioServe(t, a)
 	admin := testenv.SignToken(t, a.Secret, 1, "admin")
 	user := testenv.SignToken(t, a.Secret, 42, "")
+	checked := apitest.New(t).Client(httpClient) // every exchange against the OpenAPI document
 	call := func(method, url, tok string, body any) (int, []byte) {
 		t.Helper()
 		var rd *bytes.Reader
@@ -42,7 +44,7 @@ func TestRadioThroughBinary(t *testing.T) {
 		}
 		req, _ := http.NewRequest(method, url, rd)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := httpClient.Do(req)
+		resp, err := checked.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, url, err)
 		}

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -56,5 +61,73 @@ func TestSeedStopsAtDurationAndReportsLoss(t *testing.T) {
 	}
 	if code != 1 || !strings.Contains(stderr, "acknowledged events missing from ClickHouse") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the loss named", code, stderr)
+	}
+}
+
+// TestSeedDemoRadio: after `onair seed` against a fresh `onair dev`, a
+// newcomer's first GET /v1/stations/1/playlist?limit=20 returns items
+// with reasons, and both demo stations have a playlist at every hour of a
+// weekday and of a weekend day (issue 14, "Seeded demo"). Every exchange
+// is checked against the OpenAPI document.
+func TestSeedDemoRadio(t *testing.T) {
+	t.Parallel()
+	o := testenv.StartOnair(t, "")
+	code, stdout, stderr := seedCmd(t, "--target", o.URL, "--auth-secret", string(o.Secret),
+		"--events", "2000", "--verify=false")
+	if code != 0 || !strings.Contains(stdout, "catalog") || !strings.Contains(stdout, "stations") {
+		t.Fatalf("onair seed: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	client := apitest.New(t).Client(httpClient)
+	get := func(path, tok string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, o.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	type playlist struct {
+		Daypart *string
+		Items   []struct {
+			ItemID uint64 `json:"item_id"`
+			Reason string
+		}
+	}
+	var pl playlist
+	newcomer := testenv.SignToken(t, o.Secret, 123_456, "")
+	// The stations are applied when the radio reads them back from Kafka.
+	testenv.Wait(t, 10*time.Second, func() bool {
+		return get("/v1/stations/1/playlist?limit=20", newcomer, &pl) == http.StatusOK && len(pl.Items) > 0
+	}, "station 1 to serve a playlist after seed")
+	if len(pl.Items) > 20 || pl.Daypart == nil {
+		t.Fatalf("first playlist: %+v, want 1..20 items in a daypart", pl)
+	}
+	for _, it := range pl.Items {
+		if it.Reason == "" {
+			t.Fatalf("first playlist: item %d without a reason", it.ItemID)
+		}
+	}
+	admin := testenv.SignToken(t, o.Secret, 1, "admin")
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, station := range []int{1, 2} {
+		for h := range 48 { // a day, then a Saturday
+			at := day.Add(time.Duration(h) * time.Hour)
+			if h >= 24 {
+				at = day.AddDate(0, 0, (int(time.Saturday)-int(day.Weekday())+7)%7).Add(time.Duration(h-24) * time.Hour)
+			}
+			var pv playlist
+			path := fmt.Sprintf("/v1/admin/stations/%d/preview?limit=5&at=%s", station, url.QueryEscape(at.Format(time.RFC3339)))
+			if code := get(path, admin, &pv); code != http.StatusOK || len(pv.Items) == 0 {
+				t.Fatalf("station %d at %s: %d, %+v; want items at every hour", station, at, code, pv)
+			}
+		}
 	}
 }
