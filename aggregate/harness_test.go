@@ -176,7 +176,7 @@ func (x *expectation) add(e ingest.Event) {
 	}
 	k := fmt.Sprintf("%d/%s:%d", e.UserID, e.Biz, e.ItemID)
 	r := reportOf(&e)
-	if cur, ok := x.pos[k]; !ok || posNewer(&r, &cur) {
+	if cur, ok := x.pos[k]; !ok || posBeats(r, cur) {
 		x.pos[k] = r
 	}
 	x.user[k] = e.UserID
