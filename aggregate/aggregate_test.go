@@ -185,33 +185,3 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 		_ = cmd.Wait()
 	}
 }
-
-func TestRebalanceMidStreamKeepsExactness(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, 8)
-	x := newExpectation()
-	base := time.Now().Add(-3 * time.Hour).UnixMilli()
-	send := func(round int) {
-		evs := gen(rand.New(rand.NewPCG(uint64(round), 2)), 300, 50, 10, base+int64(round)*1000)
-		h.produce(evs...)
-		for _, e := range evs {
-			x.add(e)
-		}
-	}
-	stopA := h.start(h.config())
-	h.start(h.config())
-	for round := 0; round < 5; round++ {
-		send(round)
-	}
-	h.start(h.config()) // a third joins mid-stream
-	for round := 5; round < 10; round++ {
-		send(round)
-	}
-	stopA() // and the first leaves
-	for round := 10; round < 15; round++ {
-		send(round)
-	}
-	testenv.Wait(t, 60*time.Second, func() bool { return h.totalEvents() >= uint64(len(x.ids)) },
-		"ClickHouse to hold %d events (has %d)", len(x.ids), h.totalEvents())
-	h.check(x)
-}
