@@ -144,7 +144,10 @@ func New(cfg Config) (*Store, error) {
 		cfg.PageCache = DefaultPageCache
 	}
 	if cfg.PageCache > 0 {
-		s.pages = newPageCache(cfg.PageCache, cfg.Registerer)
+		var err error
+		if s.pages, err = newPageCache(cfg.PageCache, cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("history: register metrics: %w", err)
+		}
 	}
 	return s, nil
 }
