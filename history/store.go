@@ -82,7 +82,8 @@ type Config struct {
 	FinishedRatio float64
 	// Location is the server time zone for Touch's "today"; nil means time.Local.
 	Location *time.Location
-	// Log receives warnings about data that could not be decoded; nil means slog.Default().
+	// Log receives warnings about data that could not be decoded; nil
+	// discards them.
 	Log *slog.Logger
 	// PageCache is how many history pages to keep for reuse while their
 	// user is unchanged (see pageCache); 0 means DefaultPageCache, negative
@@ -138,7 +139,7 @@ func New(cfg Config) (*Store, error) {
 		s.loc = time.Local
 	}
 	if s.log == nil {
-		s.log = slog.Default()
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PageCache == 0 {
 		cfg.PageCache = DefaultPageCache

@@ -3,7 +3,10 @@
 // acknowledgement from every in-sync replica.
 package ingest
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Type is the kind of an event. Its numeric values are part of the record
 // encoding and of ClickHouse's Enum8 columns: never renumber, only append.
@@ -58,6 +61,11 @@ var bizNames = [...]string{"", "audio", "video", "live", "article", "comic", "ra
 
 // Bizes lists every valid business line, in numeric order.
 var Bizes = []Biz{BizAudio, BizVideo, BizLive, BizArticle, BizComic, BizRadio}
+
+// BizNames returns the names of every valid business line, in numeric
+// order: the one list the HTTP API (messages, OpenAPI document) and
+// ClickHouse's Enum8 columns are checked against.
+func BizNames() []string { return slices.Clone(bizNames[1:]) }
 
 // String returns the name used in the HTTP API and ClickHouse.
 func (b Biz) String() string {
