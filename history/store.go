@@ -9,8 +9,11 @@
 //	<prefix>h{uid}:t  ZSET timeline: member "biz:item" (biz as its number,
 //	                  e.g. "1:123"), score = client ts (ms) of the last
 //	                  update applied while not paused. Capped at MaxEntries.
-//	<prefix>h{uid}:p  HASH progress: field "biz:item" → "ts,pos,dur,flags,device"
-//	                  (decimal; flags: "f" finished, "h" hidden from continue).
+//	<prefix>h{uid}:p  HASH progress: field "biz:item" → "ts,pos,dur,flags,posts,device"
+//	                  (decimal; ts = updated_at; flags: "f" finished, "h"
+//	                  hidden from continue; posts = ts of the report that
+//	                  gave the position, 0 = none; device is everything
+//	                  after the fifth comma, so it may hold commas).
 //	                  Holds exactly the members of :t and :q.
 //	<prefix>h{uid}:q  ZSET of items that have progress but are not in the
 //	                  timeline (first played while history was paused), so
@@ -21,7 +24,9 @@
 //	<prefix>h{uid}:m  HASH meta: "w" warm (Redis was filled from ClickHouse,
 //	                  or there was nothing to fill), "x" trimmed (older
 //	                  history exists only in ClickHouse), "ps" paused since
-//	                  (ms), "day" last day Touch saw (YYYYMMDD).
+//	                  (ms), "day" last day Touch saw (YYYYMMDD), "v" version:
+//	                  advanced by every script that changes the user's keys
+//	                  (bump_version; the page cache compares it).
 package history
 
 import (
