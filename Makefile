@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/onair
 PKGS    := ./...
 
-.PHONY: all setup build run test race check bench clean
+.PHONY: all setup build run test race fuzz check bench clean
 
 all: build
 
@@ -30,9 +30,21 @@ test: setup
 	$(GO) vet $(PKGS)
 	$(HERMETIC) $(GO) test -count=1 -timeout 6m $(PKGS)
 
-## race: the concurrent packages under the race detector
+## race: the whole suite under the race detector (CI runs it after `make test`;
+## 482 s on 2 shared, busy cores)
 race: setup
-	$(HERMETIC) $(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch ./internal/breaker ./internal/childproc ./recommend ./push/...
+	$(HERMETIC) $(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## fuzz: every fuzz target (func Fuzz* in any _test.go) for FUZZTIME each; the seed
+## corpora are checked in under <package>/testdata/fuzz/<target>/ and also run in `make test`
+FUZZTIME ?= 30s
+fuzz: setup
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== ./$$(dirname $$f) $$name for $(FUZZTIME)"; \
+	    $(HERMETIC) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
 
 ## check: formatting and static checks (staticcheck pinned; fetched through the module proxy)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -95,9 +95,20 @@ func TestDeleteIsNotResurrectedByOlderEvent(t *testing.T) {
 	if err := h.hist.Delete(ctx, 3, ingest.BizVideo, 9, now); err != nil {
 		t.Fatal(err)
 	}
-	// A late report older than the delete, then a marker to know it was processed.
-	h.produce(ingest.Event{Type: ingest.TypeProgress, UserID: 3, Biz: ingest.BizVideo, ItemID: 9, TS: now.Add(-30 * time.Second).UnixMilli(), PositionMs: 7000, DurationMs: 60000, EventID: "late"})
-	testenv.Wait(t, 10*time.Second, func() bool { return h.eventCounts()["late"] == 1 }, "late event processed")
+	// A late report older than the delete, then a marker: a newer report of
+	// the same user (so the same partition, behind the late one) on another
+	// item. The Redis write-back runs on its own, apart from ClickHouse, so
+	// only the marker visible in Redis says the late report's write-back
+	// ran too (the same or an earlier apply.lua call).
+	h.produce(
+		ingest.Event{Type: ingest.TypeProgress, UserID: 3, Biz: ingest.BizVideo, ItemID: 9, TS: now.Add(-30 * time.Second).UnixMilli(), PositionMs: 7000, DurationMs: 60000, EventID: "late"},
+		ingest.Event{Type: ingest.TypeProgress, UserID: 3, Biz: ingest.BizVideo, ItemID: 10, TS: now.UnixMilli(), PositionMs: 1000, DurationMs: 60000, EventID: "marker"})
+	marker := history.ItemKey{Biz: ingest.BizVideo, ItemID: 10}
+	testenv.Wait(t, 10*time.Second, func() bool {
+		m, _ := h.hist.Progress(ctx, 3, []history.ItemKey{marker})
+		return m[marker].PositionMs == 1000
+	}, "the marker behind the late event visible in Redis")
+	testenv.Wait(t, 10*time.Second, func() bool { return h.eventCounts()["late"] == 1 }, "late event in ClickHouse")
 	m, err := h.hist.Progress(ctx, 3, []history.ItemKey{ik})
 	if err != nil {
 		t.Fatal(err)
@@ -161,34 +172,4 @@ func TestKillAnywhereExactlyOnce(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 	}
-}
-
-func TestRebalanceMidStreamKeepsExactness(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, 8)
-	x := newExpectation()
-	base := time.Now().Add(-3 * time.Hour).UnixMilli()
-	send := func(round int) {
-		evs := gen(rand.New(rand.NewPCG(uint64(round), 2)), 300, 50, 10, base+int64(round)*1000)
-		h.produce(evs...)
-		for _, e := range evs {
-			x.add(e)
-		}
-	}
-	stopA := h.start(h.config())
-	h.start(h.config())
-	for round := 0; round < 5; round++ {
-		send(round)
-	}
-	h.start(h.config()) // a third joins mid-stream
-	for round := 5; round < 10; round++ {
-		send(round)
-	}
-	stopA() // and the first leaves
-	for round := 10; round < 15; round++ {
-		send(round)
-	}
-	testenv.Wait(t, 60*time.Second, func() bool { return h.totalEvents() >= uint64(len(x.ids)) },
-		"ClickHouse to hold %d events (has %d)", len(x.ids), h.totalEvents())
-	h.check(x)
 }

@@ -89,7 +89,11 @@ func New(cfg Config) (*Aggregator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: newMetrics(cfg.Registerer),
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: register metrics: %w", err)
+	}
+	a := &Aggregator{cfg: cfg, parts: make(map[int32]*partition), m: m,
 		failLog: logsample.Sampler{Every: 30 * time.Second}}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -357,6 +361,7 @@ func (a *Aggregator) startProgress(parts []*partition) {
 		defer cancel()
 		// Rows first, then how far they go: a crash between the two only
 		// means the rows are inserted again, which ReplacingMergeTree absorbs.
+		start := time.Now()
 		err := a.joinCold(ctx, job.rows)
 		n := 0
 		if err == nil {
@@ -369,6 +374,7 @@ func (a *Aggregator) startProgress(parts []*partition) {
 			a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
 		} else {
 			a.m.flushRows.WithLabelValues("progress").Observe(float64(n))
+			a.m.flushSeconds.WithLabelValues("progress").Observe(time.Since(start).Seconds())
 		}
 		job.done <- err
 	}()

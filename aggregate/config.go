@@ -74,7 +74,7 @@ type Config struct {
 
 	// Registerer receives the metrics; nil means none are registered.
 	Registerer prometheus.Registerer
-	// Log receives logs; nil means slog.Default().
+	// Log receives logs; nil discards them.
 	Log *slog.Logger
 }
 
@@ -117,7 +117,7 @@ func (c *Config) validate() error {
 		c.MaxPollRecords = 10_000
 	}
 	if c.Log == nil {
-		c.Log = slog.Default()
+		c.Log = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }

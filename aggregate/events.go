@@ -148,7 +148,7 @@ func (a *Aggregator) flushGroup(ctx context.Context, parts []*partition, reconci
 	}
 	if ne > 0 {
 		a.m.flushRows.WithLabelValues("events").Observe(float64(ne))
-		a.m.flushSeconds.WithLabelValues("clickhouse").Observe(time.Since(start).Seconds())
+		a.m.flushSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
 	}
 	return dups, false, nil
 }

@@ -82,6 +82,13 @@ func (h *harness) config() Config {
 // start runs an aggregator until the returned stop is called (or the test ends).
 func (h *harness) start(cfg Config) (stop func()) {
 	h.t.Helper()
+	_, stop = h.startAgg(cfg)
+	return stop
+}
+
+// startAgg is start, also returning the aggregator.
+func (h *harness) startAgg(cfg Config) (a *Aggregator, stop func()) {
+	h.t.Helper()
 	a, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
@@ -101,7 +108,7 @@ func (h *harness) start(cfg Config) (stop func()) {
 		}
 	}
 	h.t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 func (h *harness) produce(evs ...ingest.Event) {
@@ -218,7 +225,7 @@ func (x *expectation) add(e ingest.Event) {
 	}
 	k := fmt.Sprintf("%d/%s:%d", e.UserID, e.Biz, e.ItemID)
 	r := reportOf(&e)
-	if cur, ok := x.pos[k]; !ok || posNewer(&r, &cur) {
+	if cur, ok := x.pos[k]; !ok || posBeats(r, cur) {
 		x.pos[k] = r
 	}
 	x.user[k] = e.UserID
@@ -314,8 +321,11 @@ func TestAggregatorChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("helper process for TestKillAnywhereExactlyOnce")
 	}
-	// spec: brokers|redis|prefix|clickhouse|db
+	// spec: brokers|redis|prefix|clickhouse|db[|mode]
 	f := strings.Split(spec, "|")
+	if len(f) < 5 {
+		t.Skipf("%s=%q is not a spec from this package's tests", childEnv, spec)
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: f[1]})
 	ch, err := chdb.Open(chdb.Config{Addr: f[3]})
 	if err != nil {
@@ -325,9 +335,17 @@ func TestAggregatorChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{Brokers: strings.Split(f[0], ","), InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
+	cfg := Config{Brokers: strings.Split(f[0], ","), InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
 		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond,
-		ProgressFlush: time.Duration(100+os.Getpid()%500) * time.Millisecond})
+		ProgressFlush: time.Duration(100+os.Getpid()%500) * time.Millisecond}
+	if len(f) > 5 && f[5] == crasherMode {
+		// the rebalance test's member that crashes: it holds every
+		// ClickHouse row it fetched (it never flushes before its SIGKILL),
+		// and the group notices its silence within a short session
+		cfg.InstanceID, cfg.SessionTimeout = crasherID, 6*time.Second // the broker's minimum
+		cfg.ClickHouseFlush, cfg.ProgressFlush = time.Hour, time.Hour
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,12 @@
 package aggregate
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/onair/onair/internal/promreg"
 )
 
 type metrics struct {
@@ -16,6 +19,8 @@ type metrics struct {
 	lag          *prometheus.GaugeVec
 	flushRows    *prometheus.HistogramVec
 	flushSeconds *prometheus.HistogramVec
+	wbEntries    prometheus.Histogram
+	wbSeconds    prometheus.Histogram
 	sinkErrors   *prometheus.CounterVec
 	kafkaErrors  prometheus.Counter
 	retries      prometheus.Counter
@@ -24,7 +29,9 @@ type metrics struct {
 	lostClaims   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics makes the metrics and registers them on reg (nil: none); a
+// registry shared with another Aggregator shares the series.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_aggregate_events_total",
 			Help: "Events taken in from Kafka, by type."}, []string{"type"}),
@@ -41,9 +48,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onair_aggregate_lag_records",
 			Help: "Records behind the partition's high watermark."}, []string{"partition"}),
 		flushRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onair_aggregate_flush_rows",
-			Help: "Rows per ClickHouse INSERT, by table.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"table"}),
+			Help: "Rows per ClickHouse INSERT, by table (events, progress).", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"table"}),
 		flushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onair_aggregate_flush_duration_seconds",
-			Help: "Duration of one flush, by sink.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"sink"}),
+			Help: "Duration of one ClickHouse INSERT, by table (events, progress).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"table"}),
+		wbEntries: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onair_aggregate_writeback_entries",
+			Help: "History entries per Redis write-back.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		wbSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onair_aggregate_writeback_duration_seconds",
+			Help: "Duration of one Redis write-back.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_aggregate_sink_errors_total",
 			Help: "Failed sink writes, by sink."}, []string{"sink"}),
 		kafkaErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_aggregate_kafka_errors_total",
@@ -57,11 +68,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lostClaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_aggregate_dedupe_claims_from_clickhouse_total",
 			Help: "Client event ids whose claim Redis had lost and onair.events still held: retries counted once after a loss."}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.events, m.reports, m.redisWrites, m.skipped, m.duplicates, m.dropped, m.lag,
-			m.flushRows, m.flushSeconds, m.sinkErrors, m.kafkaErrors, m.retries, m.visibility, m.redisLosses, m.lostClaims)
+	return m, m.register(reg)
+}
+
+// register swaps each collector for the one reg already has, if any.
+func (m *metrics) register(reg prometheus.Registerer) error {
+	var errs []error
+	reg1 := func(c prometheus.Collector) prometheus.Collector {
+		c, err := promreg.Register(reg, c)
+		errs = append(errs, err)
+		return c
 	}
-	return m
+	m.events = reg1(m.events).(*prometheus.CounterVec)
+	m.reports = reg1(m.reports).(prometheus.Counter)
+	m.redisWrites = reg1(m.redisWrites).(prometheus.Counter)
+	m.skipped = reg1(m.skipped).(*prometheus.CounterVec)
+	m.duplicates = reg1(m.duplicates).(prometheus.Counter)
+	m.dropped = reg1(m.dropped).(prometheus.Counter)
+	m.lag = reg1(m.lag).(*prometheus.GaugeVec)
+	m.flushRows = reg1(m.flushRows).(*prometheus.HistogramVec)
+	m.flushSeconds = reg1(m.flushSeconds).(*prometheus.HistogramVec)
+	m.wbEntries = reg1(m.wbEntries).(prometheus.Histogram)
+	m.wbSeconds = reg1(m.wbSeconds).(prometheus.Histogram)
+	m.sinkErrors = reg1(m.sinkErrors).(*prometheus.CounterVec)
+	m.kafkaErrors = reg1(m.kafkaErrors).(prometheus.Counter)
+	m.retries = reg1(m.retries).(prometheus.Counter)
+	m.visibility = reg1(m.visibility).(prometheus.Histogram)
+	m.redisLosses = reg1(m.redisLosses).(prometheus.Counter)
+	m.lostClaims = reg1(m.lostClaims).(prometheus.Counter)
+	return errors.Join(errs...)
 }
 
 func itoa32(i int32) string { return strconv.FormatInt(int64(i), 10) }

@@ -18,13 +18,9 @@ type RoomSink interface {
 	ApplyGifts(ctx context.Context, gifts []Gift) error
 }
 
-// Gift is one gift record as the aggregator took it in.
-type Gift struct {
-	Partition int32
-	Offset    int64
-	Appended  time.Time // Kafka append time
-	Event     ingest.Event
-}
+// Gift is one gift record as the aggregator took it in. It is ingest's
+// type so that a RoomSink needs no import of aggregate.
+type Gift = ingest.Placed
 
 // takeGift queues a gift record for the next write-back. The caller holds mu.
 func (a *Aggregator) takeGift(p *partition, offset int64, appended time.Time, ev *ingest.Event) {

@@ -120,8 +120,8 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 			a.m.visibility.Observe(float64(now-s.appendMs) / 1000)
 		}
 		a.m.redisWrites.Add(float64(len(job.ups)))
-		a.m.flushRows.WithLabelValues("redis").Observe(float64(len(job.ups)))
-		a.m.flushSeconds.WithLabelValues("redis").Observe(time.Since(start).Seconds())
+		a.m.wbEntries.Observe(float64(len(job.ups)))
+		a.m.wbSeconds.Observe(time.Since(start).Seconds())
 		job.done <- nil
 	}()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -36,9 +37,9 @@ type History interface {
 const (
 	// DefaultPageLimit is the limit of GET /v1/history and /v1/continue
 	// when none is given.
-	DefaultPageLimit = 20
-	// MaxPageLimit is the largest limit accepted (api.md: limit ≤ 100).
-	MaxPageLimit = 100
+	DefaultPageLimit = history.DefaultLimit
+	// MaxPageLimit is the largest limit accepted (docs/api.md: limit ≤ 100).
+	MaxPageLimit = history.MaxLimit
 	// MaxProgressItems is the most keys one GET /v1/progress may ask for.
 	MaxProgressItems = 100
 )
@@ -262,7 +263,7 @@ func (s *Server) historyError(c *gin.Context, err error) *Error {
 }
 
 func badBiz(v string) *Error {
-	return BadRequest("biz", "unknown biz %q: want one of audio, video, live, article, comic, radio", v)
+	return BadRequest("biz", "unknown biz %q: want one of %s", v, strings.Join(ingest.BizNames(), ", "))
 }
 
 // pathItem reads the {biz} and {item_id} path parameters.

@@ -9,7 +9,8 @@ import (
 	"github.com/onair/onair/ingest"
 )
 
-// Operation names, as in ClickHouse's history_ops.op enum.
+// Operation names: ClickHouse's history_ops.op enum and ops.lua's op
+// argument, one vocabulary.
 const (
 	opDelete = "delete"
 	opClear  = "clear"
@@ -73,7 +74,7 @@ func (s *Store) Delete(ctx context.Context, userID uint64, biz ingest.Biz, itemI
 	if itemID == 0 {
 		return ErrBadItem
 	}
-	ts, err := s.runOp(ctx, userID, "del", now, member(biz, itemID))
+	ts, err := s.runOp(ctx, userID, opDelete, now, member(biz, itemID))
 	if err != nil {
 		return fmt.Errorf("history delete user %d item %d:%d: %w", userID, biz, itemID, err)
 	}
@@ -91,7 +92,7 @@ func (s *Store) Clear(ctx context.Context, userID uint64, biz ingest.Biz, now ti
 	if biz != 0 {
 		pre = strconv.Itoa(int(biz)) + ":"
 	}
-	ts, err := s.runOp(ctx, userID, "clr", now, pre, "c:"+strconv.Itoa(int(biz)))
+	ts, err := s.runOp(ctx, userID, opClear, now, pre, "c:"+strconv.Itoa(int(biz)))
 	if err != nil {
 		return fmt.Errorf("history clear user %d biz %d: %w", userID, biz, err)
 	}
@@ -110,7 +111,7 @@ func (s *Store) Hide(ctx context.Context, userID uint64, biz ingest.Biz, itemID 
 	if err := s.ensureWarm(ctx, userID); err != nil {
 		return err
 	}
-	ts, err := s.runOp(ctx, userID, "hide", now, member(biz, itemID))
+	ts, err := s.runOp(ctx, userID, opHide, now, member(biz, itemID))
 	if err != nil {
 		return fmt.Errorf("history hide user %d item %d:%d: %w", userID, biz, itemID, err)
 	}
@@ -124,15 +125,15 @@ func (s *Store) Hide(ctx context.Context, userID uint64, biz ingest.Biz, itemID 
 // with ts >= the pause time keep resume positions but neither add items to
 // the timeline nor move them. Pausing twice keeps the first pause time.
 func (s *Store) SetPaused(ctx context.Context, userID uint64, paused bool, now time.Time) error {
-	op, lua := opResume, "resume"
+	op := opResume
 	if paused {
-		op, lua = opPause, "pause"
+		op = opPause
 	}
 	// warm first, so a re-warm cannot later overwrite this with an older state
 	if err := s.ensureWarm(ctx, userID); err != nil {
 		return err
 	}
-	ts, err := s.runOp(ctx, userID, lua, now)
+	ts, err := s.runOp(ctx, userID, op, now)
 	if err != nil {
 		return fmt.Errorf("history %s user %d: %w", op, userID, err)
 	}

@@ -1,8 +1,8 @@
 -- User operations on history. See ops.go for the rules.
 -- KEYS: t (timeline), p (progress), q (off-timeline index), d (tombstones), m (meta)
--- ARGV: op, now (ms), then per op:
---   del    member          -> effective delete time
---   clr    biz prefix ("" = all), watermark member ("c:0" or "c:<biz>") -> effective clear time
+-- ARGV: op (the names of ClickHouse's history_ops.op), now (ms), then per op:
+--   delete member          -> effective delete time
+--   clear  biz prefix ("" = all), watermark member ("c:0" or "c:<biz>") -> effective clear time
 --   hide   member          -> "" when there is nothing to hide, else now
 --   pause                  -> pause start (kept when already paused)
 --   resume                 -> now
@@ -23,7 +23,7 @@ end
 local function prune()
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - ARGV[#ARGV]))
 end
-if op == 'del' then
+if op == 'delete' then
   local mem = ARGV[3]
   local t = math.max(now, ts_of(redis.call('HGET', KEYS[2], mem)))
   redis.call('ZREM', KEYS[1], mem)
@@ -32,7 +32,7 @@ if op == 'del' then
   t = bump(mem, t)
   prune()
   return tostring(t)
-elseif op == 'clr' then
+elseif op == 'clear' then
   local pre, wm = ARGV[3], ARGV[4]
   local t = now
   for _, key in ipairs({KEYS[1], KEYS[3]}) do

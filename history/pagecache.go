@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/promreg"
 )
 
 // DefaultPageCache is how many history pages a Store keeps by default. A
@@ -42,17 +43,19 @@ type cachedPage struct {
 	page    Page
 }
 
-func newPageCache(max int, reg prometheus.Registerer) *pageCache {
+func newPageCache(max int, reg prometheus.Registerer) (*pageCache, error) {
 	c := &pageCache{max: max, pages: make(map[pageKey]cachedPage)}
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "onair_history_page_cache_lookups_total",
 		Help: "History page reads by page cache outcome: hit (Redis confirmed the cached page's version) or miss.",
 	}, []string{"result"})
-	c.hits, c.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
-	if reg != nil {
-		reg.MustRegister(lookups)
+	// a registry shared with another Store shares the series
+	lookups, err := promreg.Register(reg, lookups)
+	if err != nil {
+		return nil, err
 	}
-	return c
+	c.hits, c.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
+	return c, nil
 }
 
 // get returns the cached page for k and the version it was read at.

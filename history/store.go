@@ -9,8 +9,11 @@
 //	<prefix>h{uid}:t  ZSET timeline: member "biz:item" (biz as its number,
 //	                  e.g. "1:123"), score = client ts (ms) of the last
 //	                  update applied while not paused. Capped at MaxEntries.
-//	<prefix>h{uid}:p  HASH progress: field "biz:item" → "ts,pos,dur,flags,device"
-//	                  (decimal; flags: "f" finished, "h" hidden from continue).
+//	<prefix>h{uid}:p  HASH progress: field "biz:item" → "ts,pos,dur,flags,posts,device"
+//	                  (decimal; ts = updated_at; flags: "f" finished, "h"
+//	                  hidden from continue; posts = ts of the report that
+//	                  gave the position, 0 = none; device is everything
+//	                  after the fifth comma, so it may hold commas).
 //	                  Holds exactly the members of :t and :q.
 //	<prefix>h{uid}:q  ZSET of items that have progress but are not in the
 //	                  timeline (first played while history was paused), so
@@ -21,7 +24,9 @@
 //	<prefix>h{uid}:m  HASH meta: "w" warm (Redis was filled from ClickHouse,
 //	                  or there was nothing to fill), "x" trimmed (older
 //	                  history exists only in ClickHouse), "ps" paused since
-//	                  (ms), "day" last day Touch saw (YYYYMMDD).
+//	                  (ms), "day" last day Touch saw (YYYYMMDD), "v" version:
+//	                  advanced by every script that changes the user's keys
+//	                  (bump_version; the page cache compares it).
 package history
 
 import (
@@ -82,7 +87,8 @@ type Config struct {
 	FinishedRatio float64
 	// Location is the server time zone for Touch's "today"; nil means time.Local.
 	Location *time.Location
-	// Log receives warnings about data that could not be decoded; nil means slog.Default().
+	// Log receives warnings about data that could not be decoded; nil
+	// discards them.
 	Log *slog.Logger
 	// PageCache is how many history pages to keep for reuse while their
 	// user is unchanged (see pageCache); 0 means DefaultPageCache, negative
@@ -141,13 +147,16 @@ func New(cfg Config) (*Store, error) {
 		s.loc = time.Local
 	}
 	if s.log == nil {
-		s.log = slog.Default()
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PageCache == 0 {
 		cfg.PageCache = DefaultPageCache
 	}
 	if cfg.PageCache > 0 {
-		s.pages = newPageCache(cfg.PageCache, cfg.Registerer)
+		var err error
+		if s.pages, err = newPageCache(cfg.PageCache, cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("history: register metrics: %w", err)
+		}
 	}
 	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_history_first_today_withheld_total",
 		Help: "first_today answered false because Redis lost the day marker today (or the loss is not handled yet): a missed bonus rather than a second one."})

@@ -3,7 +3,11 @@
 // acknowledgement from every in-sync replica.
 package ingest
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Type is the kind of an event. Its numeric values are part of the record
 // encoding and of ClickHouse's Enum8 columns: never renumber, only append.
@@ -59,6 +63,11 @@ var bizNames = [...]string{"", "audio", "video", "live", "article", "comic", "ra
 // Bizes lists every valid business line, in numeric order.
 var Bizes = []Biz{BizAudio, BizVideo, BizLive, BizArticle, BizComic, BizRadio}
 
+// BizNames returns the names of every valid business line, in numeric
+// order: the one list the HTTP API (messages, OpenAPI document) and
+// ClickHouse's Enum8 columns are checked against.
+func BizNames() []string { return slices.Clone(bizNames[1:]) }
+
 // String returns the name used in the HTTP API and ClickHouse.
 func (b Biz) String() string {
 	if int(b) < len(bizNames) {
@@ -102,4 +111,13 @@ type Event struct {
 	ServerID bool
 	Device   string
 	Text     string
+}
+
+// Placed is an event with its place in the events topic: what a consumer
+// that fences by (partition, offset) needs (aggregate.Gift, push/board).
+type Placed struct {
+	Partition int32
+	Offset    int64
+	Appended  time.Time // Kafka append time
+	Event     Event
 }

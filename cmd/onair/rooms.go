@@ -10,9 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/push/board"
 )
+
+// The board is the aggregator's RoomSink.
+var _ aggregate.RoomSink = (*board.Board)(nil)
 
 type boardDeps struct {
 	rdb    redis.UniversalClient

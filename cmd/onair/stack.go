@@ -96,6 +96,7 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		return err
 	}
 	if err := ch.Ping(ctx); err != nil {
+		ch.Close()
 		return fmt.Errorf("cannot reach ClickHouse at %s: %w", cfg.CHAddr, err)
 	}
 	st.started("clickhouse client", t0, func(context.Context) error { return ch.Close() })

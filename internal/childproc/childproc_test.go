@@ -3,7 +3,9 @@ package childproc
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -105,17 +107,63 @@ func TestClickHouseKeepsDataAcrossRestart(t *testing.T) {
 	}
 }
 
-// Two servers side by side must not collide on any port or path.
+// TestTwoClickHousesAtOnce: two servers side by side collide on no port
+// and no path: four distinct addresses, each server answering on both of
+// its own, a table made in one absent from the other, and one still
+// serving after the other stopped.
 func TestTwoClickHousesAtOnce(t *testing.T) {
 	t.Parallel()
 	need(t, "clickhouse-server", "/usr/sbin/clickhouse-server")
 	ctx := context.Background()
-	for i := 0; i < 2; i++ {
+	var servers [2]*Server
+	var conns [2]clickhouse.Conn
+	addrs := map[string]bool{}
+	for i := range servers {
 		s, err := StartClickHouse(ctx, ClickHouseConfig{Dir: t.TempDir()})
 		if err != nil {
 			t.Fatalf("server #%d: %v", i, err)
 		}
 		t.Cleanup(func() { stop(t, s) })
+		servers[i] = s
+		addrs[s.Addr()], addrs[s.HTTPAddr()] = true, true
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.Addr()}, DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conns[i] = conn
+	}
+	if len(addrs) != 4 {
+		t.Fatalf("addresses %v: want four distinct ones", addrs)
+	}
+	for i, s := range servers {
+		resp, err := http.Get("http://" + s.HTTPAddr() + "/ping")
+		if err != nil {
+			t.Fatalf("server #%d HTTP %s: %v", i, s.HTTPAddr(), err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.TrimSpace(string(body)) != "Ok." {
+			t.Fatalf("server #%d HTTP /ping: %q", i, body)
+		}
+	}
+	if err := conns[0].Exec(ctx, "CREATE TABLE default.only_in_first (id UInt64) ENGINE = Memory"); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(i int) uint8 {
+		t.Helper()
+		var n uint8
+		if err := conns[i].QueryRow(ctx, "EXISTS TABLE default.only_in_first").Scan(&n); err != nil {
+			t.Fatalf("server #%d: %v", i, err)
+		}
+		return n
+	}
+	if exists(0) != 1 || exists(1) != 0 {
+		t.Fatalf("the table made in server #0: exists there %d, in server #1 %d; want 1 and 0 (separate data)", exists(0), exists(1))
+	}
+	stop(t, servers[0])
+	if exists(1) != 0 {
+		t.Fatal("server #1 changed when #0 stopped")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onair/onair/internal/kafka"
@@ -94,15 +95,33 @@ func TestKafka(t *testing.T) {
 	}
 }
 
+// TestPrivateRedisOutage: what outage tests rely on. While the private
+// server is stopped a client's commands fail; after Start it serves again
+// on the same address, with the data written before the outage.
 func TestPrivateRedisOutage(t *testing.T) {
 	t.Parallel()
 	srv := testenv.PrivateRedis(t)
 	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Set(ctx, "before", "outage", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded while the server was stopped: no outage")
+	}
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if srv.Addr() != addr {
+		t.Fatalf("after the outage the server listens on %s, was %s", srv.Addr(), addr)
+	}
+	if v, err := rdb.Get(ctx, "before").Result(); err != nil || v != "outage" {
+		t.Fatalf("after the outage GET before = %q, %v; want the value written before it", v, err)
 	}
 }
 

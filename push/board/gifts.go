@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/onair/onair/aggregate"
+	"github.com/onair/onair/ingest"
 )
 
 //go:embed gifts.lua
@@ -21,15 +21,13 @@ var giftsScript = redis.NewScript(giftsLua)
 // frameItems is how many ranking lines a leaderboard frame carries.
 const frameItems = 10
 
-var _ aggregate.RoomSink = (*Board)(nil)
-
 // ApplyGifts counts gift records into their rooms' rankings and PK bars:
 // one script per room (pipelined), each fenced by (partition, offset) so a
 // replay after a crash counts nothing twice, then one per PK touched. It
-// implements aggregate.RoomSink; gifts arrive in offset order per
+// implements aggregate.RoomSink (checked where cmd/onair wires it); gifts arrive in offset order per
 // partition. Changed rankings get a frame within FrameInterval (frameLoop);
 // changed PK bars get theirs now.
-func (b *Board) ApplyGifts(ctx context.Context, gifts []aggregate.Gift) error {
+func (b *Board) ApplyGifts(ctx context.Context, gifts []ingest.Placed) error {
 	byRoom := map[uint64][]int{}
 	var rooms []uint64
 	for i := range gifts {
