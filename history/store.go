@@ -46,6 +46,7 @@ import (
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/chdb"
+	"github.com/onair/onair/internal/promreg"
 )
 
 // TombstoneTTL is how long deletes and clears are kept in Redis. Ingest
@@ -160,8 +161,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_history_first_today_withheld_total",
 		Help: "first_today answered false because Redis lost the day marker today (or the loss is not handled yet): a missed bonus rather than a second one."})
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(s.withheld)
+	var err error
+	if s.withheld, err = promreg.Register(cfg.Registerer, s.withheld); err != nil {
+		return nil, fmt.Errorf("history: register metrics: %w", err)
 	}
 	return s, nil
 }

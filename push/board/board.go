@@ -145,7 +145,11 @@ func New(cfg Config) (*Board, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	b := &Board{cfg: cfg, rdb: cfg.Redis, log: cfg.Log, m: newMetrics(cfg.Registerer), dirty: map[uint64]struct{}{}}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("board: register metrics: %w", err)
+	}
+	b := &Board{cfg: cfg, rdb: cfg.Redis, log: cfg.Log, m: m, dirty: map[uint64]struct{}{}}
 	if cfg.DanmakuRate > 0 {
 		b.limiter = redis_rate.NewLimiter(cfg.Redis)
 	}

@@ -1,6 +1,12 @@
 package board
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/onair/onair/internal/promreg"
+)
 
 type metrics struct {
 	rejected  *prometheus.CounterVec // reason
@@ -11,7 +17,9 @@ type metrics struct {
 	refreshes prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics makes the metrics and registers them on reg (nil: none); a
+// registry shared with another Board shares the series.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_board_rejected_total",
 			Help: "Danmaku, gifts, room and PK requests refused, by reason."}, []string{"reason"}),
@@ -26,8 +34,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refreshes: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_plays_refreshes_total",
 			Help: "Play leaderboard refreshes from ClickHouse."}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.rejected, m.accepted, m.frames, m.failures, m.gifts, m.refreshes)
+	var errs []error
+	vec := func(c *prometheus.CounterVec) *prometheus.CounterVec {
+		c, err := promreg.Register(reg, c)
+		errs = append(errs, err)
+		return c
 	}
-	return m
+	m.rejected, m.accepted, m.frames = vec(m.rejected), vec(m.accepted), vec(m.frames)
+	m.failures, m.gifts = vec(m.failures), vec(m.gifts)
+	var err error
+	m.refreshes, err = promreg.Register(reg, m.refreshes)
+	return m, errors.Join(append(errs, err)...)
 }
