@@ -54,6 +54,10 @@ type Config struct {
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
 
+	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
+	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
+	DevLogin bool
+
 	// Ready lists the dependency checks /readyz runs.
 	Ready []ReadyCheck
 	// Registry receives the onair_api_* metrics and the Go and process
@@ -171,6 +175,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History != nil {
 		s.mountHistory()
+	}
+	if cfg.DevLogin {
+		s.mountDevLogin()
 	}
 
 	s.http = &http.Server{

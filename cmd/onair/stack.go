@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 	}
 
 	apiAddr := ""
-	if cfg.has("api") {
+	if cfg.has("api") || cfg.has("push") {
 		t0 = time.Now()
 		ids, err := ingest.NewIDGen(uint16(cfg.NodeID))
 		if err != nil {
@@ -163,10 +163,15 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		if err != nil {
 			return err
 		}
+		var apiProd api.Producer
+		var apiHist api.History
+		if cfg.has("api") { // a push-only node serves /v1/ws, health and metrics
+			apiProd, apiHist = prod, hist
+		}
 		srv, err := api.New(api.Config{
-			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
+			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret), DevLogin: cfg.Push.DevLogin,
 			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
-			Producer: prod, History: hist, Registry: reg, Log: log.With("component", "api"),
+			Producer: apiProd, History: apiHist, Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 				{Name: "clickhouse", Check: func(ctx context.Context) error { return ch.Ping(ctx) }},
@@ -178,6 +183,12 @@ func serve(ctx context.Context, cfg *config, st *stack, ready func(apiAddr strin
 		}
 		if cfg.Pprof {
 			srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
+		}
+		mountPages(srv)
+		if cfg.has("push") { // before Start: routes cannot be added to a serving router
+			if err := startPush(ctx, cfg, st, srv, rdb, reg, log); err != nil {
+				return err
+			}
 		}
 		if err := srv.Start(); err != nil {
 			return err
