@@ -1,6 +1,10 @@
 package push
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	rtmetrics "runtime/metrics"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the gateway's onair_push_* series. Every failure path bumps
 // one of them where it is handled (and logs the reason).
@@ -19,6 +23,7 @@ type metrics struct {
 	giftUnacked prometheus.Counter
 	errors      *prometheus.CounterVec // by what failed
 	fanoutDelay prometheus.Histogram
+	heapLive    prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,12 +57,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fanoutDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onair_push_fanout_delay_seconds",
 			Help:    "From a record's Kafka timestamp to its batch being queued on the room's connections.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		heapLive: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onair_push_heap_live_bytes",
+			Help: "Live heap after the last GC (runtime/metrics /gc/heap/live:bytes): with go_memstats_stack_inuse_bytes, what `onair loadtest ws` divides by the connections for memory per connection."},
+			heapLive),
 	}
 	if reg != nil {
-		reg.MustRegister(m.conns, m.rooms, m.upgrades, m.disconnects, m.stepDowns, m.recoveries, m.records,
+		reg.MustRegister(m.heapLive, m.conns, m.rooms, m.upgrades, m.disconnects, m.stepDowns, m.recoveries, m.records,
 			m.frames, m.batches, m.dropped, m.giftResends, m.giftUnacked, m.errors, m.fanoutDelay)
 	}
 	return m
 }
 
 var classNames = [...]string{classDanmaku: "danmaku", classGift: "gift", classState: "state"}
+
+func heapLive() float64 {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64())
+}
