@@ -42,7 +42,10 @@ type WSConfig struct {
 	// Settle is how long to wait after the last send for deliveries.
 	Settle time.Duration
 	// Dialers is how many viewers connect at once.
-	Dialers  int
+	Dialers int
+	// Baseline runs the swarm against an in-process bare gorilla server
+	// instead of onair (see wshello.go); no memory figure.
+	Baseline bool
 	Progress io.Writer
 }
 
@@ -82,6 +85,7 @@ func parseWS(args []string, stderr io.Writer, getenv func(string) string, readFi
 	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", "onair:", "onair's Redis key prefix")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait this long after the last send for deliveries")
 	fs.IntVar(&cfg.Dialers, "dialers", 64, "viewers connecting at once")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "run against an in-process bare gorilla/websocket broadcaster instead of onair (the same-run floor)")
 	if err := parseArgs(fs, args); err != nil {
 		return cfg, err
 	}
@@ -126,17 +130,32 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 	raiseFileLimit()
 	r := &wsRun{cfg: cfg, id: newRunID(), sent: make([]atomic.Int64, cfg.Rate*int(cfg.Duration/time.Second+1)+cfg.Rate)}
 	s := WSSummary{Clients: cfg.Clients}
-	send, closeSend, err := r.sender(ctx)
-	if err != nil {
-		return s, err
-	}
-	defer closeSend()
-	before, err := serverMemory(ctx, cfg.Target)
-	if err != nil {
-		return s, err
+	var send func(int) error
+	var before memSample
+	if cfg.Baseline {
+		h, err := startWSHello()
+		if err != nil {
+			return s, err
+		}
+		defer h.close()
+		r.cfg.Target = h.url()
+		send = func(idx int) error {
+			r.sent[idx].Store(time.Now().UnixNano())
+			return h.send(cfg.Room, r.id, idx)
+		}
+	} else {
+		snd, closeSend, err := r.sender(ctx)
+		if err != nil {
+			return s, err
+		}
+		defer closeSend()
+		send = snd
+		if before, err = serverMemory(ctx, cfg.Target); err != nil {
+			return s, err
+		}
 	}
 	t0 := time.Now()
-	viewers := r.connect(ctx)
+	viewers := r.connect(ctx, r.cfg.Target)
 	s.ConnectTime, s.Connected = time.Since(t0), len(viewers)
 	fmt.Fprintf(cfg.Progress, "ws: %d of %d viewers connected in %s\n", len(viewers), cfg.Clients, s.ConnectTime.Round(time.Millisecond))
 	defer func() {
@@ -151,14 +170,16 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 	// Memory per idle connection: every viewer connected, nothing sent yet
 	// (a second for the upgrades' goroutines to end).
 	time.Sleep(time.Second)
-	after, err := serverMemory(ctx, cfg.Target)
-	if err != nil {
-		return s, err
+	if !cfg.Baseline {
+		after, err := serverMemory(ctx, cfg.Target)
+		if err != nil {
+			return s, err
+		}
+		n := float64(len(viewers))
+		s.HeapStackPerConn = (after.heap + after.stack - before.heap - before.stack) / n
+		s.RSSPerConn = (after.rss - before.rss) / n
+		s.GCForced = before.forced && after.forced
 	}
-	n := float64(len(viewers))
-	s.HeapStackPerConn = (after.heap + after.stack - before.heap - before.stack) / n
-	s.RSSPerConn = (after.rss - before.rss) / n
-	s.GCForced = before.forced && after.forced
 
 	start := time.Now()
 	s.Sent, s.SendErrors = r.sendAll(ctx, send)
@@ -259,9 +280,9 @@ type wsViewer struct {
 
 // connect opens the viewers, Dialers at a time; each then reads on its
 // own goroutine and pings every 20 s.
-func (r *wsRun) connect(ctx context.Context) []*wsViewer {
+func (r *wsRun) connect(ctx context.Context, target string) []*wsViewer {
 	cfg := r.cfg
-	u := "ws" + strings.TrimPrefix(cfg.Target, "http") + "/v1/ws?room=" + strconv.FormatUint(cfg.Room, 10)
+	u := "ws" + strings.TrimPrefix(target, "http") + "/v1/ws?room=" + strconv.FormatUint(cfg.Room, 10)
 	d := websocket.Dialer{ReadBufferSize: 2048, WriteBufferSize: 256, HandshakeTimeout: 30 * time.Second}
 	var (
 		mu      sync.Mutex
@@ -446,11 +467,18 @@ func serverMemory(ctx context.Context, target string) (memSample, error) {
 
 // TextWS prints the summary.
 func TextWS(w io.Writer, cfg WSConfig, s WSSummary) {
+	via := cfg.Source
+	if cfg.Baseline {
+		via = "the bare gorilla baseline (in-process)"
+	}
 	fmt.Fprintf(w, "ws: %d viewers (%d connected in %s), room %d, %d danmaku/s for %s via %s\n",
-		s.Clients, s.Connected, s.ConnectTime.Round(time.Millisecond), cfg.Room, cfg.Rate, cfg.Duration, cfg.Source)
+		s.Clients, s.Connected, s.ConnectTime.Round(time.Millisecond), cfg.Room, cfg.Rate, cfg.Duration, via)
 	fmt.Fprintf(w, "sent %d (%d failed); deliveries %d of %d expected, lost %d, duplicates %d, disconnected %d; %.0f deliveries/s\n",
 		s.Sent, s.SendErrors, s.Delivered, s.Expected, s.Lost, s.Duplicates, s.Disconnected, s.DeliveriesPerSec)
 	fmt.Fprintf(w, "latency (send -> received): p50 %s p90 %s p99 %s max %s\n", s.P50, s.P90, s.P99, s.Max)
+	if cfg.Baseline {
+		return
+	}
 	how := "after a forced GC"
 	if !s.GCForced {
 		how = "as of the server's last GC (run it with --pprof for an exact figure)"
