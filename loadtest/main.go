@@ -59,6 +59,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
+	case "wshello":
+		return serveWSHello(ctx, args, stdout, stderr)
 	case "ws":
 		cfg, err := parseWS(args, stderr, os.Getenv, os.ReadFile)
 		if err != nil {
@@ -125,7 +127,8 @@ commands:
   ws        --clients N --room R --rate M --duration D [--source kafka|api]
             N WebSocket viewers in room R while M danmaku/s are sent to it;
             reports deliveries/s, latency percentiles, losses and the
-            server's memory per connection
+            server's memory per connection; --baseline: the same swarm against
+            a bare gorilla/websocket broadcaster ("onair loadtest wshello")
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   table     [--commit C --go-bench FILE --keep BENCHMARKS.md] DIR...

@@ -43,8 +43,8 @@ type WSConfig struct {
 	Settle time.Duration
 	// Dialers is how many viewers connect at once.
 	Dialers int
-	// Baseline runs the swarm against an in-process bare gorilla server
-	// instead of onair (see wshello.go); no memory figure.
+	// Baseline runs the swarm against a bare gorilla server in a process
+	// of its own instead of onair (see wshello.go); no memory figure.
 	Baseline bool
 	Progress io.Writer
 }
@@ -85,7 +85,7 @@ func parseWS(args []string, stderr io.Writer, getenv func(string) string, readFi
 	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", "onair:", "onair's Redis key prefix")
 	fs.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait this long after the last send for deliveries")
 	fs.IntVar(&cfg.Dialers, "dialers", 64, "viewers connecting at once")
-	fs.BoolVar(&cfg.Baseline, "baseline", false, "run against an in-process bare gorilla/websocket broadcaster instead of onair (the same-run floor)")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "run against a bare gorilla/websocket broadcaster (onair loadtest wshello, a process of its own) instead of onair: the same-run floor")
 	if err := parseArgs(fs, args); err != nil {
 		return cfg, err
 	}
@@ -133,16 +133,12 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 	var send func(int) error
 	var before memSample
 	if cfg.Baseline {
-		h, err := startWSHello()
+		target, snd, stop, err := r.startWSHello()
 		if err != nil {
 			return s, err
 		}
-		defer h.close()
-		r.cfg.Target = h.url()
-		send = func(idx int) error {
-			r.sent[idx].Store(time.Now().UnixNano())
-			return h.send(cfg.Room, r.id, idx)
-		}
+		defer stop()
+		r.cfg.Target, send = target, snd
 	} else {
 		snd, closeSend, err := r.sender(ctx)
 		if err != nil {
@@ -469,7 +465,7 @@ func serverMemory(ctx context.Context, target string) (memSample, error) {
 func TextWS(w io.Writer, cfg WSConfig, s WSSummary) {
 	via := cfg.Source
 	if cfg.Baseline {
-		via = "the bare gorilla baseline (in-process)"
+		via = "the bare gorilla baseline (wshello)"
 	}
 	fmt.Fprintf(w, "ws: %d viewers (%d connected in %s), room %d, %d danmaku/s for %s via %s\n",
 		s.Clients, s.Connected, s.ConnectTime.Round(time.Millisecond), cfg.Room, cfg.Rate, cfg.Duration, via)
@@ -486,11 +482,18 @@ func TextWS(w io.Writer, cfg WSConfig, s WSSummary) {
 	fmt.Fprintf(w, "server memory per connection: live heap + stacks %.1f KB %s, RSS %.1f KB\n", s.HeapStackPerConn/1024, how, s.RSSPerConn/1024)
 }
 
-// raiseFileLimit lifts the open-files soft limit to the hard one: every
-// viewer is a socket.
+// raiseFileLimit lifts the open-files limit: every viewer is a socket. It
+// asks for 100 000 (root may raise the hard limit), else the hard limit.
 func raiseFileLimit() {
+	const want = 100_000
 	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return
+	}
+	if l.Max < want && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}) == nil {
+		return
+	}
+	if l.Cur < l.Max {
 		l.Cur = l.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}

@@ -1,9 +1,15 @@
 package loadtest
 
 import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"strconv"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,25 +17,19 @@ import (
 )
 
 // wsHello is the same-run baseline of `onair loadtest ws --baseline`: a
-// bare gorilla/websocket server with default buffers, in the load
-// generator's process, that writes each danmaku to every connection the
-// moment it is sent, as its own frame (no Kafka, no batching, no snapshot,
-// no auth). It is the floor the machine allows for the same swarm.
+// bare gorilla/websocket server with default buffers, in a process of its
+// own (`onair loadtest wshello`), that writes each frame POSTed to
+// /broadcast to every connection at once, as its own frame (no Kafka, no
+// batching, no snapshot, no auth). It is the floor the machine allows for
+// the same swarm and the same send path shape (one HTTP call per message).
 type wsHello struct {
-	srv   *http.Server
-	ln    net.Listener
 	mu    sync.Mutex
 	conns []*websocket.Conn
 	// sendMu makes broadcasts one at a time: a connection takes one writer.
 	sendMu sync.Mutex
 }
 
-func startWSHello() (*wsHello, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	h := &wsHello{ln: ln}
+func (h *wsHello) handler() http.Handler {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/ws", func(w http.ResponseWriter, r *http.Request) {
@@ -48,20 +48,23 @@ func startWSHello() (*wsHello, error) {
 			}
 		}()
 	})
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = h.srv.Serve(ln) }()
-	return h, nil
+	mux.HandleFunc("POST /broadcast", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		h.broadcast(b)
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return mux
 }
 
-func (h *wsHello) url() string { return "http://" + h.ln.Addr().String() }
-
-// send writes message idx of run to every connection.
-func (h *wsHello) send(room uint64, run string, idx int) error {
-	b := []byte(`{"type":"batch","items":[{"type":"danmaku","room_id":` + strconv.FormatUint(room, 10) +
-		`,"user_id":1,"text":"lt:` + run + `:` + strconv.Itoa(idx) + `"}]}`)
+// broadcast writes b to every connection, each on its own goroutine.
+func (h *wsHello) broadcast(b []byte) {
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
 	if err != nil {
-		return err
+		return
 	}
 	h.mu.Lock()
 	conns := h.conns
@@ -77,14 +80,58 @@ func (h *wsHello) send(room uint64, run string, idx int) error {
 		}()
 	}
 	wg.Wait()
-	return nil
 }
 
-func (h *wsHello) close() {
-	_ = h.srv.Close()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, c := range h.conns {
-		c.Close()
+// serveWSHello is `onair loadtest wshello [--addr]`: it prints its address
+// and serves until ctx ends.
+func serveWSHello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("onair loadtest wshello", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
 	}
+	raiseFileLimit()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "onair loadtest wshello: %v\n", err)
+		return ExitLost
+	}
+	srv := &http.Server{Handler: (&wsHello{}).handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(stdout, ln.Addr().String())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "onair loadtest wshello: %v\n", err)
+		return ExitLost
+	}
+	return ExitOK
+}
+
+// startWSHello runs `onair loadtest wshello` and returns its base URL and
+// the send function of message idx.
+func (r *wsRun) startWSHello() (target string, send func(int) error, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	addr, stop, err := startHelloProcess([]string{exe, "loadtest", "wshello"})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	target = "http://" + addr
+	cl := &http.Client{Timeout: 30 * time.Second}
+	send = func(idx int) error {
+		b := fmt.Sprintf(`{"type":"batch","items":[{"type":"danmaku","room_id":%d,"user_id":1,"text":"lt:%s:%d"}]}`, r.cfg.Room, r.id, idx)
+		r.sent[idx].Store(time.Now().UnixNano())
+		resp, err := cl.Post(target+"/broadcast", "application/json", strings.NewReader(b))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	return target, send, stop, nil
 }

@@ -73,9 +73,13 @@ func (g *Gateway) ensureLoaded(r *room) {
 		}
 		r.merge(frames, len(list) >= contractRecent)
 		// The joiner counts itself: the first head-count of a fresh room.
-		if totals, err := g.online.report(ctx, []uint64{r.id}, []int{r.viewers() + 1}); err == nil {
-			r.add(onlineFrame(r.id, time.Now().UnixMilli(), totals[0]))
+		totals, err := g.online.report(ctx, []uint64{r.id}, []int{r.viewers() + 1})
+		if err != nil {
+			g.m.errors.WithLabelValues("online").Inc()
+			g.log.Warn("push: cannot merge the head-count for a snapshot", "room", r.id, "err", err)
+			return
 		}
+		r.add(onlineFrame(r.id, time.Now().UnixMilli(), totals[0]))
 	})
 }
 

@@ -75,18 +75,25 @@ func mountPages(srv *api.Server) {
 	srv.Router().GET("/live/*path", h)
 }
 
-// raiseFileLimit lifts the soft limit of open files to the hard one: each
-// viewer is a socket.
+// raiseFileLimit lifts the limit of open files: each viewer is a socket.
+// The soft limit goes to the hard one, or to wantFiles when the process
+// may raise the hard limit too (root).
 func raiseFileLimit(log *slog.Logger) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		log.Warn("cannot read the open-files limit", "err", err)
 		return
 	}
+	old := l.Cur
+	if l.Max < wantFiles {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: wantFiles, Max: wantFiles}); err == nil {
+			log.Info("open-files limit raised", "from", old, "to", fmt.Sprint(wantFiles))
+			return
+		}
+	}
 	if l.Cur >= l.Max {
 		return
 	}
-	old := l.Cur
 	l.Cur = l.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		log.Warn("cannot raise the open-files limit", "from", old, "to", l.Max, "err", err)
@@ -94,3 +101,6 @@ func raiseFileLimit(log *slog.Logger) {
 	}
 	log.Info("open-files limit raised", "from", old, "to", fmt.Sprint(l.Max))
 }
+
+// wantFiles is the open-files limit a push node asks for: 100 000 viewers.
+const wantFiles = 100_000

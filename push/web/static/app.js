@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("onair.token"), user: sessionStorage.getItem("onair.user") };
-const room = { id: 0, ws: null, lastSeq: -1, gifts: new Set(), ping: 0, retry: 0, closing: false, versions: {} };
+const room = { id: 0, anchor: 0, ws: null, lastSeq: -1, gifts: new Set(), ping: 0, retry: 0, closing: false, versions: {} };
 
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
@@ -56,7 +56,7 @@ async function showRooms() {
     const b = document.createElement("button");
     b.className = "room"; b.dataset.id = id;
     b.textContent = "Room " + id + (r.title ? " · " + r.title : "") + (r.online !== undefined ? " · " + r.online + " online" : "");
-    b.onclick = () => joinRoom(id);
+    b.onclick = () => joinRoom(id, r.anchor_id);
     li.appendChild(b); list.appendChild(li);
   }
 }
@@ -64,9 +64,9 @@ async function showRooms() {
 $("join").onclick = () => { const id = parseInt($("room-id").value, 10); if (id > 0) joinRoom(id); };
 $("leave").onclick = () => { leaveRoom(); showRooms(); };
 
-function joinRoom(id) {
+function joinRoom(id, anchor) {
   leaveRoom();
-  Object.assign(room, { id, lastSeq: -1, gifts: new Set(), retry: 0, closing: false, versions: {} });
+  Object.assign(room, { id, anchor: anchor || 0, lastSeq: -1, gifts: new Set(), retry: 0, closing: false, versions: {} });
   $("rooms").hidden = true; $("room").hidden = false;
   $("room-title").textContent = id;
   for (const el of ["ranking", "chat-log", "effects"]) $(el).textContent = "";
@@ -206,7 +206,7 @@ for (const id of ["send-gift", "send-gift-small"]) {
   $(id).onclick = async (ev) => {
     const b = ev.currentTarget;
     const res = await api("POST", "/v1/rooms/" + room.id + "/gifts",
-      { gift_id: +b.dataset.gift, value: +b.dataset.value, anchor_id: 0 });
+      { gift_id: +b.dataset.gift, value: +b.dataset.value, anchor_id: room.anchor });
     $("send-msg").textContent = res.status === 202 ? "" : errText(res);
   };
 }
