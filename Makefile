@@ -26,7 +26,7 @@ test: setup
 
 ## race: the concurrent packages under the race detector
 race: setup
-	$(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch
+	$(GO) test -race -count=1 -timeout 6m ./aggregate ./api ./history ./ingest ./internal/redisbatch ./push
 
 ## check: formatting and static checks (staticcheck pinned; fetched through the module proxy)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -30,9 +30,6 @@ type client struct {
 	closed  bool
 	// stepped is when the connection last stepped down.
 	stepped time.Time
-	// deadlineSet is when the writer last moved the write deadline (only
-	// the writer, one at a time, touches it).
-	deadlineSet time.Time
 	// pending holds the gifts sent and not yet acked, by id; nil when none.
 	pending map[string]*pendingGift
 
@@ -125,12 +122,7 @@ func (c *client) writeLoop() {
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
 
-		// Moving the deadline re-arms a runtime timer: do it once a second
-		// at most; it stays at least WriteTimeout-1s ahead.
-		if now := time.Now(); now.Sub(c.deadlineSet) > time.Second {
-			_ = c.ws.SetWriteDeadline(now.Add(c.g.cfg.WriteTimeout))
-			c.deadlineSet = now
-		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.g.cfg.WriteTimeout))
 		var err error
 		if m.pm != nil {
 			err = c.ws.WritePreparedMessage(m.pm)
@@ -250,7 +242,7 @@ func (c *client) close(d Disconnect) {
 				// few seconds to read its way to it.
 				wait := time.Second
 				if d == DisconnectSlow {
-					wait = min(c.g.cfg.WriteTimeout, 5*time.Second)
+					wait = min(c.g.cfg.WriteTimeout, 10*time.Second)
 				}
 				msg := websocket.FormatCloseMessage(d.Code, d.Reason)
 				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))

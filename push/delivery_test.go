@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -59,12 +60,12 @@ func TestSlowClientStepsDown(t *testing.T) {
 	e := newEnv(t)
 	n := e.node(push.Config{QueueSize: 32, BatchInterval: 2 * time.Millisecond, WriteTimeout: time.Minute})
 	e.openRoom(5)
-	slow, fast := e.dial(n, 5, 1, ""), e.dial(n, 5, 2, "")
+	slow, fast := e.dialWith(smallBufferDialer, n, 5, 1, ""), e.dial(n, 5, 2, "")
 	slow.next(5 * time.Second)
 	fast.next(5 * time.Second)
 
 	big := strings.Repeat("x", 60_000)
-	const total = 300 // of each: 36 MB, more than loopback's socket buffers hold
+	const total = 150 // of each: 18 MB, more than the slow viewer's socket buffers and queue hold
 	done := make(chan error, 1)
 	go func() {
 		// Counts without decoding, to keep up.
@@ -80,24 +81,32 @@ func TestSlowClientStepsDown(t *testing.T) {
 		}
 		done <- nil
 	}()
-	for i := range total {
-		e.produce(5, danmaku(5, 1, fmt.Sprintf("%d-%s", i, big)))
-		e.produce(5, fmt.Sprintf(`{"type":"leaderboard","room_id":5,"version":%d,"items":[],"pad":%q}`, i+1, big))
-	}
+	produced := make(chan struct{})
+	go func() { // on its own, so the slow viewer can read its close frame meanwhile
+		defer close(produced)
+		for i := range total {
+			e.prod.Produce(context.Background(), record(5, danmaku(5, 1, fmt.Sprintf("%d-%s", i, big))), nil)
+			e.prod.Produce(context.Background(), record(5, fmt.Sprintf(`{"type":"leaderboard","room_id":5,"version":%d,"items":[],"pad":%q}`, i+1, big)), nil)
+		}
+		_ = e.prod.Flush(context.Background())
+	}()
 	testenv.Wait(t, 30*time.Second, func() bool {
 		return counter(t, n.reg, "onair_push_disconnects_total", "reason", "slow") == 1
 	}, "the slow viewer closed as slow")
+	// Reading now lets the close frame through (it waits behind the data
+	// queued in the socket, for a few seconds at most).
+	if code, reason := slow.closeCode(30 * time.Second); code != push.DisconnectSlow.Code || reason != "slow" {
+		t.Fatalf("slow viewer closed with %d %q, want %d slow", code, reason, push.DisconnectSlow.Code)
+	}
 	if c := counter(t, n.reg, "onair_push_step_downs_total", "to", "no_danmaku"); c != 1 {
 		t.Fatalf("step downs to no_danmaku = %v, want 1", c)
 	}
 	if c := counter(t, n.reg, "onair_push_step_downs_total", "to", "state_only"); c != 1 {
 		t.Fatalf("step downs to state_only = %v, want 1", c)
 	}
+	<-produced
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-	if code, reason := slow.closeCode(30 * time.Second); code != push.DisconnectSlow.Code || reason != "slow" {
-		t.Fatalf("slow viewer closed with %d %q, want %d slow", code, reason, push.DisconnectSlow.Code)
 	}
 }
 

@@ -3,11 +3,14 @@ package push_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,7 +146,22 @@ type viewer struct {
 
 func (e *env) dial(n *node, room uint64, user uint64, query string) *viewer {
 	e.t.Helper()
-	ws, resp, err := e.tryDial(n, room, user, query)
+	return e.dialWith(websocket.DefaultDialer, n, room, user, query)
+}
+
+// smallBufferDialer dials with a 32 KB receive buffer (no autotuning), so a
+// viewer that stops reading blocks the server's writes after a few MB
+// instead of the tens of MB loopback would otherwise buffer.
+var smallBufferDialer = &websocket.Dialer{NetDialContext: (&net.Dialer{
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10) })
+		return errors.Join(err, serr)
+	}}).DialContext}
+
+func (e *env) dialWith(d *websocket.Dialer, n *node, room uint64, user uint64, query string) *viewer {
+	e.t.Helper()
+	ws, resp, err := e.tryDialWith(d, n, room, user, query)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -156,9 +174,13 @@ func (e *env) dial(n *node, room uint64, user uint64, query string) *viewer {
 }
 
 func (e *env) tryDial(n *node, room uint64, user uint64, query string) (*websocket.Conn, *http.Response, error) {
+	return e.tryDialWith(websocket.DefaultDialer, n, room, user, query)
+}
+
+func (e *env) tryDialWith(d *websocket.Dialer, n *node, room uint64, user uint64, query string) (*websocket.Conn, *http.Response, error) {
 	u := "ws" + strings.TrimPrefix(n.srv.URL, "http") + "/v1/ws?room=" + strconv.FormatUint(room, 10) + query
 	h := http.Header{"Authorization": {"Bearer " + testenv.SignToken(e.t, e.secret, user, "")}}
-	return websocket.DefaultDialer.Dial(u, h)
+	return d.Dial(u, h)
 }
 
 // next reads one frame, failing the test after timeout.

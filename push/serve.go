@@ -57,16 +57,15 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		return
 	}
 	ws.SetReadLimit(g.cfg.ReadLimit)
-	c := &client{g: g, ws: ws, user: user}
+	c := &client{g: g, ws: ws, user: user, room: g.hub.acquire(roomID)}
 	if !g.conns.add(c) { // shutdown began during the upgrade
+		g.hub.release(c.room)
 		g.m.upgrades.WithLabelValues("shutting_down").Inc()
-		c.room = &room{id: roomID}
 		c.close(DisconnectShutdown)
 		return
 	}
 	g.m.upgrades.WithLabelValues("ok").Inc()
 	g.m.conns.Inc()
-	c.room = g.hub.acquire(roomID)
 	g.ensureLoaded(c.room)
 	c.room.join(c, since)
 	go c.readLoop()
