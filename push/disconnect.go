@@ -40,6 +40,7 @@ var (
 	DisconnectClient = Disconnect{Code: websocket.CloseNormalClosure, Reason: "client closed", Reconnect: false}
 )
 
-// disconnects lists every Disconnect, for the metric's labels and the docs.
+// disconnects lists every Disconnect: each is a label of
+// onair_push_disconnects_total from the start.
 var disconnects = []Disconnect{DisconnectShutdown, DisconnectSlow, DisconnectIdle,
 	DisconnectWriteFailed, DisconnectBadFrame, DisconnectTooBig, DisconnectClient}

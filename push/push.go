@@ -173,6 +173,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: newConnSet()}
+	for _, d := range disconnects { // every reason shows in /metrics, at 0 until it happens
+		g.m.disconnects.WithLabelValues(d.Reason)
+	}
 	g.hub = newHub(g)
 	g.online = newOnlineCounter(cfg.Redis, cfg.Prefix, cfg.NodeID, 3*cfg.OnlineInterval)
 	g.upgrader = websocket.Upgrader{
