@@ -410,6 +410,10 @@ func signWS(secret []byte, user uint64) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
+// metricsClient reads the server's /metrics and forces its GC; a server out
+// of file descriptors must not hang the run.
+var metricsClient = &http.Client{Timeout: 30 * time.Second}
+
 type memSample struct {
 	heap, stack, rss float64
 	forced           bool // a GC ran just before
@@ -422,14 +426,14 @@ type memSample struct {
 func serverMemory(ctx context.Context, target string) (memSample, error) {
 	var m memSample
 	if req, err := http.NewRequestWithContext(ctx, "GET", target+"/debug/pprof/heap?gc=1", nil); err == nil {
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := metricsClient.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			m.forced = resp.StatusCode == http.StatusOK
 		}
 	}
 	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := metricsClient.Do(req)
 	if err != nil {
 		return memSample{}, fmt.Errorf("cannot read %s/metrics: %w", target, err)
 	}
