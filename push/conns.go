@@ -12,10 +12,11 @@ import (
 type connSet struct {
 	mu      sync.Mutex
 	m       map[*client]struct{}
+	max     int // 0 = no limit
 	closing bool
 }
 
-func newConnSet() *connSet { return &connSet{m: make(map[*client]struct{})} }
+func newConnSet(max int) *connSet { return &connSet{m: make(map[*client]struct{}), max: max} }
 
 // add registers c; false once closeAll has started.
 func (s *connSet) add(c *client) bool {
@@ -26,6 +27,13 @@ func (s *connSet) add(c *client) bool {
 	}
 	s.m[c] = struct{}{}
 	return true
+}
+
+// full reports whether the set holds MaxConns connections.
+func (s *connSet) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.max > 0 && len(s.m) >= s.max
 }
 
 func (s *connSet) remove(c *client) {

@@ -171,3 +171,21 @@ func TestUpgradeRefused(t *testing.T) {
 		ws.Close()
 	}
 }
+
+// TestMaxConns: beyond MaxConns connections, upgrades are refused with 503
+// (the process keeps file descriptors for its own clients); a freed slot
+// is usable again.
+func TestMaxConns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := e.node(push.Config{MaxConns: 2})
+	e.openRoom(5)
+	a := e.dial(n, 5, 1, "")
+	e.dial(n, 5, 2, "")
+	if _, resp, err := e.tryDial(n, 5, 3, ""); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("third connection: %v %v, want 503", err, resp)
+	}
+	a.ws.Close()
+	testenv.Wait(t, 5*time.Second, func() bool { return n.gw.Conns() == 1 }, "the closed connection to leave")
+	e.dial(n, 5, 3, "")
+}

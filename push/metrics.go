@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rooms: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onair_push_rooms",
 			Help: "Rooms with at least one viewer on this node."}),
 		upgrades: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_push_upgrades_total",
-			Help: "GET /v1/ws requests, by result (ok, bad_request, origin, not_found, shutting_down, redis, failed)."}, []string{"result"}),
+			Help: "GET /v1/ws requests, by result (ok, bad_request, origin, not_found, shutting_down, full, redis, failed)."}, []string{"result"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_push_disconnects_total",
 			Help: "Connections closed, by close reason (see the close-code table)."}, []string{"reason"}),
 		stepDowns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onair_push_step_downs_total",

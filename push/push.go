@@ -76,6 +76,10 @@ type Config struct {
 	// MaxDanmakuPerTick sheds a flooded room's danmaku beyond this many per
 	// batch; 0 = 200.
 	MaxDanmakuPerTick int
+	// MaxConns refuses upgrades (503) beyond this many connections, so the
+	// process keeps file descriptors for its own clients (Kafka, Redis,
+	// an embedded broker). 0 = no limit.
+	MaxConns int
 	// ShutdownWindow spreads the closing of connections at shutdown, so
 	// clients do not reconnect in a herd; 0 = 2 s.
 	ShutdownWindow time.Duration
@@ -107,7 +111,7 @@ func (c *Config) setDefaults() error {
 	if c.Redis == nil {
 		return errors.New("push: Config.Redis is required")
 	}
-	if c.QueueSize < 0 || c.ReadLimit < 0 || c.RecentSize < 0 || c.RingSize < 0 || c.MaxDanmakuPerTick < 0 {
+	if c.QueueSize < 0 || c.ReadLimit < 0 || c.MaxConns < 0 || c.RecentSize < 0 || c.RingSize < 0 || c.MaxDanmakuPerTick < 0 {
 		return errors.New("push: Config sizes must be >= 0")
 	}
 	def := func(p *time.Duration, d time.Duration) {
@@ -172,7 +176,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: newConnSet()}
+	g := &Gateway{cfg: cfg, log: cfg.Log, m: newMetrics(cfg.Registerer), conns: newConnSet(cfg.MaxConns)}
 	for _, d := range disconnects { // every reason shows in /metrics, at 0 until it happens
 		g.m.disconnects.WithLabelValues(d.Reason)
 	}

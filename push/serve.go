@@ -21,6 +21,10 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "shutting_down", "", "this node is shutting down; reconnect")
 		return
 	}
+	if g.conns.full() {
+		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "full", "", "this node holds its maximum of connections; retry (another node may answer)")
+		return
+	}
 	q := r.URL.Query()
 	roomID, err := strconv.ParseUint(q.Get("room"), 10, 64)
 	if err != nil || roomID == 0 {

@@ -48,9 +48,10 @@ func (p *pushConfig) flags(fs *flag.FlagSet, dev bool, c *config) {
 // closes the hijacked connections with a close frame.
 func startPush(ctx context.Context, cfg *config, st *stack, srv *api.Server, rdb redis.UniversalClient, reg prometheus.Registerer, log *slog.Logger) error {
 	t0 := time.Now()
-	raiseFileLimit(log)
+	files := raiseFileLimit(log)
 	gw, err := push.New(push.Config{
-		Brokers: cfg.KafkaBrokers, Topic: kafka.TopicPushes, Redis: rdb, Prefix: cfg.RedisPrefix,
+		MaxConns: max(100, files-reservedFiles),
+		Brokers:  cfg.KafkaBrokers, Topic: kafka.TopicPushes, Redis: rdb, Prefix: cfg.RedisPrefix,
 		AllowedOrigins: cfg.Push.Origins, BatchInterval: cfg.Push.BatchInterval, OnlineInterval: cfg.Push.OnlineInterval,
 		ShutdownWindow: cfg.Push.ShutdownWindow, QueueSize: cfg.Push.QueueSize,
 		Registerer: reg, Log: log.With("component", "push"),
@@ -75,32 +76,39 @@ func mountPages(srv *api.Server) {
 	srv.Router().GET("/live/*path", h)
 }
 
-// raiseFileLimit lifts the limit of open files: each viewer is a socket.
-// The soft limit goes to the hard one, or to wantFiles when the process
-// may raise the hard limit too (root).
-func raiseFileLimit(log *slog.Logger) {
+// raiseFileLimit lifts the limit of open files, each viewer being a
+// socket, and returns it. The soft limit goes to the hard one, or to
+// wantFiles when the process may raise the hard limit too (root).
+func raiseFileLimit(log *slog.Logger) int {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		log.Warn("cannot read the open-files limit", "err", err)
-		return
+		return 1024
 	}
 	old := l.Cur
 	if l.Max < wantFiles {
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: wantFiles, Max: wantFiles}); err == nil {
 			log.Info("open-files limit raised", "from", old, "to", fmt.Sprint(wantFiles))
-			return
+			return wantFiles
 		}
 	}
 	if l.Cur >= l.Max {
-		return
+		return int(l.Cur)
 	}
 	l.Cur = l.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		log.Warn("cannot raise the open-files limit", "from", old, "to", l.Max, "err", err)
-		return
+		return int(old)
 	}
 	log.Info("open-files limit raised", "from", old, "to", fmt.Sprint(l.Max))
+	return int(l.Cur)
 }
 
-// wantFiles is the open-files limit a push node asks for: 100 000 viewers.
-const wantFiles = 100_000
+const (
+	// wantFiles is the open-files limit a push node asks for: 100 000 viewers.
+	wantFiles = 100_000
+	// reservedFiles are kept from viewers for the process's own clients
+	// (Kafka, Redis, ClickHouse, the embedded broker and servers of
+	// onair dev, HTTP requests): at the limit the gateway answers 503.
+	reservedFiles = 1000
+)
