@@ -328,11 +328,17 @@ var ltMarker = []byte(`"text":"lt:`)
 func (r *wsRun) read(v *wsViewer) {
 	defer r.ended.Add(1)
 	prefix := []byte(r.id + ":")
+	var buf bytes.Buffer // reused: the swarm's garbage competes with onair for the cores
 	for {
-		_, data, err := v.ws.ReadMessage()
+		_, rd, err := v.ws.NextReader()
 		if err != nil {
 			return
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(rd); err != nil {
+			return
+		}
+		data := buf.Bytes()
 		now := time.Now().UnixNano()
 		for {
 			i := bytes.Index(data, ltMarker)

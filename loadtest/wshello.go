@@ -122,7 +122,9 @@ func (r *wsRun) startWSHello() (target string, send func(int) error, stop func()
 		return "", nil, nil, err
 	}
 	target = "http://" + addr
-	cl := &http.Client{Timeout: 30 * time.Second}
+	// A broadcast to 20 000 viewers may take long on a busy machine; a
+	// timeout would count as lost a message the viewers still receive.
+	cl := &http.Client{Timeout: 5 * time.Minute}
 	send = func(idx int) error {
 		b := fmt.Sprintf(`{"type":"batch","items":[{"type":"danmaku","room_id":%d,"user_id":1,"text":"lt:%s:%d"}]}`, r.cfg.Room, r.id, idx)
 		r.sent[idx].Store(time.Now().UnixNano())
