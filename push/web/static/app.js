@@ -69,7 +69,7 @@ function joinRoom(id, anchor) {
   Object.assign(room, { id, anchor: anchor || 0, lastSeq: -1, gifts: new Set(), retry: 0, closing: false, versions: {} });
   $("rooms").hidden = true; $("room").hidden = false;
   $("room-title").textContent = id;
-  for (const el of ["ranking", "chat-log", "effects"]) $(el).textContent = "";
+  for (const el of ["ranking", "chat-log", "gift-log", "effects"]) $(el).textContent = "";
   connect();
 }
 
@@ -160,6 +160,7 @@ function showDanmaku(f) {
   fly.style.top = (Math.random() * 300 + 10) + "px";
   fly.onanimationend = () => fly.remove();
   $("stage").appendChild(fly);
+  $("stage").dataset.flown = +($("stage").dataset.flown || 0) + 1;
 }
 
 function showGift(f) {
@@ -169,6 +170,12 @@ function showGift(f) {
   el.textContent = (f.value >= 100 ? "🚀" : "🌹") + " user " + f.user_id + " ×" + f.value;
   el.onanimationend = () => el.remove();
   $("effects").appendChild(el);
+  const li = document.createElement("li");
+  li.dataset.id = f.id;
+  li.textContent = "user " + f.user_id + " sent gift " + f.gift_id + " (" + f.value + ")";
+  const log = $("gift-log");
+  log.insertBefore(li, log.firstChild);
+  while (log.children.length > 20) log.removeChild(log.lastChild);
 }
 
 function showRanking(f) {
