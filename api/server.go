@@ -55,6 +55,10 @@ type Config struct {
 	// Radio serves api.md's "Smart radio" routes; nil = not mounted.
 	Radio Radio
 
+	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
+	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
+	DevLogin bool
+
 	// Ready lists the dependency checks /readyz runs.
 	Ready []ReadyCheck
 	// Registry receives the onair_api_* metrics and the Go and process
@@ -177,6 +181,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Radio != nil {
 		s.mountRadio()
+	}
+	if cfg.DevLogin {
+		s.mountDevLogin()
 	}
 
 	s.http = &http.Server{

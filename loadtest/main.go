@@ -61,6 +61,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serveHello(ctx, args, stdout, stderr)
 	case "faults":
 		return faultsMain(ctx, args, stdout, stderr)
+	case "wshello":
+		return serveWSHello(ctx, args, stdout, stderr)
+	case "ws":
+		cfg, err := parseWS(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "ws", err)
+		}
+		s, err := WS(ctx, cfg)
+		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0, func() { TextWS(stdout, cfg, s) })
 	case "table":
 		cfg, err := parseTable(args, stderr)
 		if err != nil {
@@ -117,6 +126,11 @@ commands:
   baseline  --rate N --duration D [--in-process]
             the same load against a gin hello-world on 127.0.0.1, served by a
             process of its own ("onair loadtest hello") unless --in-process
+  ws        --clients N --room R --rate M --duration D [--source kafka|api]
+            N WebSocket viewers in room R while M danmaku/s are sent to it;
+            reports deliveries/s, latency percentiles, losses and the
+            server's memory per connection; --baseline: the same swarm against
+            a bare gorilla/websocket broadcaster ("onair loadtest wshello")
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]

@@ -115,10 +115,11 @@ onair dev is up.
   ClickHouse   %s (native), %s (HTTP), database %s
   Data         %s
 
+Live room page: http://%s/live/   (sign in with any phone, code 1000)
 Mint a token:   bin/onair token --user 42          (admin: --role admin)
 Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" http://%s/v1/history
 Ctrl-C stops everything.
-`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, dataDir, apiAddr)
+`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, dataDir, apiAddr, apiAddr)
 	})
 	if cause := context.Cause(ctx); errors.Is(cause, childproc.ErrGaveUp) {
 		return cause
@@ -142,7 +143,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.has("api") || cfg.has("radio") {
+	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {
 		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {
 			return err
 		}

@@ -42,6 +42,7 @@ type config struct {
 	DanmakuRate   int
 	LogLevel      string
 	Pprof         bool
+	Push          pushConfig
 
 	// envErrs collects ONAIR_* variables that do not parse; validate reports them.
 	envErrs        []error
@@ -79,7 +80,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	str(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
 	str(&c.AuthSecret, "auth-secret", "", "HS256 secret of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
-	list(&c.Roles, "roles", map[bool]string{true: "api,aggregate,radio", false: "api,aggregate"}[dev], "roles to run: api, aggregate, radio")
+	roles := "api,aggregate"
+	if dev {
+		roles = "api,aggregate,radio,push"
+	}
+	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
@@ -92,6 +97,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.DanmakuRate, "danmaku-rate", 2, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	c.Push.flags(fs, dev, c)
 	if dev {
 		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")
 		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")
@@ -106,8 +112,8 @@ func (c *config) validate() error {
 		return errors.Join(c.envErrs...)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "aggregate" && r != "radio" {
-			return fmt.Errorf("unknown role %q (want api, aggregate, radio)", r)
+		if r != "api" && r != "aggregate" && r != "radio" && r != "push" {
+			return fmt.Errorf("unknown role %q (want api, aggregate, radio, push)", r)
 		}
 	}
 	switch {

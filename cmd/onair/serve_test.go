@@ -357,9 +357,9 @@ func TestConfigEnvAndFlags(t *testing.T) {
 		t.Fatalf("flags must win over the environment: %+v", c)
 	}
 
-	c = parse(false, "--roles", "api,push", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
-	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `"push"`) {
-		t.Fatalf("validate with role push: %v, want an error naming it", err)
+	c = parse(false, "--roles", "api,pusher", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `"pusher"`) {
+		t.Fatalf("validate with role pusher: %v, want an error naming it", err)
 	}
 	t.Setenv("ONAIR_ROLES", "api,aggregate,bogus")
 	c = parse(false, "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")

@@ -183,12 +183,17 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 	}
 
 	apiAddr := ""
-	if cfg.has("api") {
+	if cfg.has("api") || cfg.has("push") {
 		t0 = time.Now()
+		var apiProd api.Producer
+		var apiHist api.History
+		if cfg.has("api") { // a push-only node serves /v1/ws, health and metrics
+			apiProd, apiHist = prod, hist
+		}
 		srv, err := api.New(api.Config{
-			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
+			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret), DevLogin: cfg.Push.DevLogin,
 			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
-			Producer: prod, History: hist, Radio: radioAPI(radio), Registry: reg, Log: log.With("component", "api"),
+			Producer: apiProd, History: apiHist, Radio: radioAPI(radio), Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 				{Name: "clickhouse", Check: g.clickhouse.ClickHouse(ch).Ping},
@@ -198,12 +203,20 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		if err != nil {
 			return err
 		}
-		api.MountRooms(srv, rooms)
-		if err := mountAnalytics(srv, ch, cfg, reg, log); err != nil {
-			return err
+		if cfg.has("api") {
+			api.MountRooms(srv, rooms)
+			if err := mountAnalytics(srv, ch, cfg, reg, log); err != nil {
+				return err
+			}
 		}
 		if cfg.Pprof {
 			srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
+		}
+		mountPages(srv)
+		if cfg.has("push") { // before Start: routes cannot be added to a serving router
+			if err := startPush(ctx, cfg, st, srv, rdb, reg, log); err != nil {
+				return err
+			}
 		}
 		if err := srv.Start(); err != nil {
 			return err
@@ -211,7 +224,7 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		apiAddr = srv.Addr()
 		st.started("http api", t0, srv.Shutdown)
 	}
-	if !cfg.has("api") && radio != nil {
+	if !cfg.has("api") && !cfg.has("push") && radio != nil {
 		if apiAddr, err = radioOnlyAPI(cfg, st, radio, reg, nil, log); err != nil {
 			return err
 		}

@@ -1,0 +1,123 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServeWS upgrades GET /v1/ws?room=<id>[&since=<seq>] for user, whose token
+// the caller has verified (the api server's /v1 middleware does it at
+// upgrade, from the Authorization header or ?token=). Refusals are JSON
+// errors in api.md's shape before any upgrade: 400 naming the field, 403
+// for a foreign origin, 404 for a room never opened, 503 while shutting
+// down.
+func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
+	if g.conns.isClosing() {
+		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "shutting_down", "", "this node is shutting down; reconnect")
+		return
+	}
+	if g.conns.full() {
+		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "full", "", "this node holds its maximum of connections; retry (another node may answer)")
+		return
+	}
+	q := r.URL.Query()
+	roomID, err := strconv.ParseUint(q.Get("room"), 10, 64)
+	if err != nil || roomID == 0 {
+		g.refuse(w, http.StatusBadRequest, "invalid_argument", "bad_request", "room", "room must be a positive integer room id")
+		return
+	}
+	since := int64(-1)
+	if s := q.Get("since"); s != "" {
+		if since, err = strconv.ParseInt(s, 10, 64); err != nil || since < 0 {
+			g.refuse(w, http.StatusBadRequest, "invalid_argument", "bad_request", "since", "since must be a non-negative seq")
+			return
+		}
+	}
+	if !g.originAllowed(r) {
+		g.refuse(w, http.StatusForbidden, "permission_denied", "origin", "Origin", "origin "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ok, err := g.roomExists(ctx, roomID)
+	cancel()
+	if err != nil {
+		g.log.Warn("push: cannot check room", "room", roomID, "err", err)
+		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "redis", "", "room registry unavailable; retry")
+		return
+	}
+	if !ok {
+		g.refuse(w, http.StatusNotFound, "not_found", "not_found", "room", "room "+strconv.FormatUint(roomID, 10)+" not found")
+		return
+	}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil { // the upgrader has answered (400 and its reason)
+		g.m.upgrades.WithLabelValues("failed").Inc()
+		g.log.Info("push: upgrade failed", "room", roomID, "err", err)
+		return
+	}
+	ws.SetReadLimit(g.cfg.ReadLimit)
+	c := &client{g: g, ws: ws, user: user, room: g.hub.acquire(roomID)}
+	if !g.conns.add(c) { // shutdown began during the upgrade
+		g.hub.release(c.room)
+		g.m.upgrades.WithLabelValues("shutting_down").Inc()
+		c.close(DisconnectShutdown)
+		return
+	}
+	g.m.upgrades.WithLabelValues("ok").Inc()
+	g.m.conns.Inc()
+	g.ensureLoaded(c.room)
+	c.room.join(c, since)
+	go c.readLoop()
+}
+
+// leave is the end of every accepted connection (its reader's last step).
+func (g *Gateway) leave(c *client) {
+	c.room.leave(c)
+	if g.hub.release(c.room) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := g.online.clear(ctx, []uint64{c.room.id}); err != nil {
+			g.m.errors.WithLabelValues("online").Inc()
+			g.log.Warn("push: cannot clear head-count", "room", c.room.id, "err", err)
+		}
+		cancel()
+	}
+	g.conns.remove(c)
+	g.m.conns.Dec()
+}
+
+// originAllowed: no Origin (an app, not a browser), the request's own host,
+// or an allowed origin.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range g.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers a refused upgrade in api.md's error shape and counts it.
+func (g *Gateway) refuse(w http.ResponseWriter, status int, code, result, field, msg string) {
+	g.m.upgrades.WithLabelValues(result).Inc()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	}
+	_ = json.NewEncoder(w).Encode(map[string]body{"error": {code, msg, field}})
+}

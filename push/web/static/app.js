@@ -1,0 +1,221 @@
+// onair live-room page: dev sign-in, room list, and one room over
+// GET /v1/ws (docs/api.md "Live rooms: WebSocket"). Plain DOM, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { token: sessionStorage.getItem("onair.token"), user: sessionStorage.getItem("onair.user") };
+const room = { id: 0, anchor: 0, ws: null, lastSeq: -1, gifts: new Set(), ping: 0, retry: 0, closing: false, versions: {} };
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  const r = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  let data = null;
+  try { data = await r.json(); } catch (e) { /* empty body */ }
+  return { status: r.status, data };
+}
+
+function errText(res) {
+  const e = res.data && res.data.error;
+  return "HTTP " + res.status + (e ? ": " + e.message + (e.field ? " (" + e.field + ")" : "") : "");
+}
+
+// --- sign in ---------------------------------------------------------------
+$("get-code").onclick = async () => {
+  const res = await api("POST", "/v1/auth/sms-code", { phone: $("phone").value.trim() });
+  if (res.status !== 200) { $("signin-msg").textContent = errText(res); return; }
+  $("code").value = res.data.dev_code;
+  $("signin-msg").textContent = "code sent (dev: " + res.data.dev_code + ")";
+};
+
+$("login").onclick = async () => {
+  const res = await api("POST", "/v1/auth/login", { phone: $("phone").value.trim(), code: $("code").value.trim() });
+  if (res.status !== 200) { $("signin-msg").textContent = errText(res); return; }
+  state.token = res.data.token; state.user = String(res.data.user_id);
+  sessionStorage.setItem("onair.token", state.token);
+  sessionStorage.setItem("onair.user", state.user);
+  showRooms();
+};
+
+// --- rooms -----------------------------------------------------------------
+async function showRooms() {
+  $("signin").hidden = true; $("room").hidden = true; $("rooms").hidden = false;
+  $("who").textContent = "user " + state.user;
+  const list = $("room-list");
+  list.textContent = "";
+  const res = await api("GET", "/v1/rooms?live=true");
+  if (res.status !== 200) {
+    $("rooms-msg").textContent = "room list unavailable (" + errText(res) + "); enter a room id";
+    return;
+  }
+  const rooms = (res.data && (res.data.items || res.data.rooms)) || [];
+  $("rooms-msg").textContent = rooms.length ? "" : "no live room right now";
+  for (const r of rooms) {
+    const id = r.room_id || r.id;
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.className = "room"; b.dataset.id = id;
+    b.textContent = "Room " + id + (r.title ? " · " + r.title : "") + (r.online !== undefined ? " · " + r.online + " online" : "");
+    b.onclick = () => joinRoom(id, r.anchor_id);
+    li.appendChild(b); list.appendChild(li);
+  }
+}
+
+$("join").onclick = () => { const id = parseInt($("room-id").value, 10); if (id > 0) joinRoom(id); };
+$("leave").onclick = () => { leaveRoom(); showRooms(); };
+
+function joinRoom(id, anchor) {
+  leaveRoom();
+  Object.assign(room, { id, anchor: anchor || 0, lastSeq: -1, gifts: new Set(), retry: 0, closing: false, versions: {} });
+  $("rooms").hidden = true; $("room").hidden = false;
+  $("room-title").textContent = id;
+  for (const el of ["ranking", "chat-log", "gift-log", "effects"]) $(el).textContent = "";
+  connect();
+}
+
+function leaveRoom() {
+  room.closing = true;
+  clearInterval(room.ping);
+  if (room.ws) room.ws.close(1000, "leave");
+  room.ws = null;
+}
+
+// --- WebSocket -------------------------------------------------------------
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  let url = proto + "//" + location.host + "/v1/ws?room=" + room.id + "&token=" + encodeURIComponent(state.token);
+  if (room.lastSeq >= 0) url += "&since=" + room.lastSeq; // resume without a gap
+  const ws = new WebSocket(url);
+  room.ws = ws;
+  $("status").textContent = "connecting…";
+  ws.onopen = () => {
+    room.retry = 0;
+    $("status").textContent = "";
+    clearInterval(room.ping);
+    room.ping = setInterval(() => send({ type: "ping" }), 20000); // at least every 30 s
+  };
+  ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
+  ws.onclose = (ev) => {
+    clearInterval(room.ping);
+    if (room.closing || ws !== room.ws) return;
+    // 3500-3999: do not reconnect (see the close-code table in docs/api.md).
+    if (ev.code >= 3500 && ev.code < 4000) { $("status").textContent = "closed: " + ev.reason; return; }
+    $("status").textContent = "reconnecting" + (ev.reason ? " (" + ev.reason + ")" : "") + "…";
+    const wait = Math.min(10000, 500 * 2 ** room.retry++) * (0.5 + Math.random());
+    setTimeout(() => { if (!room.closing && ws === room.ws) connect(); }, wait);
+  };
+}
+
+function send(obj) { if (room.ws && room.ws.readyState === 1) room.ws.send(JSON.stringify(obj)); }
+
+function onFrame(f) {
+  switch (f.type) {
+    case "snapshot":
+      for (const k of ["leaderboard", "pk", "online", "room"]) if (f[k]) onFrame(f[k]);
+      for (const it of f.recent || []) onFrame(it);
+      room.lastSeq = Math.max(room.lastSeq, f.seq);
+      break;
+    case "batch": for (const it of f.items) onFrame(it); break;
+    case "danmaku": if (fresh(f)) showDanmaku(f); break;
+    case "gift":
+      send({ type: "ack", id: f.id });          // ack every copy, show it once
+      if (room.gifts.has(f.id)) break;
+      room.gifts.add(f.id);
+      if (f.seq) room.lastSeq = Math.max(room.lastSeq, f.seq);
+      showGift(f);
+      break;
+    case "leaderboard": if (newer(f)) showRanking(f); break;
+    case "pk": if (newer(f, f.pk_id)) showPK(f); break;
+    case "online": if (newer(f)) $("online").textContent = f.count; break;
+    case "room": if (newer(f)) $("status").textContent = f.status === "closed" ? "the room is closed" : ""; break;
+  }
+}
+
+// fresh: a danmaku is shown once, in seq order.
+function fresh(f) {
+  if (f.seq <= room.lastSeq) return false;
+  room.lastSeq = f.seq;
+  return true;
+}
+
+// newer: state frames apply only when their version moved on.
+function newer(f, key) {
+  const k = f.type + (key || "");
+  if (room.versions[k] !== undefined && f.version <= room.versions[k]) return false;
+  room.versions[k] = f.version;
+  return true;
+}
+
+function showDanmaku(f) {
+  const li = document.createElement("li");
+  li.dataset.seq = f.seq;
+  li.textContent = "user " + f.user_id + ": " + f.text;
+  const log = $("chat-log");
+  log.appendChild(li);
+  while (log.children.length > 100) log.removeChild(log.firstChild);
+  log.scrollTop = log.scrollHeight;
+  const fly = document.createElement("div");
+  fly.className = "fly";
+  fly.textContent = f.text;
+  fly.style.top = (Math.random() * 300 + 10) + "px";
+  fly.onanimationend = () => fly.remove();
+  $("stage").appendChild(fly);
+  $("stage").dataset.flown = +($("stage").dataset.flown || 0) + 1;
+}
+
+function showGift(f) {
+  const el = document.createElement("div");
+  el.className = "gift-effect";
+  el.dataset.id = f.id;
+  el.textContent = (f.value >= 100 ? "🚀" : "🌹") + " user " + f.user_id + " ×" + f.value;
+  el.onanimationend = () => el.remove();
+  $("effects").appendChild(el);
+  const li = document.createElement("li");
+  li.dataset.id = f.id;
+  li.textContent = "user " + f.user_id + " sent gift " + f.gift_id + " (" + f.value + ")";
+  const log = $("gift-log");
+  log.insertBefore(li, log.firstChild);
+  while (log.children.length > 20) log.removeChild(log.lastChild);
+}
+
+function showRanking(f) {
+  const ol = $("ranking");
+  ol.textContent = "";
+  for (const it of f.items || []) {
+    const li = document.createElement("li");
+    li.textContent = "user " + it.user_id + " · " + it.score;
+    ol.appendChild(li);
+  }
+}
+
+function showPK(f) {
+  $("pk").hidden = false;
+  const mine = f.room_a === room.id ? f.score_a : f.score_b;
+  const other = f.room_a === room.id ? f.score_b : f.score_a;
+  const total = mine + other || 1;
+  $("pk-a").style.width = (100 * mine / total) + "%";
+  $("pk-b").style.width = (100 * other / total) + "%";
+  $("pk-a-score").textContent = mine;
+  $("pk-b-score").textContent = other;
+  $("pk-winner").textContent = f.winner ? (f.winner === room.id ? "this room wins!" : "room " + f.winner + " wins") : "";
+}
+
+// --- sending ---------------------------------------------------------------
+$("send-danmaku").onclick = async () => {
+  const text = $("danmaku-text").value.trim();
+  if (!text) return;
+  const res = await api("POST", "/v1/rooms/" + room.id + "/danmaku", { text });
+  $("send-msg").textContent = res.status === 202 ? "" : errText(res);
+  if (res.status === 202) $("danmaku-text").value = "";
+};
+
+for (const id of ["send-gift", "send-gift-small"]) {
+  $(id).onclick = async (ev) => {
+    const b = ev.currentTarget;
+    const res = await api("POST", "/v1/rooms/" + room.id + "/gifts",
+      { gift_id: +b.dataset.gift, value: +b.dataset.value, anchor_id: room.anchor });
+    $("send-msg").textContent = res.status === 202 ? "" : errText(res);
+  };
+}
+
+if (state.token) showRooms();
