@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onair/onair/api"
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push"
@@ -171,6 +172,36 @@ func (e *env) dialWith(d *websocket.Dialer, n *node, room uint64, user uint64, q
 	}
 	e.t.Cleanup(func() { ws.Close() })
 	return &viewer{t: e.t, ws: ws}
+}
+
+// refusal sends a WebSocket handshake for query ("?room=5...") with hdr
+// through apitest's checked client, so every refusal is one the OpenAPI
+// document describes, and returns the status and the JSON error's field.
+func (e *env) refusal(n *node, query string, hdr http.Header) (status int, field string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", n.srv.URL+"/v1/ws"+query, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := apitest.New(e.t).Client(nil).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp.StatusCode, ""
+	}
+	var eb struct {
+		Error struct{ Code, Field string } `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || eb.Error.Code == "" {
+		e.t.Fatalf("%s: HTTP %d, not a JSON error reply (%v)", query, resp.StatusCode, err)
+	}
+	return resp.StatusCode, eb.Error.Field
 }
 
 func (e *env) tryDial(n *node, room uint64, user uint64, query string) (*websocket.Conn, *http.Response, error) {

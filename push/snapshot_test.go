@@ -3,6 +3,7 @@ package push_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -191,8 +192,8 @@ func TestShutdownClosesConnections(t *testing.T) {
 			t.Fatalf("closed with %d %q, want 3001 shutdown", code, reason)
 		}
 	}
-	_, resp, err := e.tryDial(n, 5, 1, "")
-	if err == nil || resp == nil || resp.StatusCode != 503 {
-		t.Fatalf("upgrade after shutdown: %v %v, want 503", err, resp)
+	auth := http.Header{"Authorization": {"Bearer " + testenv.SignToken(t, e.secret, 1, "")}}
+	if status, _ := e.refusal(n, "?room=5", auth); status != 503 {
+		t.Fatalf("upgrade after shutdown: HTTP %d, want 503", status)
 	}
 }
