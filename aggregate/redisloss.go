@@ -122,6 +122,9 @@ func (a *Aggregator) rewriteHeld(ep history.Epoch) {
 	}
 	a.retired = nil
 	a.epoch = ep
+	if !first || ep.LostAt > 0 {
+		a.rebuildRooms() // a first sight of a lost Redis: rankings may lack what it held
+	}
 	if first {
 		return
 	}

@@ -14,8 +14,19 @@ import (
 // counts. A failed call is retried with the same gifts first, so within a
 // partition it sees offsets in order and never a later one before an
 // earlier one succeeded.
+//
+// After a Redis loss the aggregator calls RebuildGifts once per owned
+// partition set, in the write-back job before that job's ApplyGifts (so
+// nothing of these partitions is applied meanwhile): the sink must make
+// the share of parts in every ranking equal to the gifts ClickHouse holds
+// plus applied, re-applied (those above ClickHouse's resume point count,
+// the others are skipped), and drop what Redis counted of pending's users
+// since the loss, which ApplyGifts then applies. applied holds every gift
+// this aggregator applied that may not be in onair.events yet; pending is
+// the job's gifts. See DESIGN.md, "Live rooms after a Redis loss".
 type RoomSink interface {
 	ApplyGifts(ctx context.Context, gifts []Gift) error
+	RebuildGifts(ctx context.Context, parts []int32, applied, pending []Gift) error
 }
 
 // Gift is one gift record as the aggregator took it in.
@@ -26,10 +37,41 @@ type Gift struct {
 	Event     ingest.Event
 }
 
-// takeGift queues a gift record for the next write-back. The caller holds mu.
+// takeGift queues a gift record for the next write-back. One at or below
+// the progress watermark was applied by a previous owner: it is only kept
+// as applied until onair.events holds it. The caller holds mu.
 func (a *Aggregator) takeGift(p *partition, offset int64, appended time.Time, ev *ingest.Event) {
-	if a.cfg.Rooms == nil || ev.Type != ingest.TypeGift || offset <= p.progressWM {
+	if a.cfg.Rooms == nil || ev.Type != ingest.TypeGift {
 		return
 	}
-	p.gifts = append(p.gifts, Gift{Partition: p.id, Offset: offset, Appended: appended, Event: *ev})
+	g := Gift{Partition: p.id, Offset: offset, Appended: appended, Event: *ev}
+	switch {
+	case offset > p.progressWM:
+		p.gifts = append(p.gifts, g)
+	case offset > p.watermark:
+		p.giftsApplied = append(p.giftsApplied, g)
+	}
+}
+
+// applied records gifts a write-back counted, and forgets those
+// onair.events now holds (a rebuild reads them from there). The caller
+// holds mu.
+func (p *partition) applied(gifts []Gift) {
+	p.giftsApplied = append(p.giftsApplied, gifts...)
+	n := 0
+	for n < len(p.giftsApplied) && p.giftsApplied[n].Offset <= p.watermark {
+		n++
+	}
+	p.giftsApplied = append(p.giftsApplied[:0], p.giftsApplied[n:]...)
+}
+
+// rebuildRooms marks every owned partition's share of the room rankings
+// for a rebuild by the next write-back: Redis lost it. The caller holds mu.
+func (a *Aggregator) rebuildRooms() {
+	if a.cfg.Rooms == nil {
+		return
+	}
+	for _, p := range a.parts {
+		p.rebuildRooms = true
+	}
 }

@@ -9,6 +9,7 @@ type metrics struct {
 	failures  *prometheus.CounterVec // what
 	gifts     *prometheus.CounterVec // outcome: counted, fenced, retry
 	refreshes prometheus.Counter
+	rebuilds  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,9 +26,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Gift records the aggregator handed to the rankings, by outcome (counted, fenced = a replay, retry = a client retry)."}, []string{"outcome"}),
 		refreshes: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_plays_refreshes_total",
 			Help: "Play leaderboard refreshes from ClickHouse."}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_ranking_rebuilds_total",
+			Help: "Rebuilds of some partitions' share of the room rankings from ClickHouse after a Redis loss."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rejected, m.accepted, m.frames, m.failures, m.gifts, m.refreshes)
+		reg.MustRegister(m.rejected, m.accepted, m.frames, m.failures, m.gifts, m.refreshes, m.rebuilds)
 	}
 	return m
 }
