@@ -122,9 +122,11 @@ func (a *Aggregator) rewriteHeld(ep history.Epoch) {
 	}
 	a.retired = nil
 	a.epoch = ep
-	if !first || ep.LostAt > 0 {
-		a.rebuildRooms() // a first sight of a lost Redis: rankings may lack what it held
+	ids := make([]int32, 0, len(a.parts))
+	for id := range a.parts {
+		ids = append(ids, id)
 	}
+	a.rebuildRooms(ids, !first)
 	if first {
 		return
 	}

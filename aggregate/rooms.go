@@ -65,13 +65,50 @@ func (p *partition) applied(gifts []Gift) {
 	p.giftsApplied = append(p.giftsApplied[:0], p.giftsApplied[n:]...)
 }
 
-// rebuildRooms marks every owned partition's share of the room rankings
-// for a rebuild by the next write-back: Redis lost it. The caller holds mu.
-func (a *Aggregator) rebuildRooms() {
-	if a.cfg.Rooms == nil {
+// rebuiltKey names a hash: partition → the Redis epoch in which its share
+// of the room rankings was rebuilt. An aggregator that did not see the loss
+// itself (it started, or gained the partition, after it) rebuilds only
+// partitions nobody rebuilt in the current epoch: a second rebuild would
+// lower fences another owner already moved (see DESIGN.md).
+func (a *Aggregator) rebuiltKey() string { return a.cfg.Prefix + "rooms:rebuilt" }
+
+// rebuildRooms marks partitions' share of the room rankings for a rebuild
+// by the next write-back: all of ids when this aggregator saw Redis lose
+// data (seen), else those not rebuilt in the current epoch, if it began
+// with a loss. The caller holds mu.
+func (a *Aggregator) rebuildRooms(ids []int32, seen bool) {
+	if a.cfg.Rooms == nil || len(ids) == 0 || !seen && a.epoch.LostAt == 0 {
 		return
 	}
-	for _, p := range a.parts {
-		p.rebuildRooms = true
+	var done map[string]string
+	if !seen {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		var err error
+		if done, err = a.cfg.Redis.HGetAll(ctx, a.rebuiltKey()).Result(); err != nil {
+			a.cfg.Log.Warn("cannot read which partitions' room rankings were rebuilt; rebuilding", "err", err)
+		}
 	}
+	for _, id := range ids {
+		if p := a.parts[id]; p != nil && done[itoa32(id)] != a.epoch.Token {
+			p.rebuildRooms = true
+		}
+	}
+}
+
+// rebuildDue reports whether p's rebuild can run: it has taken every
+// record a previous owner may have counted (up to the progress watermark)
+// that onair.events lacks, so they are among giftsApplied. The caller
+// holds mu.
+func (p *partition) rebuildDue() bool {
+	return p.rebuildRooms && max(p.processed, p.watermark) >= p.progressWM
+}
+
+// rebuilt records that parts' share was rebuilt in epoch. Runs in the job.
+func (a *Aggregator) rebuilt(ctx context.Context, parts []int32, epoch string) error {
+	fields := make([]any, 0, 2*len(parts))
+	for _, id := range parts {
+		fields = append(fields, itoa32(id), epoch)
+	}
+	return a.cfg.Redis.HSet(ctx, a.rebuiltKey(), fields...).Err()
 }

@@ -63,7 +63,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	n, g, rebuild := 0, 0, false
 	for _, p := range parts {
 		n, g = n+len(p.dirty), g+len(p.gifts)
-		rebuild = rebuild || p.rebuildRooms
+		rebuild = rebuild || p.rebuildDue()
 	}
 	if n == 0 && g == 0 && !rebuild {
 		for _, p := range parts {
@@ -80,7 +80,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	}
 	gifts := make([]Gift, 0, g)
 	for _, p := range parts {
-		if p.rebuildRooms {
+		if p.rebuildDue() {
 			p.applied(nil)
 			job.rebuild = append(job.rebuild, p.id)
 			job.counted = append(job.counted, p.giftsApplied...)
@@ -111,6 +111,9 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		}
 		if err == nil && len(job.rebuild) > 0 {
 			err = a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts)
+			if err == nil {
+				err = a.rebuilt(ctx, job.rebuild, job.epoch)
+			}
 		}
 		if err == nil && len(gifts) > 0 {
 			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)

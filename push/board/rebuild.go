@@ -3,7 +3,6 @@ package board
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -37,7 +36,10 @@ var rebuildScript = redis.NewScript(rebuildLua)
 // follow in the job's ApplyGifts, the same way.
 func (b *Board) RebuildGifts(ctx context.Context, parts []int32, counted, pending []aggregate.Gift) error {
 	if b.cfg.ClickHouse == nil {
-		return unavailable("rebuild rankings", errors.New("no ClickHouse configured"))
+		// Nothing to rebuild from; failing would stop the write-back for good.
+		b.m.failures.WithLabelValues("rebuild").Inc()
+		b.log.Error("cannot rebuild room rankings after a Redis loss: no ClickHouse configured", "partitions", parts)
+		return nil
 	}
 	snap, err := b.giftSnapshot(ctx, parts)
 	if err != nil {

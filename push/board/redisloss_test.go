@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/testenv"
 )
@@ -116,4 +118,64 @@ func (w *world) waitRanking(want map[uint64]map[uint64]uint64, d time.Duration, 
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
 	}
+}
+
+// TestRankingRebuiltWhenAggregatorStartsAfterLoss stops the aggregator,
+// flushes Redis while none runs (a restart on a wiped Redis), starts a
+// new one, which sees the loss only in the epoch it finds, and checks the
+// rankings come back exact; then a third aggregator in the same epoch
+// must not rebuild again (that would lower the fences the second moved).
+func TestRankingRebuiltWhenAggregatorStartsAfterLoss(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 4, nil)
+	rs := testenv.PrivateRedis(t)
+	w.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { w.rdb.Close() })
+	ch, db := testenv.ClickHouse(t)
+	var err error
+	if w.b, err = New(Config{Redis: w.rdb, Prefix: w.prefix, Kafka: w.kcl, Events: w.prod, ClickHouse: ch, Database: db}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := aggregatorConfig(t, w.brokers, w.rdb, w.prefix, ch, db, w.b)
+	want := map[uint64]map[uint64]uint64{}
+	stop := w.startAggregator(cfg)
+	lossGifts(w, want, 0, 10, nil)
+	w.waitRanking(want, 30*time.Second, "before the loss")
+	stop()
+	if err := w.rdb.FlushAll(ctxT(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	stop = w.startAggregator(cfg)
+	lossGifts(w, want, 10, 20, nil)
+	w.waitRanking(want, 30*time.Second, "after a restart on a flushed Redis")
+	stop()
+	w.startAggregator(cfg)
+	lossGifts(w, want, 20, 30, nil)
+	w.waitRanking(want, 30*time.Second, "after another restart in the same epoch")
+	if n, err := w.rdb.HLen(ctxT(t), w.prefix+"rooms:rebuilt").Result(); err != nil || n != 4 {
+		t.Fatalf("rooms:rebuilt has %d partitions (%v), want 4", n, err)
+	}
+}
+
+// startAggregator runs an aggregator until the returned stop (or cleanup).
+func (w *world) startAggregator(cfg aggregate.Config) (stop func()) {
+	w.t.Helper()
+	a, err := aggregate.New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				w.t.Errorf("aggregator: %v", err)
+			}
+		})
+	}
+	w.t.Cleanup(stop)
+	return stop
 }
