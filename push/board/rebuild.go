@@ -33,7 +33,9 @@ var rebuildScript = redis.NewScript(rebuildLua)
 // does not hold: those in counted and pending), claims the ids, and sets
 // the fences f<p> to W. Then counted is re-applied through gifts.lua: the
 // gifts above W count once more, those at or below are fenced. pending
-// follow in the job's ApplyGifts, the same way.
+// follow in the job's ApplyGifts, the same way. Without ClickHouse
+// (Config.ClickHouse nil) it logs and does nothing: refusing would stop
+// the aggregator's write-back for good.
 func (b *Board) RebuildGifts(ctx context.Context, parts []int32, counted, pending []aggregate.Gift) error {
 	if b.cfg.ClickHouse == nil {
 		// Nothing to rebuild from; failing would stop the write-back for good.
