@@ -82,7 +82,7 @@ func (a *Aggregator) rebuildRooms(ids []int32, seen bool) {
 	}
 	var done map[string]string
 	if !seen {
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // under mu
 		defer cancel()
 		var err error
 		if done, err = a.cfg.Redis.HGetAll(ctx, a.rebuiltKey()).Result(); err != nil {

@@ -54,6 +54,9 @@ func TestRankingRebuiltAfterRedisLoss(t *testing.T) {
 	<-done
 	w.waitRanking(want, 30*time.Second, "after three losses while gifts flowed")
 	flush("after everything settled")
+	start := time.Now()
+	w.waitRanking(want, 10*time.Second, "after a loss at rest")
+	t.Logf("rankings whole again %s after a FLUSHALL at rest (the aggregator's --redis-flush: %s)", time.Since(start), 20*time.Millisecond)
 	lossGifts(w, want, 60, 65, nil)
 	w.waitRanking(want, 30*time.Second, "after a loss at rest and more gifts")
 }
