@@ -16,7 +16,7 @@ import (
 )
 
 // TestRankingRebuiltAfterRedisLoss flushes a private Redis (FLUSHALL)
-// under a real aggregator at three instants while gifts flow (some with
+// under two real aggregators at three instants while gifts flow (some with
 // client ids, some of those retried across the loss) and once when
 // everything has settled, and checks every room's ranking equals the
 // model: each original gift counted once, whether it was accepted before
@@ -32,6 +32,8 @@ func TestRankingRebuiltAfterRedisLoss(t *testing.T) {
 	if w.b, err = New(Config{Redis: w.rdb, Prefix: w.prefix, Kafka: w.kcl, Events: w.prod, ClickHouse: ch, Database: db}); err != nil {
 		t.Fatal(err)
 	}
+	// Two aggregators share the partitions: each rebuilds its own share.
+	w.runAggregator(aggregatorConfig(t, w.brokers, w.rdb, w.prefix, ch, db, w.b))
 	w.runAggregator(aggregatorConfig(t, w.brokers, w.rdb, w.prefix, ch, db, w.b))
 	ctx := ctxT(t)
 	flush := func(what string) {
