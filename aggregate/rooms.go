@@ -15,18 +15,18 @@ import (
 // partition it sees offsets in order and never a later one before an
 // earlier one succeeded.
 //
-// After a Redis loss the aggregator calls RebuildGifts once per owned
-// partition set, in the write-back job before that job's ApplyGifts (so
-// nothing of these partitions is applied meanwhile): the sink must make
-// the share of parts in every ranking equal to the gifts ClickHouse holds
-// plus applied, re-applied (those above ClickHouse's resume point count,
-// the others are skipped), and drop what Redis counted of pending's users
-// since the loss, which ApplyGifts then applies. applied holds every gift
-// this aggregator applied that may not be in onair.events yet; pending is
-// the job's gifts. See DESIGN.md, "Live rooms after a Redis loss".
+// After a Redis loss the aggregator calls RebuildGifts for the partitions
+// it owns, in a write-back job before that job's ApplyGifts (so nothing of
+// these partitions is applied meanwhile): the sink must make the share of
+// parts in every ranking equal to the gifts ClickHouse holds plus counted,
+// re-applied (those above ClickHouse's resume point count, the others are
+// skipped), and drop what Redis counted of pending's users since the loss,
+// which ApplyGifts then applies. counted holds every gift of parts counted
+// in Redis that onair.events may not hold yet; pending is the job's gifts.
+// See DESIGN.md, "Live rooms after a Redis loss".
 type RoomSink interface {
 	ApplyGifts(ctx context.Context, gifts []Gift) error
-	RebuildGifts(ctx context.Context, parts []int32, applied, pending []Gift) error
+	RebuildGifts(ctx context.Context, parts []int32, counted, pending []Gift) error
 }
 
 // Gift is one gift record as the aggregator took it in.

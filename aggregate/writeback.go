@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/onair/onair/history"
@@ -29,8 +30,8 @@ type writeBackJob struct {
 	// failure they go back in front of what came since.
 	gifts map[*partition][]Gift
 	// rebuild lists the partitions whose share of the room rankings is
-	// rebuilt before gifts are applied (a Redis loss), counted their gifts
-	// counted before that may not be in onair.events.
+	// rebuilt before gifts are applied (Redis lost data); counted holds
+	// their gifts counted before that onair.events may not hold yet.
 	rebuild []int32
 	counted []Gift
 	done    chan error
@@ -194,11 +195,7 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 		if a.parts[p.id] == p {
 			p.written = max(p.written, upto)
 			p.applied(job.gifts[p])
-		}
-	}
-	for _, id := range job.rebuild {
-		if p := a.parts[id]; p != nil {
-			p.rebuildRooms = false
+			p.rebuildRooms = p.rebuildRooms && !slices.Contains(job.rebuild, p.id)
 		}
 	}
 	return nil
