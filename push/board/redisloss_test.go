@@ -64,7 +64,7 @@ func TestRankingRebuiltAfterRedisLoss(t *testing.T) {
 }
 
 // lossGifts produces rounds [from, to) of 40 gifts into rooms 1–3 from users
-// 1–30; a third carry client ids, and a quarter of those are sent again
+// 1–30 and four new users a round; a third carry client ids, and a quarter of those are sent again
 // the next round (client retries, so some straddle a loss). want gets each
 // original gift's value. before, if set, runs before each round.
 func lossGifts(w *world, want map[uint64]map[uint64]uint64, from, to int, before func(round int)) {
@@ -79,6 +79,9 @@ func lossGifts(w *world, want map[uint64]map[uint64]uint64, from, to int, before
 		for i := range 40 {
 			ev := ingest.Event{Type: ingest.TypeGift, UserID: uint64(1 + rng.IntN(30)), RoomID: uint64(1 + rng.IntN(3)),
 				AnchorID: 8, GiftID: 1, Value: uint64(1 + rng.IntN(100)), TS: time.Now().UnixMilli()}
+			if i < 4 {
+				ev.UserID = uint64(100 + 4*round + i) // new users: ClickHouse may not hold them at a rebuild
+			}
 			if rng.IntN(3) == 0 {
 				ev.EventID = fmt.Sprintf("loss%d-%d", round, i)
 				if rng.IntN(4) == 0 {
