@@ -25,6 +25,13 @@ type partition struct {
 	// gifts holds the gift records taken in since the last write-back, in
 	// offset order, for Config.Rooms.
 	gifts []Gift
+	// giftsApplied holds the gift records counted in Redis (by us, or by a
+	// previous owner below the progress watermark) that onair.events may
+	// not hold yet, in offset order: what a room rebuild re-applies.
+	giftsApplied []Gift
+	// rebuildRooms: Redis lost data; the next write-back rebuilds this
+	// partition's share of the room rankings first (rooms.go).
+	rebuildRooms bool
 	// events holds one row per event taken in, awaiting ClickHouse.
 	events []eventRow
 	// processed is the offset of the last record taken in, -1 for none.

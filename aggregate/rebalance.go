@@ -12,11 +12,14 @@ import (
 func (a *Aggregator) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var fresh []int32
 	for _, p := range assigned[a.cfg.Topic] {
 		if a.parts[p] == nil {
 			a.parts[p] = newPartition(p, -1)
+			fresh = append(fresh, p)
 		}
 	}
+	a.rebuildRooms(fresh, false) // a loss its last owner may not have rebuilt
 	a.cfg.Log.Info("partitions assigned", "partitions", assigned[a.cfg.Topic])
 }
 

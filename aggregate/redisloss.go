@@ -122,6 +122,11 @@ func (a *Aggregator) rewriteHeld(ep history.Epoch) {
 	}
 	a.retired = nil
 	a.epoch = ep
+	ids := make([]int32, 0, len(a.parts))
+	for id := range a.parts {
+		ids = append(ids, id)
+	}
+	a.rebuildRooms(ids, !first)
 	if first {
 		return
 	}

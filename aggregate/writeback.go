@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/onair/onair/history"
@@ -28,7 +29,12 @@ type writeBackJob struct {
 	// gifts are the gift records cut for Config.Rooms, per partition; on
 	// failure they go back in front of what came since.
 	gifts map[*partition][]Gift
-	done  chan error
+	// rebuild lists the partitions whose share of the room rankings is
+	// rebuilt before gifts are applied (Redis lost data); counted holds
+	// their gifts counted before that onair.events may not hold yet.
+	rebuild []int32
+	counted []Gift
+	done    chan error
 }
 
 // writeBack sends the collapsed progress of the given partitions to Redis
@@ -55,11 +61,12 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	if a.wb != nil {
 		return
 	}
-	n, g := 0, 0
+	n, g, rebuild := 0, 0, false
 	for _, p := range parts {
 		n, g = n+len(p.dirty), g+len(p.gifts)
+		rebuild = rebuild || p.rebuildDue()
 	}
-	if n == 0 && g == 0 {
+	if n == 0 && g == 0 && !rebuild {
 		for _, p := range parts {
 			p.written = p.processed
 		}
@@ -74,6 +81,11 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	}
 	gifts := make([]Gift, 0, g)
 	for _, p := range parts {
+		if p.rebuildDue() {
+			p.applied(nil)
+			job.rebuild = append(job.rebuild, p.id)
+			job.counted = append(job.counted, p.giftsApplied...)
+		}
 		if len(p.gifts) > 0 {
 			job.gifts[p], p.gifts = p.gifts, nil
 			gifts = append(gifts, job.gifts[p]...)
@@ -97,6 +109,12 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 		var err error
 		if len(job.ups) > 0 {
 			applied, err = a.cfg.History.Apply(ctx, job.ups)
+		}
+		if err == nil && len(job.rebuild) > 0 {
+			err = a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts)
+			if err == nil {
+				err = a.rebuilt(ctx, job.rebuild, job.epoch)
+			}
 		}
 		if err == nil && len(gifts) > 0 {
 			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)
@@ -176,6 +194,8 @@ func (a *Aggregator) reapWriteBack(wait bool) error {
 	for p, upto := range job.upto {
 		if a.parts[p.id] == p {
 			p.written = max(p.written, upto)
+			p.applied(job.gifts[p])
+			p.rebuildRooms = p.rebuildRooms && !slices.Contains(job.rebuild, p.id)
 		}
 	}
 	return nil

@@ -28,30 +28,7 @@ const frameItems = 10
 // partition. Changed rankings get a frame within FrameInterval (frameLoop);
 // changed PK bars get theirs now.
 func (b *Board) ApplyGifts(ctx context.Context, gifts []ingest.Placed) error {
-	byRoom := map[uint64][]int{}
-	var rooms []uint64
-	for i := range gifts {
-		r := gifts[i].Event.RoomID
-		if _, ok := byRoom[r]; !ok {
-			rooms = append(rooms, r)
-		}
-		byRoom[r] = append(byRoom[r], i)
-	}
-	calls := make([]scriptCall, len(rooms))
-	ttl := strconv.FormatInt(int64(b.cfg.DedupeWindow/time.Second), 10)
-	for i, r := range rooms {
-		args := make([]any, 0, 1+5*len(byRoom[r]))
-		args = append(args, ttl)
-		for _, gi := range byRoom[r] {
-			g := &gifts[gi]
-			eid := ""
-			if !g.Event.ServerID {
-				eid = g.Event.EventID
-			}
-			args = append(args, g.Partition, g.Offset, g.Event.UserID, g.Event.Value, eid)
-		}
-		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, kindRoom)}, args: args}
-	}
+	rooms, byRoom, calls := b.giftCalls(gifts)
 	res, err := b.runScripts(ctx, giftsScript, calls)
 	if err != nil {
 		return err
@@ -92,6 +69,39 @@ func (b *Board) ApplyGifts(ctx context.Context, gifts []ingest.Placed) error {
 		return nil
 	}
 	return b.applyPKs(ctx, order, pks)
+}
+
+// giftCalls groups gifts by room (rooms in first-seen order, byRoom the
+// indexes of each room's gifts) into one gifts.lua call per room.
+func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uint64][]int, calls []scriptCall) {
+	byRoom = map[uint64][]int{}
+	for i := range gifts {
+		r := gifts[i].Event.RoomID
+		if _, ok := byRoom[r]; !ok {
+			rooms = append(rooms, r)
+		}
+		byRoom[r] = append(byRoom[r], i)
+	}
+	calls = make([]scriptCall, len(rooms))
+	for i, r := range rooms {
+		args := make([]any, 0, 1+5*len(byRoom[r]))
+		args = append(args, b.claimTTL())
+		for _, gi := range byRoom[r] {
+			g := &gifts[gi]
+			eid := ""
+			if !g.Event.ServerID {
+				eid = g.Event.EventID
+			}
+			args = append(args, g.Partition, g.Offset, g.Event.UserID, g.Event.Value, eid)
+		}
+		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, kindRoom)}, args: args}
+	}
+	return rooms, byRoom, calls
+}
+
+// claimTTL is how long a room remembers client gift ids, in seconds.
+func (b *Board) claimTTL() string {
+	return strconv.FormatInt(int64(b.cfg.DedupeWindow/time.Second), 10)
 }
 
 // scriptCall is one script invocation of a pipeline.

@@ -15,6 +15,7 @@ type metrics struct {
 	failures  *prometheus.CounterVec // what
 	gifts     *prometheus.CounterVec // outcome: counted, fenced, retry
 	refreshes prometheus.Counter
+	rebuilds  prometheus.Counter
 }
 
 // newMetrics makes the metrics and registers them on reg (nil: none); a
@@ -33,6 +34,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Gift records the aggregator handed to the rankings, by outcome (counted, fenced = a replay, retry = a client retry)."}, []string{"outcome"}),
 		refreshes: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_plays_refreshes_total",
 			Help: "Play leaderboard refreshes from ClickHouse."}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_ranking_rebuilds_total",
+			Help: "Rebuilds of some partitions' share of the room rankings from ClickHouse after a Redis loss."}),
 	}
 	var errs []error
 	vec := func(c *prometheus.CounterVec) *prometheus.CounterVec {
@@ -42,7 +45,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.rejected, m.accepted, m.frames = vec(m.rejected), vec(m.accepted), vec(m.frames)
 	m.failures, m.gifts = vec(m.failures), vec(m.gifts)
-	var err error
-	m.refreshes, err = promreg.Register(reg, m.refreshes)
-	return m, errors.Join(append(errs, err)...)
+	var err1, err2 error
+	m.refreshes, err1 = promreg.Register(reg, m.refreshes)
+	m.rebuilds, err2 = promreg.Register(reg, m.rebuilds)
+	return m, errors.Join(append(errs, err1, err2)...)
 }
