@@ -188,8 +188,10 @@ func dialRoom(t *testing.T, o *testenv.Onair, room int) *wireViewer {
 		defer wmu.Unlock()
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(msg))
 	}
+	ping := time.NewTicker(10 * time.Second)
+	t.Cleanup(ping.Stop)
 	go func() {
-		for range time.Tick(10 * time.Second) {
+		for range ping.C {
 			write(`{"type":"ping"}`)
 		}
 	}()
