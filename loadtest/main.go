@@ -69,7 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageErr(stderr, "ws", err)
 		}
 		s, err := WS(ctx, cfg)
-		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0, func() { TextWS(stdout, cfg, s) })
+		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0 || s.SendErrors > 0, func() { TextWS(stdout, cfg, s) })
 	case "table":
 		cfg, err := parseTable(args, stderr)
 		if err != nil {

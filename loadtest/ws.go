@@ -79,7 +79,7 @@ func parseWS(args []string, stderr io.Writer, getenv func(string) string, readFi
 	fs.Uint64Var(&cfg.Room, "room", 900001, "room id")
 	fs.IntVar(&cfg.Rate, "rate", 20, "danmaku per second")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send danmaku")
-	fs.StringVar(&cfg.Source, "source", "kafka", "kafka: produce frames to the pushes topic; api: POST /v1/rooms/{id}/danmaku")
+	fs.StringVar(&cfg.Source, "source", "kafka", "kafka: produce frames to the pushes topic; api: open the room and POST /v1/rooms/{id}/danmaku from --rate users, each once a second (under the per-user danmaku rate)")
 	fs.StringVar(&cfg.Kafka, "kafka", "127.0.0.1:19092", "Kafka brokers (--source kafka)")
 	fs.StringVar(&cfg.Redis, "redis", "127.0.0.1:16379", "Redis address (--source kafka: the room is opened there)")
 	fs.StringVar(&cfg.RedisPrefix, "redis-prefix", "onair:", "onair's Redis key prefix")
@@ -198,28 +198,7 @@ func (r *wsRun) sender(ctx context.Context) (func(idx int) error, func(), error)
 	cfg := r.cfg
 	text := func(idx int) string { return "lt:" + r.id + ":" + strconv.Itoa(idx) }
 	if cfg.Source == "api" {
-		tok, err := signWS(cfg.TokenSecret, 999_000_001)
-		if err != nil {
-			return nil, nil, err
-		}
-		cl := &http.Client{Timeout: 5 * time.Second}
-		u := cfg.Target + "/v1/rooms/" + strconv.FormatUint(cfg.Room, 10) + "/danmaku"
-		return func(idx int) error {
-			req, _ := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader(`{"text":"`+text(idx)+`"}`))
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Content-Type", "application/json")
-			r.sent[idx].Store(time.Now().UnixNano())
-			resp, err := cl.Do(req)
-			if err != nil {
-				return err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("POST %s: HTTP %d", u, resp.StatusCode)
-			}
-			return nil
-		}, func() {}, nil
+		return r.apiSender(ctx, text)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
 	defer rdb.Close()
@@ -234,10 +213,61 @@ func (r *wsRun) sender(ctx context.Context) (func(idx int) error, func(), error)
 	key := []byte(strconv.FormatUint(cfg.Room, 10))
 	return func(idx int) error {
 		v := fmt.Sprintf(`{"type":"danmaku","room_id":%d,"user_id":%d,"text":%q,"ts":%d,"id":"lt-%s-%d"}`,
-			cfg.Room, 999_000_001, text(idx), time.Now().UnixMilli(), r.id, idx)
+			cfg.Room, ltSender, text(idx), time.Now().UnixMilli(), r.id, idx)
 		r.sent[idx].Store(time.Now().UnixNano())
 		return cl.ProduceSync(ctx, &kgo.Record{Key: key, Value: []byte(v)}).FirstErr()
 	}, cl.Close, nil
+}
+
+// Load-test users: the anchor that opens the room (--source api), the
+// senders (one per danmaku/s of --rate) and the viewers.
+const (
+	ltAnchor  = 999_000_000
+	ltSender  = 999_000_001
+	ltViewer0 = 1_000_000_000
+)
+
+// apiSender opens the room over the API (as its anchor) and returns a
+// sender that POSTs /v1/rooms/{id}/danmaku. The danmaku come from Rate
+// users in turn, each posting once a second: the API holds one user to
+// --danmaku-rate per room (default 2/s), so a single sender would be
+// refused with 429 above that.
+func (r *wsRun) apiSender(ctx context.Context, text func(int) string) (func(int) error, func(), error) {
+	cfg := r.cfg
+	cl := &http.Client{Timeout: 5 * time.Second}
+	post := func(u, tok, body string) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := cl.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("POST %s: HTTP %d %s", u, resp.StatusCode, b)
+		}
+		return nil
+	}
+	room := cfg.Target + "/v1/rooms/" + strconv.FormatUint(cfg.Room, 10)
+	anchor, err := signWS(cfg.TokenSecret, ltAnchor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := post(room+"/open", anchor, ""); err != nil {
+		return nil, nil, fmt.Errorf("cannot open room %d: %w", cfg.Room, err)
+	}
+	toks := make([]string, cfg.Rate)
+	for i := range toks {
+		if toks[i], err = signWS(cfg.TokenSecret, uint64(ltSender+i)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return func(idx int) error {
+		r.sent[idx].Store(time.Now().UnixNano())
+		return post(room+"/danmaku", toks[idx%len(toks)], `{"text":"`+text(idx)+`"}`)
+	}, func() {}, nil
 }
 
 // sendAll sends Rate danmaku per second for Duration, each on its own
@@ -296,7 +326,7 @@ func (r *wsRun) connect(ctx context.Context, target string) []*wsViewer {
 				if i >= cfg.Clients {
 					return
 				}
-				tok, err := signWS(cfg.TokenSecret, uint64(1_000_000_000+i))
+				tok, err := signWS(cfg.TokenSecret, uint64(ltViewer0+i))
 				if err != nil {
 					failed.Add(1)
 					continue

@@ -204,10 +204,6 @@ func (e *env) refusal(n *node, query string, hdr http.Header) (status int, field
 	return resp.StatusCode, eb.Error.Field
 }
 
-func (e *env) tryDial(n *node, room uint64, user uint64, query string) (*websocket.Conn, *http.Response, error) {
-	return e.tryDialWith(websocket.DefaultDialer, n, room, user, query)
-}
-
 func (e *env) tryDialWith(d *websocket.Dialer, n *node, room uint64, user uint64, query string) (*websocket.Conn, *http.Response, error) {
 	u := "ws" + strings.TrimPrefix(n.srv.URL, "http") + "/v1/ws?room=" + strconv.FormatUint(room, 10) + query
 	h := http.Header{"Authorization": {"Bearer " + testenv.SignToken(e.t, e.secret, user, "")}}

@@ -1,88 +1,102 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/gorilla/websocket"
 
+	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/testenv"
 )
 
 // TestLiveRoomPage drives the live-room page of a real `onair dev` in two
-// headless Chromium sessions: each signs in with the dev code, joins one
-// room, and sees the other's danmaku (in the log and flying), a gift effect
-// (once, though acked and possibly re-sent), the ranking, the PK bar and the
-// head-count of both. The frames are produced to the pushes
-// topic as the room owner publishes them (POST /v1/rooms/{id}/danmaku is
-// tried through the page too, and checked when the route exists).
+// headless Chromium sessions, end to end through the real routes (nothing
+// is injected into the pushes topic): each signs in with the dev code and
+// joins a room opened by POST /v1/rooms/5/open; each types a danmaku on the
+// page (POST /v1/rooms/5/danmaku) and both see both, in the log and
+// flying; bob's gift button (POST /v1/rooms/5/gifts) shows the gift once
+// in both gift logs, bob at the top of the ranking and the PK bar
+// (POST /v1/pk) moved by the gift; both see the head-count of two. A third,
+// plain WebSocket viewer checks the wire: the gift frame carries the event
+// id the 202 returned, and a leaderboard frame arrives with bob's score.
 func TestLiveRoomPage(t *testing.T) {
 	t.Parallel()
 	o := testenv.StartOnair(t, "", "--push-online-interval", "300ms")
-	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: o.RedisAddr})
-	defer rdb.Close()
-	const room = 5
-	if err := rdb.HSet(ctx, "onair:{r5}:room", "status", "open", "anchor_id", 8).Err(); err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(o.KafkaAddr), kgo.DefaultProduceTopic("pushes"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	publish := func(frame string) {
+	client := apitest.New(t).Client(nil) // every exchange against the OpenAPI document
+	post := func(path, token, body string, want int) string {
 		t.Helper()
-		if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(room)), Value: []byte(frame)}).FirstErr(); err != nil {
+		req, _ := http.NewRequest("POST", o.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %d %s, want %d", path, resp.StatusCode, b, want)
+		}
+		return string(b)
 	}
+	post("/v1/rooms/5/open", o.Token(t, 8, ""), "", 200)
+	post("/v1/rooms/6/open", o.Token(t, 9, ""), "", 200)
+	post("/v1/pk", o.Token(t, 1, "admin"), `{"room_a":5,"room_b":6}`, 201)
+	wire := dialRoom(t, o, 5)
 
 	alice, bob := browser(t), browser(t)
-	aliceID, bobID := signInAndJoin(t, alice, o.URL, "13800000001", room), signInAndJoin(t, bob, o.URL, "13800000002", room)
+	aliceID, bobID := signInAndJoin(t, alice, o.URL, "13800000001", 5), signInAndJoin(t, bob, o.URL, "13800000002", 5)
 	if aliceID != "13800000001" || bobID != "13800000002" {
 		t.Fatalf("signed in as %q and %q, want the phones' user ids", aliceID, bobID)
 	}
 	for _, b := range []context.Context{alice, bob} {
-		waitJS(t, b, `document.getElementById("online").textContent === "2"`, "head-count 2")
+		waitJS(t, b, `document.getElementById("online").textContent === "3"`, "head-count 3 (two pages and the wire viewer)")
+		waitJS(t, b, `document.getElementById("pk-a-score").textContent === "50"`, "the PK bar at 50:50")
 	}
 
-	publish(fmt.Sprintf(`{"type":"danmaku","room_id":5,"user_id":%s,"text":"hello from alice","ts":1,"id":"a1"}`, aliceID))
-	publish(fmt.Sprintf(`{"type":"danmaku","room_id":5,"user_id":%s,"text":"hi from bob","ts":1,"id":"b1"}`, bobID))
-	publish(`{"type":"gift","room_id":5,"id":"gift-1","user_id":13800000002,"gift_id":2,"value":200,"anchor_id":8,"ts":1}`)
-	publish(`{"type":"leaderboard","room_id":5,"version":1,"items":[{"user_id":13800000002,"score":200}]}`)
-	publish(`{"type":"pk","room_id":5,"version":1,"pk_id":"p1","room_a":5,"room_b":6,"score_a":70,"score_b":30,"winner":0}`)
+	send(t, alice, "hello from alice")
+	waitJS(t, alice, `document.getElementById("chat-log").textContent.includes("hello from alice")`, "alice sees her danmaku")
+	send(t, bob, "hi from bob")
+	if err := chromedp.Do(bob, chromedp.Click(chromedp.CSS("#send-gift"))); err != nil { // gift 2, value 200
+		t.Fatal(err)
+	}
 	for name, b := range map[string]context.Context{"alice": alice, "bob": bob} {
 		log := `Array.from(document.querySelectorAll("#chat-log li")).map(li => li.textContent).join("|")`
 		waitJS(t, b, log+` === "user `+aliceID+`: hello from alice|user `+bobID+`: hi from bob"`, name+" sees both danmaku")
 		waitJS(t, b, `document.getElementById("stage").dataset.flown === "2"`, name+" saw both danmaku fly")
-		waitJS(t, b, `document.querySelectorAll('#gift-log li[data-id="gift-1"]').length === 1`, name+" sees the gift once")
-		waitJS(t, b, `document.querySelector("#ranking li").textContent === "user 13800000002 · 200"`, name+" sees the ranking")
-		waitJS(t, b, `document.getElementById("pk-a-score").textContent === "70" && document.getElementById("pk-a").style.width === "70%"`, name+" sees the PK bar")
-	}
-
-	// Sending through the page: POST /v1/rooms/5/danmaku. Until the rooms
-	// routes exist, the page shows the refusal instead.
-	if err := chromedp.Do(alice, chromedp.SetValue(chromedp.CSS("#danmaku-text"), "typed by alice"), chromedp.Click(chromedp.CSS("#send-danmaku"))); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, alice, `document.getElementById("danmaku-text").value === "" || document.getElementById("send-msg").textContent !== ""`, "the send is answered")
-	msg, err := chromedp.Run(alice, chromedp.TextContent(chromedp.CSS("#send-msg")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if msg == "" {
-		for name, b := range map[string]context.Context{"alice": alice, "bob": bob} {
-			waitJS(t, b, `document.getElementById("chat-log").textContent.includes("typed by alice")`, name+" sees the typed danmaku")
+		waitJS(t, b, `document.querySelectorAll("#gift-log li").length === 1`, name+" sees the gift once")
+		waitJS(t, b, `document.querySelector("#ranking li")?.textContent === "user `+bobID+` · 200"`, name+" sees the ranking")
+		waitJS(t, b, `document.getElementById("pk-a-score").textContent === "70" && document.getElementById("pk-a").style.width === "70%"`, name+" sees the PK bar move")
+		if msg, err := chromedp.Run(b, chromedp.TextContent(chromedp.CSS("#send-msg"))); err != nil || msg != "" {
+			t.Fatalf("%s's page shows a refusal %q (%v)", name, msg, err)
 		}
-	} else {
-		t.Logf("POST /v1/rooms/5/danmaku not served yet: %s", msg)
 	}
+	// The wire: a gift's frame carries the id its 202 returned.
+	var accepted struct{ ID string }
+	if err := json.Unmarshal([]byte(post("/v1/rooms/5/gifts", o.Token(t, 77, ""), `{"gift_id":1,"value":10}`, 202)), &accepted); err != nil || accepted.ID == "" {
+		t.Fatalf("gift 202 without an id: %+v %v", accepted, err)
+	}
+	wire.wantGift(t, accepted.ID, "77", "10", bobID)
+}
+
+// send types text into the page's danmaku box and sends it; the page
+// clears the box on the 202.
+func send(t *testing.T, b context.Context, text string) {
+	t.Helper()
+	if err := chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#danmaku-text"), text), chromedp.Click(chromedp.CSS("#send-danmaku"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, b, `document.getElementById("danmaku-text").value === ""`, "the danmaku accepted (202)")
 }
 
 // browser starts a headless Chromium with a profile of its own.
@@ -148,4 +162,99 @@ func waitJS(t *testing.T, b context.Context, cond, what string) {
 		dump, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Fatalf("waiting for %s (%s): %v; page:\n%s", what, cond, err, dump)
 	}
+}
+
+// wireViewer is a plain WebSocket client of a room: it keeps every item
+// of every frame, acks gifts and pings, as api.md asks of a client.
+type wireViewer struct {
+	mu    sync.Mutex
+	items []map[string]any
+	err   error
+}
+
+// dialRoom joins room over GET /v1/ws with a user token of its own.
+func dialRoom(t *testing.T, o *testenv.Onair, room int) *wireViewer {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(o.URL, "http") + fmt.Sprintf("/v1/ws?room=%d&token=%s", room, o.Token(t, 77, ""))
+	ws, resp, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v %v", u, err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	v := &wireViewer{}
+	var wmu sync.Mutex
+	write := func(msg string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(msg))
+	}
+	ping := time.NewTicker(10 * time.Second)
+	t.Cleanup(ping.Stop)
+	go func() {
+		for range ping.C {
+			write(`{"type":"ping"}`)
+		}
+	}()
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				v.mu.Lock()
+				v.err = err
+				v.mu.Unlock()
+				return
+			}
+			var f struct {
+				Type  string           `json:"type"`
+				Items []map[string]any `json:"items"`
+			}
+			_ = decode(data, &f) // numbers as written (user ids exceed float64's exact range in print)
+			items := f.Items
+			if f.Type != "batch" {
+				var one map[string]any
+				_ = decode(data, &one)
+				items = []map[string]any{one}
+			}
+			for _, it := range items {
+				if it["type"] == "gift" {
+					write(fmt.Sprintf(`{"type":"ack","id":%q}`, it["id"]))
+				}
+			}
+			v.mu.Lock()
+			v.items = append(v.items, items...)
+			v.mu.Unlock()
+		}
+	}()
+	return v
+}
+
+// wantGift waits for the gift frame of id from user with value (and a
+// seq), and for a leaderboard frame with top at the top with 200.
+func (v *wireViewer) wantGift(t *testing.T, id, user, value, top string) {
+	t.Helper()
+	testenv.Wait(t, 20*time.Second, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		var gift, board bool
+		for _, it := range v.items {
+			switch it["type"] {
+			case "gift":
+				gift = gift || it["id"] == id && it["user_id"] == json.Number(user) && it["value"] == json.Number(value) && it["seq"] != nil
+			case "leaderboard":
+				items, _ := it["items"].([]any)
+				if len(items) > 0 {
+					first, _ := items[0].(map[string]any)
+					board = board || first["user_id"] == json.Number(top) && first["score"] == json.Number("200")
+				}
+			}
+		}
+		return gift && board
+	}, "the wire viewer to get gift %s of user %s (with its seq) and a leaderboard frame with user %s at 200", id, user, top)
+}
+
+// decode is json.Unmarshal keeping numbers as json.Number.
+func decode(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	return d.Decode(v)
 }

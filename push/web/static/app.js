@@ -212,8 +212,10 @@ $("send-danmaku").onclick = async () => {
 for (const id of ["send-gift", "send-gift-small"]) {
   $(id).onclick = async (ev) => {
     const b = ev.currentTarget;
-    const res = await api("POST", "/v1/rooms/" + room.id + "/gifts",
-      { gift_id: +b.dataset.gift, value: +b.dataset.value, anchor_id: room.anchor });
+    // A room joined by id has no known anchor: omit anchor_id (0 is refused).
+    const body = { gift_id: +b.dataset.gift, value: +b.dataset.value };
+    if (room.anchor) body.anchor_id = room.anchor;
+    const res = await api("POST", "/v1/rooms/" + room.id + "/gifts", body);
     $("send-msg").textContent = res.status === 202 ? "" : errText(res);
   };
 }
