@@ -189,3 +189,20 @@ func TestLeaderboardFramesOncePerSecondAcrossNodes(t *testing.T) {
 		t.Fatalf("%d leaderboard frames in %s from two nodes, want at most %d", len(lbs), time.Since(start), limit)
 	}
 }
+
+// TestPKScoresRoundDown: the bar is kept in tenths and each side is shown
+// rounded down (docs/api.md), so 50.5:49.5 shows as 50:49, not 50:50.
+func TestPKScoresRoundDown(t *testing.T) {
+	f := func(bar, wantA, wantB int64) {
+		t.Helper()
+		got := pkFrame(5, "5-6-0", 5, 6, 1, bar, 0)
+		if got.ScoreA != wantA || got.ScoreB != wantB {
+			t.Fatalf("bar %d: %d:%d, want %d:%d", bar, got.ScoreA, got.ScoreB, wantA, wantB)
+		}
+	}
+	f(500, 50, 50)
+	f(505, 50, 49)
+	f(495, 49, 50)
+	f(1000, 100, 0)
+	f(0, 0, 100)
+}

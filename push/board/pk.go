@@ -173,7 +173,7 @@ func (b *Board) publishPK(ctx context.Context, f PKFrame) {
 
 func pkFrame(room uint64, id string, a, bb uint64, ver, bar int64, winner uint64) PKFrame {
 	return PKFrame{Type: "pk", RoomID: room, Version: ver, PKID: id, RoomA: a, RoomB: bb,
-		ScoreA: bar / 10, ScoreB: 100 - bar/10, Winner: winner}
+		ScoreA: bar / 10, ScoreB: (1000 - bar) / 10, Winner: winner} // bar in tenths; both sides rounded down
 }
 
 // pkRooms reads the rooms from a PK id "<room_a>-<room_b>-<start ms>".
