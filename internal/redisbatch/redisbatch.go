@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,11 +34,51 @@ type Config struct {
 }
 
 // call is one caller's single command, or the commands of its pipeline.
+// The batch runs copies (work) and copies the results into cmds only while
+// the caller still waits: a caller that left at its deadline gets its
+// commands back at once, and go-redis then sets their error, which must not
+// race with a batch still reading replies into them.
 type call struct {
-	ctx  context.Context
-	cmds []redis.Cmder
-	done chan struct{}
+	ctx   context.Context
+	cmds  []redis.Cmder
+	work  []redis.Cmder
+	state atomic.Int32 // waiting, then delivered (by the batch) or left (by the caller)
+	done  chan struct{}
 }
+
+// call states.
+const (
+	waiting int32 = iota
+	delivered
+	left
+)
+
+// newCall makes a call with a copy of each command for the batch to run.
+func newCall(ctx context.Context, cmds []redis.Cmder) *call {
+	work := make([]redis.Cmder, len(cmds))
+	for i, cmd := range cmds {
+		v := reflect.ValueOf(cmd).Elem() // every go-redis command is a pointer to a struct
+		cp := reflect.New(v.Type())
+		cp.Elem().Set(v)
+		work[i] = cp.Interface().(redis.Cmder)
+	}
+	return &call{ctx: ctx, cmds: cmds, work: work, done: make(chan struct{})}
+}
+
+// deliver copies the batch's results into the caller's commands unless the
+// caller left, then releases it.
+func (c *call) deliver() {
+	if c.state.CompareAndSwap(waiting, delivered) {
+		for i, cmd := range c.cmds {
+			reflect.ValueOf(cmd).Elem().Set(reflect.ValueOf(c.work[i]).Elem())
+		}
+	}
+	close(c.done)
+}
+
+// leave marks the caller gone, so the batch never writes to its commands;
+// false means the batch is delivering right now (wait for done, briefly).
+func (c *call) leave() bool { return c.state.CompareAndSwap(waiting, left) }
 
 type hook struct {
 	q        chan *call
@@ -133,7 +175,7 @@ func (h *hook) enqueue(ctx context.Context, cmds []redis.Cmder) error {
 		return redis.ErrClosed
 	default:
 	}
-	c := &call{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	c := newCall(ctx, cmds)
 	select {
 	case h.q <- c:
 	case <-ctx.Done():
@@ -145,19 +187,19 @@ func (h *hook) enqueue(ctx context.Context, cmds []redis.Cmder) error {
 	case <-c.done:
 		return nil
 	case <-ctx.Done():
-		// The commands still run with their batch; the results are dropped.
-		return ctx.Err()
+		// The copies still run with their batch; their results are dropped.
+		if c.leave() {
+			return ctx.Err()
+		}
 	case <-h.closed:
 		// Closed after we queued: the loops may be gone. A batch already
-		// running finishes (Close waits for it), so prefer its result when
-		// both are ready.
-		select {
-		case <-c.done:
-			return nil
-		default:
+		// running finishes (Close waits for it) and delivers, unless we left.
+		if c.leave() {
 			return redis.ErrClosed
 		}
 	}
+	<-c.done // the batch is copying the results in
+	return nil
 }
 
 // blocking reports commands that may park a connection for long.
@@ -208,7 +250,7 @@ func (h *hook) exec(batch []*call) {
 	}
 	pipe := h.under.Pipeline()
 	for _, c := range batch {
-		for _, cmd := range c.cmds {
+		for _, cmd := range c.work {
 			_ = pipe.Process(ctx, cmd)
 		}
 	}
@@ -218,7 +260,7 @@ func (h *hook) exec(batch []*call) {
 		var ne net.Error
 		if errors.As(err, &ne) {
 			for _, c := range batch {
-				for _, cmd := range c.cmds {
+				for _, cmd := range c.work {
 					if cmd.Err() == nil {
 						cmd.SetErr(err)
 					}
@@ -227,7 +269,7 @@ func (h *hook) exec(batch []*call) {
 		}
 	}
 	for _, c := range batch {
-		close(c.done)
+		c.deliver()
 	}
 }
 

@@ -2,9 +2,12 @@ package redisbatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -127,5 +130,52 @@ func TestClosedClientFailsFast(t *testing.T) {
 	}
 	if err := rdb.Ping(context.Background()).Err(); err == nil {
 		t.Fatal("ping on a closed client succeeded")
+	}
+}
+
+// TestCallerLeavingMidBatchDoesNotRace: a caller whose deadline passes
+// while its batch is stuck on a frozen Redis (SIGSTOP) gets its error at
+// its deadline, and go-redis then sets that error on its command while the
+// batch still holds it. The batch works on copies, so under -race this
+// reports nothing; the results reach callers that stayed.
+func TestCallerLeavingMidBatchDoesNotRace(t *testing.T) {
+	t.Parallel()
+	rs := testenv.PrivateRedis(t)
+	rdb, closeAll := Wrap(&redis.UniversalOptions{Addrs: []string{rs.Addr()}, ContextTimeoutEnabled: true}, Config{})
+	defer closeAll()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(rs.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = syscall.Kill(rs.PID(), syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	var wg sync.WaitGroup
+	stayed := make(chan error, 1)
+	wg.Add(1)
+	go func() { // stays: no deadline of its own, so the batch waits for Redis
+		defer wg.Done()
+		stayed <- rdb.Get(ctx, "k").Err()
+	}()
+	for range 20 { // leave at 20 ms, with the batch in flight
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := rdb.Get(short, "k").Err()
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a caller past its deadline on a frozen Redis: %v, want %v", err, context.DeadlineExceeded)
+		}
+	}
+	thaw()
+	wg.Wait()
+	if err := <-stayed; err != nil {
+		t.Fatalf("the caller that stayed: %v", err)
 	}
 }
