@@ -31,11 +31,20 @@ func (s *Store) ensureWarm(ctx context.Context, uid uint64) error {
 // warm fills the user's Redis keys from ClickHouse: the newest MaxEntries
 // items (after deletes and clears), recent tombstones, the pause state and
 // hide marks. Concurrent callers for one user share one load (singleflight);
-// the warm mark it sets keeps an empty history from loading again.
+// the warm mark it sets keeps an empty history from loading again. A caller
+// that saw no mark just before a flight ended starts a new flight, so the
+// flight checks the mark again before it loads.
 func (s *Store) warm(ctx context.Context, uid uint64) error {
 	ch := s.warmSF.DoChan(strconv.FormatUint(uid, 10), func() (any, error) {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), warmTimeout)
 		defer cancel()
+		ok, err := s.rdb.HExists(wctx, s.keys(uid)[4], "w").Result()
+		if err != nil {
+			return nil, fmt.Errorf("history: cannot check warm mark of user %d: %w", uid, err)
+		}
+		if ok {
+			return nil, nil
+		}
 		return nil, s.doWarm(wctx, uid)
 	})
 	select {
