@@ -120,8 +120,9 @@ func TestIdleTimeout(t *testing.T) {
 	idle, pinger := e.dial(n, 5, 1, ""), e.dial(n, 5, 2, "")
 	idle.next(5 * time.Second)
 	pinger.next(5 * time.Second)
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-stop:
@@ -133,6 +134,7 @@ func TestIdleTimeout(t *testing.T) {
 	}()
 	code, _ := idle.closeCode(5 * time.Second)
 	close(stop)
+	<-stopped // a ping in flight must not meet the cleanup closing the connection
 	if code != push.DisconnectIdle.Code {
 		t.Fatalf("idle viewer closed with %d, want %d", code, push.DisconnectIdle.Code)
 	}

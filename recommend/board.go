@@ -34,14 +34,16 @@ func newBoard(log *slog.Logger, m *metrics, now func() time.Time, debounce time.
 // lists is an actor's double buffer: the playlist of the daypart in force
 // and the next one, built ahead. Readers load it atomically and pick the
 // one whose window holds their instant, so the switch happens at the next
-// daypart's first instant whatever the actor is doing then.
+// daypart's first instant whatever the actor is doing then. After a
+// rotation it keeps the list it replaced (prev): a request that took its
+// instant just before the switch and looks up just after still finds it.
 type lists struct {
-	cur, next *Playlist // nil: no daypart
-	station   *Station  // the version they were built from
+	prev, cur, next *Playlist // nil: no daypart (or, for prev, no rotation yet)
+	station         *Station  // the version they were built from
 }
 
 func (l *lists) at(t time.Time) *Playlist {
-	for _, p := range []*Playlist{l.cur, l.next} {
+	for _, p := range []*Playlist{l.cur, l.next, l.prev} {
 		if p != nil && !t.Before(p.Window.Start) && t.Before(p.Window.End) {
 			return p
 		}
@@ -177,7 +179,7 @@ func (a *actor) rotate() {
 		return
 	}
 	t0 := time.Now()
-	l := &lists{station: st, cur: old.next}
+	l := &lists{station: st, prev: old.cur, cur: old.next}
 	if w, ok := st.NextWindow(old.next.Window.End); ok {
 		l.next = Build(a.b.snap.Load(), st, w)
 	}
