@@ -85,7 +85,7 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 				}
 				continue
 			}
-			if took > 20*time.Millisecond {
+			if took > 50*time.Millisecond { // at once: well under the 100 ms deadline, with room for -race on busy cores
 				t.Fatalf("%s: rejected call took %s, want at once", fault, took)
 			}
 		}
@@ -191,7 +191,7 @@ func TestClickHouseFrozenReturnsByDeadline(t *testing.T) {
 		}
 	}
 	took, err := call(one, 200*time.Millisecond)
-	if !errors.Is(err, ErrOpen) || took > 20*time.Millisecond {
+	if !errors.Is(err, ErrOpen) || took > 100*time.Millisecond { // at once: half the 200 ms deadline
 		t.Fatalf("after five failures (%s): %v after %s; want ErrOpen at once", strings.Join(met, "; "), err, took)
 	}
 	if err := syscall.Kill(srv.PID(), syscall.SIGCONT); err != nil {

@@ -85,6 +85,12 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	w.giftsAtOnce(1000, func(i int) uint64 { return uint64(5 + i%2) }, 1)
 	testenv.Wait(t, 60*time.Second, func() bool { return total(w.board(5)) == 500 && total(w.board(6)) == 500 },
 		"rankings to count 500 each (room 5: %d, room 6: %d)", total(w.board(5)), total(w.board(6)))
+	// A flush moves the rankings, then the PK bar: the last one may be
+	// between the two. Every gift is in; the bar must come to rest at 50:50.
+	testenv.Wait(t, 30*time.Second, func() bool {
+		got, _ := w.b.PK(ctx, pk.PKID)
+		return got.ScoreA == 50 && got.ScoreB == 50
+	}, "the PK bar at 50:50 after 500 gifts of value 1 each way")
 	for _, room := range []uint64{5, 6} {
 		for u, s := range w.board(room) {
 			if s != 1 {
