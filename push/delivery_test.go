@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,35 +65,58 @@ func TestSlowClientStepsDown(t *testing.T) {
 	slow.next(5 * time.Second)
 	fast.next(5 * time.Second)
 
+	// The slow viewer steps down only as fast as batches fill its queue, and
+	// one batch may merge many records: so the producer goes on, a pair per
+	// batch (it waits for each pair's ack), until the slow viewer is closed,
+	// then sends an end marker. The fast viewer must get every danmaku.
 	big := strings.Repeat("x", 60_000)
-	const total = 150 // of each: 18 MB, more than the slow viewer's socket buffers and queue hold
+	const most = 1000 // pairs at most: 120 MB, far more than the slow viewer's socket buffers and queue hold
+	var sent atomic.Int64
+	stop, produced := make(chan struct{}), make(chan struct{})
+	go func() { // on its own, so the slow viewer can read its close frame meanwhile
+		defer close(produced)
+		ctx := context.Background()
+	pairs:
+		for i := range most {
+			select {
+			case <-stop:
+				break pairs
+			default:
+			}
+			e.prod.Produce(ctx, record(5, danmaku(5, 1, fmt.Sprintf("%d-%s", i, big))), nil)
+			e.prod.Produce(ctx, record(5, fmt.Sprintf(`{"type":"leaderboard","room_id":5,"version":%d,"items":[],"pad":%q}`, i+1, big)), nil)
+			_ = e.prod.Flush(ctx)
+			sent.Add(1)
+		}
+		e.prod.Produce(ctx, record(5, danmaku(5, 1, "end-marker")), nil)
+		_ = e.prod.Flush(ctx)
+	}()
 	done := make(chan error, 1)
 	go func() {
 		// Counts without decoding, to keep up.
 		got := 0
-		for got < total {
-			_ = fast.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			_ = fast.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 			_, data, err := fast.ws.ReadMessage()
 			if err != nil {
 				done <- fmt.Errorf("fast viewer after %d danmaku: %w", got, err)
 				return
 			}
 			got += bytes.Count(data, []byte(`"type":"danmaku"`))
+			if bytes.Contains(data, []byte(`"d-end-marker"`)) {
+				if want := int(sent.Load()) + 1; got != want {
+					done <- fmt.Errorf("fast viewer got %d danmaku, want %d", got, want)
+					return
+				}
+				done <- nil
+				return
+			}
 		}
-		done <- nil
 	}()
-	produced := make(chan struct{})
-	go func() { // on its own, so the slow viewer can read its close frame meanwhile
-		defer close(produced)
-		for i := range total {
-			e.prod.Produce(context.Background(), record(5, danmaku(5, 1, fmt.Sprintf("%d-%s", i, big))), nil)
-			e.prod.Produce(context.Background(), record(5, fmt.Sprintf(`{"type":"leaderboard","room_id":5,"version":%d,"items":[],"pad":%q}`, i+1, big)), nil)
-		}
-		_ = e.prod.Flush(context.Background())
-	}()
-	testenv.Wait(t, 30*time.Second, func() bool {
+	testenv.Wait(t, 60*time.Second, func() bool {
 		return counter(t, n.reg, "onair_push_disconnects_total", "reason", "slow") == 1
 	}, "the slow viewer closed as slow")
+	close(stop)
 	// Reading now lets the close frame through (it waits behind the data
 	// queued in the socket, for a few seconds at most).
 	if code, reason := slow.closeCode(30 * time.Second); code != push.DisconnectSlow.Code || reason != "slow" {
@@ -108,6 +132,7 @@ func TestSlowClientStepsDown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the slow viewer was closed after %d pairs", sent.Load())
 }
 
 // TestIdleTimeout: a viewer that sends nothing is closed with 3012 "idle";
