@@ -171,19 +171,24 @@ func TestServeSurvivesDeadDependencies(t *testing.T) {
 	}
 	stats, _ := load.Stop()
 	stopped = true
+	// serve runs in this process: under the race detector it is several
+	// times slower, so the bounds grow by testenv.RaceSlowdown (the issue's
+	// bounds hold in `make test` and, for the real binary, in the dev tests
+	// above).
+	ingestBound, historyBound := ingestP99Bound*testenv.RaceSlowdown, historyP99Bound*testenv.RaceSlowdown
 	t.Logf("ready again after the dependency returned: %v", backIn)
 	for _, p := range stats {
 		t.Logf("%s: ingest %v p99 %.0f ms; first pages %v p99 %.0f ms; deep pages %v", p.Phase, p.Ingest.Codes, p.Ingest.P99, p.First.Codes, p.First.P99, p.Deep.Codes)
 		if !strings.HasSuffix(p.Phase, " dead") {
 			continue
 		}
-		if p.Ingest.Requests == 0 || p.Ingest.Share(http.StatusAccepted) != 1 || p.Ingest.P99 > ingestP99Bound {
-			t.Errorf("%s: ingest %v p99 %.0f ms; want every one 202 within %d ms", p.Phase, p.Ingest.Codes, p.Ingest.P99, ingestP99Bound)
+		if p.Ingest.Requests == 0 || p.Ingest.Share(http.StatusAccepted) != 1 || p.Ingest.P99 > float64(ingestBound) {
+			t.Errorf("%s: ingest %v p99 %.0f ms; want every one 202 within %d ms", p.Phase, p.Ingest.Codes, p.Ingest.P99, ingestBound)
 		}
 		h := p.First
-		if h.Requests == 0 || h.Codes[http.StatusOK]+h.Codes[http.StatusServiceUnavailable] != h.Requests || h.NoRetryAfter > 0 || h.P99 > historyP99Bound {
+		if h.Requests == 0 || h.Codes[http.StatusOK]+h.Codes[http.StatusServiceUnavailable] != h.Requests || h.NoRetryAfter > 0 || h.P99 > float64(historyBound) {
 			t.Errorf("%s: history %v (%d 503 without Retry-After) p99 %.0f ms; want 200 or 503 with Retry-After within %d ms",
-				p.Phase, h.Codes, h.NoRetryAfter, h.P99, historyP99Bound)
+				p.Phase, h.Codes, h.NoRetryAfter, h.P99, historyBound)
 		}
 		if p.Phase == "redis dead" && h.Codes[http.StatusServiceUnavailable] == 0 {
 			t.Errorf("%s: no history read answered 503", p.Phase)
