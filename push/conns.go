@@ -9,19 +9,44 @@ import (
 // connSet tracks the hijacked connections, which http.Server.Shutdown does
 // not see (VictoriaMetrics' conns_map): add refuses once closing started,
 // closeAll closes them spread over a window.
+// An upgrade reserves its slot before it answers 101: the client may use
+// the connection (and dial another) before the server has registered it,
+// and concurrent upgrades must not pass MaxConns between check and add.
 type connSet struct {
-	mu      sync.Mutex
-	m       map[*client]struct{}
-	max     int // 0 = no limit
-	closing bool
+	mu       sync.Mutex
+	m        map[*client]struct{}
+	reserved int // upgrades under way, each holding a slot
+	max      int // 0 = no limit
+	closing  bool
 }
 
 func newConnSet(max int) *connSet { return &connSet{m: make(map[*client]struct{}), max: max} }
 
-// add registers c; false once closeAll has started.
+// reserve takes a slot for an upgrade; false when MaxConns connections and
+// upgrades under way fill the set. add or unreserve ends the reservation.
+func (s *connSet) reserve() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && len(s.m)+s.reserved >= s.max {
+		return false
+	}
+	s.reserved++
+	return true
+}
+
+// unreserve frees the slot of an upgrade that failed.
+func (s *connSet) unreserve() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
+}
+
+// add registers c in the slot its upgrade reserved; false (the slot freed)
+// once closeAll has started.
 func (s *connSet) add(c *client) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reserved--
 	if s.closing {
 		return false
 	}
@@ -29,11 +54,12 @@ func (s *connSet) add(c *client) bool {
 	return true
 }
 
-// full reports whether the set holds MaxConns connections.
+// full reports whether connections and upgrades under way hold MaxConns
+// slots: a cheap early refusal, before the room is looked up.
 func (s *connSet) full() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.max > 0 && len(s.m) >= s.max
+	return s.max > 0 && len(s.m)+s.reserved >= s.max
 }
 
 func (s *connSet) remove(c *client) {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push"
@@ -159,4 +162,44 @@ func TestMaxConns(t *testing.T) {
 	a.ws.Close()
 	testenv.Wait(t, 5*time.Second, func() bool { return n.gw.Conns() == 1 }, "the closed connection to leave")
 	e.dial(n, 5, 3, "")
+}
+
+// TestMaxConnsUnderConcurrentUpgrades: 24 viewers dial at once a node that
+// holds 5: exactly 5 get a connection, the rest 503, whatever the order in
+// which the upgrades check, answer 101 and register.
+func TestMaxConnsUnderConcurrentUpgrades(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := e.node(push.Config{MaxConns: 5})
+	e.openRoom(5)
+	const dialers = 24
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	statuses := map[int]int{}
+	for u := range dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws, resp, err := e.tryDialWith(dialer(), n, 5, uint64(u+1), "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				conns = append(conns, ws)
+				statuses[http.StatusSwitchingProtocols]++
+			case resp != nil:
+				statuses[resp.StatusCode]++
+			default:
+				statuses[0]++
+			}
+		}()
+	}
+	wg.Wait()
+	for _, ws := range conns {
+		ws.Close()
+	}
+	if statuses[http.StatusSwitchingProtocols] != 5 || statuses[http.StatusServiceUnavailable] != dialers-5 {
+		t.Fatalf("%d dials at once on a node of 5: %v (status: count), want 5 upgrades and %d 503", dialers, statuses, dialers-5)
+	}
 }

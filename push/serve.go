@@ -22,7 +22,7 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		return
 	}
 	if g.conns.full() {
-		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "full", "", "this node holds its maximum of connections; retry (another node may answer)")
+		g.refuseFull(w)
 		return
 	}
 	q := r.URL.Query()
@@ -54,8 +54,13 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		g.refuse(w, http.StatusNotFound, "not_found", "not_found", "room", "room "+strconv.FormatUint(roomID, 10)+" not found")
 		return
 	}
+	if !g.conns.reserve() { // the last slot went to a concurrent upgrade
+		g.refuseFull(w)
+		return
+	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil { // the upgrader has answered (400 and its reason)
+		g.conns.unreserve()
 		g.m.upgrades.WithLabelValues("failed").Inc()
 		g.log.Info("push: upgrade failed", "room", roomID, "err", err)
 		return
@@ -110,6 +115,11 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 }
 
 // refuse answers a refused upgrade in api.md's error shape and counts it.
+// refuseFull answers an upgrade beyond MaxConns.
+func (g *Gateway) refuseFull(w http.ResponseWriter) {
+	g.refuse(w, http.StatusServiceUnavailable, "unavailable", "full", "", "this node holds its maximum of connections; retry (another node may answer)")
+}
+
 func (g *Gateway) refuse(w http.ResponseWriter, status int, code, result, field, msg string) {
 	g.m.upgrades.WithLabelValues(result).Inc()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
