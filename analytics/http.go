@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"embed"
-	"errors"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // web holds the analytics page and uPlot 1.6.32 (MIT, from npm; see
@@ -71,7 +71,7 @@ func (s *Store) Mount(admin *gin.RouterGroup, root *gin.Engine) {
 		// a missing file gets the API's JSON not_found, not FileServer's text
 		if name := strings.TrimPrefix(c.Param("file"), "/"); name != "" {
 			if _, err := fs.Stat(sub, name); err != nil {
-				api.WriteError(c, api.NotFound("no file "+name+" in the analytics page"))
+				api.WriteError(c, refusal.New(refusal.NotFound, "", "no file %s in the analytics page", name))
 				return
 			}
 		}
@@ -83,11 +83,11 @@ func (s *Store) Mount(admin *gin.RouterGroup, root *gin.Engine) {
 func (s *Store) top(ctx context.Context, c *gin.Context) (any, error) {
 	biz, ok := ingest.ParseBiz(c.DefaultQuery("biz", "audio"))
 	if !ok {
-		return nil, api.BadRequest("biz", "must be one of audio video live article comic radio")
+		return nil, refusal.Invalidf("biz", "must be one of audio video live article comic radio")
 	}
 	w := Window(c.DefaultQuery("window", string(WindowHour)))
 	if w != WindowHour && w != WindowDay && w != WindowWeek {
-		return nil, api.BadRequest("window", "must be hour, day or week")
+		return nil, refusal.Invalidf("window", "must be hour, day or week")
 	}
 	limit, e := intParam(c, "limit", 10, 1, MaxLimit)
 	if e != nil {
@@ -100,7 +100,7 @@ func (s *Store) affinity(ctx context.Context, c *gin.Context) (any, error) {
 	// ids are 1..2^63-1 across the API (docs/api.md)
 	user, err := strconv.ParseUint(c.Query("user"), 10, 63)
 	if err != nil || user == 0 {
-		return nil, api.BadRequest("user", "must be a positive user id")
+		return nil, refusal.Invalidf("user", "must be a positive user id")
 	}
 	days, e := intParam(c, "days", 30, 1, MaxDays)
 	if e != nil {
@@ -121,17 +121,18 @@ func wrapItems[T any](items []T, err error) (any, error) {
 	return map[string][]T{"items": items}, err
 }
 
-// handle adapts a query to gin: argument errors are 400s naming the field,
-// ClickHouse failures 503s (logged and counted by the query).
+// handle adapts a query to gin: refusals (argument errors, 400 naming the
+// field) are answered as they are, anything else is ClickHouse failing
+// (503; logged and counted by the query).
 func (s *Store) handle(f func(context.Context, *gin.Context) (any, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), queryTimeout)
 		defer cancel()
 		v, err := f(ctx, c)
 		if err != nil {
-			var e *api.Error
-			if !errors.As(err, &e) {
-				e = asAPIError(err)
+			e, ok := refusal.As(err)
+			if !ok {
+				e = refusal.UnavailableFor("clickhouse", "analytics query failed; retry later")
 			}
 			api.WriteError(c, e)
 			return
@@ -140,24 +141,16 @@ func (s *Store) handle(f func(context.Context, *gin.Context) (any, error)) gin.H
 	}
 }
 
-// intParam reads an integer query parameter in lo..hi, def when absent.
+// intParam is api.QueryInt, except that a parameter given empty ("?days=")
+// is refused rather than read as absent: the analytics routes have always
+// answered it with a 400 naming it, and their clients may rely on that.
 func intParam(c *gin.Context, name string, def, lo, hi int) (int, error) {
-	s, ok := c.GetQuery(name)
-	if !ok {
-		return def, nil
+	if v, ok := c.GetQuery(name); ok && v == "" {
+		return 0, refusal.Invalidf(name, "%s must be an integer in %d..%d, got \"\"", name, lo, hi)
 	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < lo || v > hi {
-		return 0, api.BadRequest(name, "must be an integer in %d..%d", lo, hi)
+	n, e := api.QueryInt(c, name, def, lo, hi)
+	if e != nil {
+		return 0, e
 	}
-	return v, nil
-}
-
-// asAPIError maps a query error: argument errors are checked by the
-// handlers first, so anything else is ClickHouse being unavailable.
-func asAPIError(err error) *api.Error {
-	if errors.Is(err, ErrBadArgument) {
-		return api.BadRequest("", "%v", err)
-	}
-	return api.Unavailable("clickhouse", "analytics query failed; retry later")
+	return n, nil
 }

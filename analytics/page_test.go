@@ -15,6 +15,7 @@ import (
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/apitest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -231,7 +232,7 @@ func TestMalformedParams(t *testing.T) {
 			Error struct{ Code, Field string } `json:"error"`
 		}
 		_ = json.Unmarshal([]byte(body), &reply)
-		if code != http.StatusBadRequest || reply.Error.Code != api.CodeInvalidArgument || reply.Error.Field != c.field {
+		if code != http.StatusBadRequest || reply.Error.Code != refusal.CodeInvalidArgument || reply.Error.Field != c.field {
 			t.Errorf("GET %s: %d %s, want 400 invalid_argument naming %q", c.path, code, body, c.field)
 		}
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -10,12 +9,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/onair/onair/internal/jsonstr"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/recommend"
 )
 
 // Radio is what the smart-radio handlers need (api.md, "Smart radio");
-// *recommend.Engine implements it. Errors: *recommend.FieldError → 400
-// naming the field, recommend.ErrNoStation → 404,
+// *recommend.Engine implements it. Errors: a *refusal.Error is answered
+// as it is (400 naming the field), recommend.ErrNoStation → 404,
 // recommend.ErrUnavailable → 503.
 type Radio interface {
 	PutItems(ctx context.Context, items []recommend.Item) error
@@ -43,7 +44,7 @@ func (s *Server) putCatalog(c *gin.Context) {
 	var body struct {
 		Items []recommend.Item `json:"items"`
 	}
-	if e := decodeJSON(c, &body); e != nil {
+	if e := decodeJSON(c, &body, ingestBody); e != nil {
 		WriteError(c, e)
 		return
 	}
@@ -56,13 +57,13 @@ func (s *Server) putCatalog(c *gin.Context) {
 
 // putStation is PUT /v1/admin/stations/{id}: 200 with the station as stored.
 func (s *Server) putStation(c *gin.Context) {
-	id, e := pathID(c)
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
 	var st recommend.Station
-	if e := decodeJSON(c, &st); e != nil {
+	if e := decodeJSON(c, &st, ingestBody); e != nil {
 		WriteError(c, e)
 		return
 	}
@@ -76,14 +77,14 @@ func (s *Server) putStation(c *gin.Context) {
 
 // getStation is GET /v1/admin/stations/{id}.
 func (s *Server) getStation(c *gin.Context) {
-	id, e := pathID(c)
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
 	st, ok := s.cfg.Radio.Station(id)
 	if !ok {
-		WriteError(c, NotFound("no station "+strconv.FormatUint(id, 10)))
+		WriteError(c, refusal.New(refusal.NotFound, "", "no station %d", id))
 		return
 	}
 	c.JSON(200, st)
@@ -107,10 +108,10 @@ func (s *Server) listStations(c *gin.Context) {
 // playlist for the daypart in force now.
 func (s *Server) getPlaylist(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	id, e := pathID(c)
+	id, e := pathID(c, "id")
 	if e == nil {
 		var limit int
-		if limit, e = queryLimit(c); e == nil {
+		if limit, e = queryInt(c.Request.URL.Query(), "limit", DefaultPageLimit, 1, MaxPageLimit); e == nil {
 			r, err := s.cfg.Radio.Playlist(c.Request.Context(), id, cl.UserID, s.now(), limit)
 			if err == nil {
 				writeJSON(c, 200, appendPlaylistJSON(make([]byte, 0, 128+80*len(r.Items)), &r))
@@ -124,12 +125,12 @@ func (s *Server) getPlaylist(c *gin.Context) {
 
 // previewStation is GET /v1/admin/stations/{id}/preview?at=&listener=&limit=.
 func (s *Server) previewStation(c *gin.Context) {
-	id, e := pathID(c)
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
-	limit, e := queryLimit(c)
+	limit, e := queryInt(c.Request.URL.Query(), "limit", DefaultPageLimit, 1, MaxPageLimit)
 	if e != nil {
 		WriteError(c, e)
 		return
@@ -138,7 +139,7 @@ func (s *Server) previewStation(c *gin.Context) {
 	if v := c.Query("at"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			WriteError(c, BadRequest("at", "want an RFC 3339 time, e.g. 2026-11-27T08:00:00+08:00, got %q", v))
+			WriteError(c, refusal.Invalidf("at", "want an RFC 3339 time, e.g. 2026-11-27T08:00:00+08:00, got %q", v))
 			return
 		}
 		at = t
@@ -147,7 +148,7 @@ func (s *Server) previewStation(c *gin.Context) {
 	if v := c.Query("listener"); v != "" {
 		u, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || u == 0 || u > math.MaxInt64 {
-			WriteError(c, BadRequest("listener", "want a positive user id, got %q", v))
+			WriteError(c, refusal.Invalidf("listener", "want a positive user id, got %q", v))
 			return
 		}
 		listener = u
@@ -160,43 +161,18 @@ func (s *Server) previewStation(c *gin.Context) {
 	c.JSON(200, &r)
 }
 
-func pathID(c *gin.Context) (uint64, *Error) {
-	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 || id > math.MaxInt64 {
-		return 0, BadRequest("id", "want a positive station id, got %q", c.Param("id"))
-	}
-	return id, nil
-}
-
-// decodeJSON reads a JSON body (at most ingest's 1 MiB) into v.
-func decodeJSON(c *gin.Context, v any) *Error {
-	bp, e := readBody(c)
-	if e != nil {
+func (s *Server) radioError(c *gin.Context, err error) *refusal.Error {
+	if e, ok := refusal.As(err); ok {
 		return e
 	}
-	defer putBody(bp)
-	if err := json.Unmarshal(*bp, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return BadRequest(te.Field, "want %s, got JSON %s", te.Type, te.Value)
-		}
-		return BadRequest("", "invalid JSON: %v", err)
-	}
-	return nil
-}
-
-func (s *Server) radioError(c *gin.Context, err error) *Error {
-	var fe *recommend.FieldError
 	switch {
-	case errors.As(err, &fe):
-		return BadRequest(fe.Field, "%s", fe.Message)
 	case errors.Is(err, recommend.ErrNoStation):
-		return NotFound("no station " + c.Param("id"))
+		return refusal.New(refusal.NotFound, "", "no station %s", c.Param("id"))
 	case errors.Is(err, recommend.ErrUnavailable):
-		return Unavailable("catalog_unavailable", "the catalog stream did not take the change; retry")
+		return refusal.UnavailableFor("catalog_unavailable", "the catalog stream did not take the change; retry")
 	}
 	s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
-	return Internal("radio_failed")
+	return refusal.InternalFor("radio_failed")
 }
 
 // appendPlaylistJSON encodes r as encoding/json would (same fields and
@@ -208,7 +184,7 @@ func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
 	if r.Daypart == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *r.Daypart)
+		b = jsonstr.Append(b, *r.Daypart)
 		b = append(b, `,"starts_at":"`...)
 		b = r.StartsAt.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","ends_at":"`...)
@@ -223,9 +199,9 @@ func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
 		b = append(b, `{"item_id":`...)
 		b = strconv.AppendUint(b, e.ItemID, 10)
 		b = append(b, `,"slot":`...)
-		b = appendString(b, e.Slot)
+		b = jsonstr.Append(b, e.Slot)
 		b = append(b, `,"reason":`...)
-		b = appendString(b, e.Reason)
+		b = jsonstr.Append(b, e.Reason)
 		b = append(b, `,"at":`...)
 		b = strconv.AppendInt(b, e.At, 10)
 		b = append(b, '}')

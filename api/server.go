@@ -20,6 +20,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Config configures a Server. The zero value of every field but AuthSecret
@@ -161,9 +163,11 @@ func New(cfg Config) (*Server, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(s.observe, s.recoverPanic, strictQuery)
-	e.NoRoute(func(c *gin.Context) { WriteError(c, NotFound("no route for "+c.Request.URL.Path)) })
+	e.NoRoute(func(c *gin.Context) {
+		WriteError(c, refusal.New(refusal.NotFound, "", "no route for %s", c.Request.URL.Path))
+	})
 	e.NoMethod(func(c *gin.Context) {
-		WriteError(c, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
+		WriteError(c, refusal.New(refusal.MethodNotAllowed, "", "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	s.engine = e
 
