@@ -1,4 +1,4 @@
-package analytics
+package analytics_test
 
 import (
 	"net"
@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onair/onair/analytics"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/internal/chdb"
 )
 
-// TestRoutesDocumentedAndClickHouseDown: every route Mount adds is in the
+// TestRoutesDocumentedAndClickHouseDown: every route api.MountAnalytics adds is in the
 // OpenAPI document, and with ClickHouse unreachable each endpoint answers
 // the documented 503 unavailable with Retry-After (checked by apitest).
 func TestRoutesDocumentedAndClickHouseDown(t *testing.T) {
@@ -27,7 +28,7 @@ func TestRoutesDocumentedAndClickHouseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ch.Close() })
-	s, err := New(Config{ClickHouse: ch})
+	s, err := analytics.New(analytics.Config{ClickHouse: ch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestRoutesDocumentedAndClickHouseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Mount(srv.Admin(), srv.Router())
+	api.MountAnalytics(srv, s)
 	if missing, err := srv.Undocumented(); err != nil || len(missing) != 0 {
 		t.Fatalf("Undocumented() = %v, %v; add them to api/openapi/openapi.yaml", missing, err)
 	}

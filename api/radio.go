@@ -29,18 +29,26 @@ type Radio interface {
 
 var _ Radio = (*recommend.Engine)(nil)
 
-func (s *Server) mountRadio() {
-	s.admin.PUT("/catalog", s.putCatalog)
-	s.admin.PUT("/stations/:id", s.putStation)
-	s.admin.GET("/stations/:id", s.getStation)
-	s.admin.GET("/stations/:id/preview", s.previewStation)
-	s.v1.GET("/stations", s.listStations)
-	s.v1.GET("/stations/:id/playlist", s.getPlaylist)
+// MountRadio adds api.md's "Smart radio" routes backed by r: the catalog
+// and stations (admin), the station list and a listener's playlist.
+func MountRadio(s *Server, r Radio) {
+	h := &radioHandlers{s: s, r: r}
+	s.Admin().PUT("/catalog", h.putCatalog)
+	s.Admin().PUT("/stations/:id", h.putStation)
+	s.Admin().GET("/stations/:id", h.getStation)
+	s.Admin().GET("/stations/:id/preview", h.previewStation)
+	s.V1().GET("/stations", h.listStations)
+	s.V1().GET("/stations/:id/playlist", h.getPlaylist)
+}
+
+type radioHandlers struct {
+	s *Server
+	r Radio
 }
 
 // putCatalog is PUT /v1/admin/catalog {"items": [...]}: 200 {"accepted": n}
 // once the changes are in the catalog stream.
-func (s *Server) putCatalog(c *gin.Context) {
+func (h *radioHandlers) putCatalog(c *gin.Context) {
 	var body struct {
 		Items []recommend.Item `json:"items"`
 	}
@@ -48,15 +56,15 @@ func (s *Server) putCatalog(c *gin.Context) {
 		WriteError(c, e)
 		return
 	}
-	if err := s.cfg.Radio.PutItems(c.Request.Context(), body.Items); err != nil {
-		WriteError(c, s.radioError(c, err))
+	if err := h.r.PutItems(c.Request.Context(), body.Items); err != nil {
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, gin.H{"accepted": len(body.Items)})
 }
 
 // putStation is PUT /v1/admin/stations/{id}: 200 with the station as stored.
-func (s *Server) putStation(c *gin.Context) {
+func (h *radioHandlers) putStation(c *gin.Context) {
 	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
@@ -68,21 +76,21 @@ func (s *Server) putStation(c *gin.Context) {
 		return
 	}
 	st.ID = id
-	if err := s.cfg.Radio.PutStation(c.Request.Context(), &st); err != nil {
-		WriteError(c, s.radioError(c, err))
+	if err := h.r.PutStation(c.Request.Context(), &st); err != nil {
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, &st)
 }
 
 // getStation is GET /v1/admin/stations/{id}.
-func (s *Server) getStation(c *gin.Context) {
+func (h *radioHandlers) getStation(c *gin.Context) {
 	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
-	st, ok := s.cfg.Radio.Station(id)
+	st, ok := h.r.Station(id)
 	if !ok {
 		WriteError(c, refusal.New(refusal.NotFound, "", "no station %d", id))
 		return
@@ -91,14 +99,14 @@ func (s *Server) getStation(c *gin.Context) {
 }
 
 // listStations is GET /v1/stations: {"stations": [{"id", "name", "timezone"}]}.
-func (s *Server) listStations(c *gin.Context) {
+func (h *radioHandlers) listStations(c *gin.Context) {
 	type summary struct {
 		ID       uint64 `json:"id"`
 		Name     string `json:"name"`
 		Timezone string `json:"timezone"`
 	}
 	out := []summary{}
-	for _, st := range s.cfg.Radio.Stations() {
+	for _, st := range h.r.Stations() {
 		out = append(out, summary{st.ID, st.Name, st.Timezone})
 	}
 	c.JSON(200, gin.H{"stations": out})
@@ -106,25 +114,25 @@ func (s *Server) listStations(c *gin.Context) {
 
 // getPlaylist is GET /v1/stations/{id}/playlist?limit=20: the caller's
 // playlist for the daypart in force now.
-func (s *Server) getPlaylist(c *gin.Context) {
+func (h *radioHandlers) getPlaylist(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
 	id, e := pathID(c, "id")
 	if e == nil {
 		var limit int
 		if limit, e = queryInt(c.Request.URL.Query(), "limit", DefaultPageLimit, 1, MaxPageLimit); e == nil {
-			r, err := s.cfg.Radio.Playlist(c.Request.Context(), id, cl.UserID, s.now(), limit)
+			r, err := h.r.Playlist(c.Request.Context(), id, cl.UserID, h.s.now(), limit)
 			if err == nil {
 				writeJSON(c, 200, appendPlaylistJSON(make([]byte, 0, 128+80*len(r.Items)), &r))
 				return
 			}
-			e = s.radioError(c, err)
+			e = h.fail(c, err)
 		}
 	}
 	WriteError(c, e)
 }
 
 // previewStation is GET /v1/admin/stations/{id}/preview?at=&listener=&limit=.
-func (s *Server) previewStation(c *gin.Context) {
+func (h *radioHandlers) previewStation(c *gin.Context) {
 	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
@@ -135,7 +143,7 @@ func (s *Server) previewStation(c *gin.Context) {
 		WriteError(c, e)
 		return
 	}
-	at := s.now()
+	at := h.s.now()
 	if v := c.Query("at"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -153,15 +161,15 @@ func (s *Server) previewStation(c *gin.Context) {
 		}
 		listener = u
 	}
-	r, err := s.cfg.Radio.Preview(c.Request.Context(), id, listener, at, limit)
+	r, err := h.r.Preview(c.Request.Context(), id, listener, at, limit)
 	if err != nil {
-		WriteError(c, s.radioError(c, err))
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, &r)
 }
 
-func (s *Server) radioError(c *gin.Context, err error) *refusal.Error {
+func (h *radioHandlers) fail(c *gin.Context, err error) *refusal.Error {
 	if e, ok := refusal.As(err); ok {
 		return e
 	}
@@ -171,7 +179,7 @@ func (s *Server) radioError(c *gin.Context, err error) *refusal.Error {
 	case errors.Is(err, recommend.ErrUnavailable):
 		return refusal.UnavailableFor("catalog_unavailable", "the catalog stream did not take the change; retry")
 	}
-	s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
+	h.s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
 	return refusal.InternalFor("radio_failed")
 }
 

@@ -51,12 +51,6 @@ func queryInt(q url.Values, name string, def, lo, hi int) (int, *refusal.Error) 
 	return int(n), nil
 }
 
-// QueryInt is queryInt over c's query, for the domains that mount their
-// own routes (analytics): the one bounded-integer rule on every route.
-func QueryInt(c *gin.Context, name string, def, lo, hi int) (int, *refusal.Error) {
-	return queryInt(c.Request.URL.Query(), name, def, lo, hi)
-}
-
 // single returns the value of a parameter that may be given at most once
 // ("" when absent).
 func single(q url.Values, name string) (string, *refusal.Error) {

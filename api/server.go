@@ -54,8 +54,6 @@ type Config struct {
 	// History serves timelines and resume points. nil = the History routes
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
-	// Radio serves api.md's "Smart radio" routes; nil = not mounted.
-	Radio Radio
 
 	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
 	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
@@ -182,9 +180,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History != nil {
 		s.mountHistory()
-	}
-	if cfg.Radio != nil {
-		s.mountRadio()
 	}
 	if cfg.DevLogin {
 		s.mountDevLogin()
