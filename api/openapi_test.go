@@ -26,7 +26,7 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 }
 
-// TestEveryRouteDocumented: every route api.New (radio and dev sign-in included) and MountRooms mount is
+// TestEveryRouteDocumented: every route api.New (dev sign-in included), MountRadio and MountRooms mount is
 // in the OpenAPI document, and a route mounted without joining it is
 // reported (Start logs it; testenv.StartOnair fails on that log line).
 func TestEveryRouteDocumented(t *testing.T) {

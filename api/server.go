@@ -2,8 +2,10 @@
 // requests (JWT HS256), limits them per user (Redis), answers errors in one
 // JSON shape, serves /healthz, /readyz and /metrics, and hosts the handlers
 // of api.md's "Events in" and "History" sections. Domain packages hold no
-// HTTP: handlers read straight from the request into the domain decoders.
-// Later features mount their routes on Server.V1 and Server.Admin.
+// HTTP: handlers read straight from the request into the domain decoders,
+// and pass the domain's *refusal.Error on to WriteError. Every other domain
+// mounts its routes with MountX(s, dep) (MountRadio, MountRooms,
+// MountAnalytics, MountPush) before Start.
 package api
 
 import (
