@@ -17,6 +17,6 @@ func mountAnalytics(srv *api.Server, ch driver.Conn, cfg *config, reg prometheus
 	if err != nil {
 		return err
 	}
-	st.Mount(srv.Admin(), srv.Router())
+	api.MountAnalytics(srv, st)
 	return nil
 }

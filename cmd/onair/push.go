@@ -62,10 +62,7 @@ func startPush(ctx context.Context, cfg *config, st *stack, srv *api.Server, rdb
 	if err := gw.Start(ctx); err != nil {
 		return err
 	}
-	srv.V1().GET("/ws", func(c *gin.Context) {
-		cl, _ := api.ClaimsFrom(c)
-		gw.ServeWS(c.Writer, c.Request, cl.UserID)
-	})
+	api.MountPush(srv, gw)
 	st.started("push gateway", t0, gw.Shutdown)
 	return nil
 }

@@ -40,23 +40,16 @@ func startRadio(ctx context.Context, cfg *config, st *stack, kcl *kgo.Client, rd
 	return eng, nil
 }
 
-// radioAPI is the Radio of api.Config: nil (not mounted) without the role.
-func radioAPI(eng *recommend.Engine) api.Radio {
-	if eng == nil {
-		return nil
-	}
-	return eng
-}
-
 // radioOnlyAPI serves the radio routes (and health, metrics) when the
 // process runs the radio role without the api role.
 func radioOnlyAPI(cfg *config, st *stack, eng *recommend.Engine, reg *prometheus.Registry, ready []api.ReadyCheck, log *slog.Logger) (string, error) {
 	t0 := time.Now()
-	srv, err := api.New(api.Config{Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret), Radio: eng,
+	srv, err := api.New(api.Config{Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret),
 		Registry: reg, Log: log.With("component", "api"), Ready: ready})
 	if err != nil {
 		return "", err
 	}
+	api.MountRadio(srv, eng)
 	if err := srv.Start(); err != nil {
 		return "", err
 	}

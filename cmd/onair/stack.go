@@ -193,7 +193,7 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		srv, err := api.New(api.Config{
 			Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret), DevLogin: cfg.Push.DevLogin,
 			Redis: rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
-			Producer: apiProd, History: apiHist, Radio: radioAPI(radio), Registry: reg, Log: log.With("component", "api"),
+			Producer: apiProd, History: apiHist, Registry: reg, Log: log.With("component", "api"),
 			Ready: []api.ReadyCheck{
 				{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 				{Name: "clickhouse", Check: g.clickhouse.ClickHouse(ch).Ping},
@@ -202,6 +202,9 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		})
 		if err != nil {
 			return err
+		}
+		if radio != nil {
+			api.MountRadio(srv, radio)
 		}
 		if cfg.has("api") {
 			api.MountRooms(srv, rooms)
