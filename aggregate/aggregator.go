@@ -58,6 +58,8 @@ type Aggregator struct {
 	month int
 
 	lastRedis, lastCH, lastProgress time.Time
+	// lastObserved is when the retained gauges were last set.
+	lastObserved time.Time
 	// uncertain is set when an events INSERT failed: the server may still
 	// have applied it, so the buffers are reconciled with ClickHouse's
 	// watermarks before anything is inserted again.
@@ -247,6 +249,10 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 		a.sinkFailed(err)
 	}
 	a.checkEpoch(now)
+	if now.Sub(a.lastObserved) >= time.Second {
+		a.observeRetained()
+		a.lastObserved = now
+	}
 	if a.failing && now.Before(a.nextRetry) {
 		return
 	}
