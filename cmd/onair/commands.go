@@ -55,6 +55,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := applyMemoryLimit(&cfg, devMemoryLimit, log); err != nil {
+		return err
+	}
 	if cfg.AuthSecret, err = authSecret(&cfg, true); err != nil {
 		return err
 	}
@@ -141,6 +144,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
+		return err
+	}
+	if err := applyMemoryLimit(&cfg, 0, log); err != nil {
 		return err
 	}
 	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {

@@ -36,8 +36,8 @@ const (
 )
 
 // Apply sets the limit: value when given ("1536MiB", "2GiB", "off"), else
-// the GOMEMLIMIT the runtime already read, else CgroupShare of the cgroup's
-// memory.max, else def (0: none). It returns the limit in bytes (0: none)
+// the GOMEMLIMIT the runtime already read, else the lower of def (0: none)
+// and CgroupShare of the cgroup's memory.max. It returns the limit in bytes (0: none)
 // and where it came from.
 func Apply(value string, def int64) (int64, Source, error) {
 	limit, src, err := choose(value, os.Getenv("GOMEMLIMIT"), readCgroup, def)
@@ -72,7 +72,11 @@ func choose(value, env string, cgroup func() (int64, bool), def int64) (int64, S
 		return n, FromEnv, nil
 	}
 	if n, ok := cgroup(); ok {
-		return int64(float64(n) * CgroupShare), FromCgroup, nil
+		share := int64(float64(n) * CgroupShare)
+		if def > 0 && def < share {
+			return def, FromDefault, nil // a role's default is never above its container
+		}
+		return share, FromCgroup, nil
 	}
 	if def > 0 {
 		return def, FromDefault, nil

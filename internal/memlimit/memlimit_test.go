@@ -34,7 +34,9 @@ func TestChoose(t *testing.T) {
 	}
 	f("1GiB", "2GiB", cgroup, 5, 1<<30, FromFlag) // the flag wins
 	f("", "2GiB", cgroup, 5, 2<<30, FromEnv)      // then the environment
-	f("", "", cgroup, 5, 900, FromCgroup)         // then 90% of the container
+	f("", "", cgroup, 0, 900, FromCgroup)         // then 90% of the container
+	f("", "", cgroup, 5, 5, FromDefault)          // or the role's default, if lower
+	f("", "", cgroup, 5000, 900, FromCgroup)
 	f("", "", noCgroup, 5, 5, FromDefault)
 	f("", "", noCgroup, 0, 0, None)
 	f("off", "", cgroup, 5, 0, FromFlag)
