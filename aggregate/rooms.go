@@ -8,7 +8,7 @@ import (
 )
 
 // RoomSink counts gifts into live rooms' rankings and PK bars (package
-// push/board). The write-back hands it every gift record above the
+// rooms). The write-back hands it every gift record above the
 // progress watermark, so after a crash it sees some records again: it must
 // count each (partition, offset) once, e.g. by a fence in the script that
 // counts. A failed call is retried with the same gifts first, so within a

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/onair/onair/ingest"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // CodeFailedPrecondition is the code of a 409: the request is well formed
@@ -28,7 +28,7 @@ var errRoomBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code:
 // MountRooms adds the live-room routes of api.md ("Leaderboards and live
 // rooms", without the WebSocket) backed by b: rooms, danmaku, gifts, the
 // room ranking, play leaderboards, PK and the admin blocked-words list.
-func MountRooms(s *Server, b *board.Board) {
+func MountRooms(s *Server, b *rooms.Board) {
 	h := &roomHandlers{s: s, b: b}
 	v1 := s.V1()
 	v1.GET("/rooms", h.list)
@@ -47,7 +47,7 @@ func MountRooms(s *Server, b *board.Board) {
 
 type roomHandlers struct {
 	s *Server
-	b *board.Board
+	b *rooms.Board
 }
 
 func (h *roomHandlers) list(c *gin.Context) {
@@ -63,12 +63,12 @@ func (h *roomHandlers) list(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rooms, err := h.b.List(c.Request.Context(), live, limit)
+	list, err := h.b.List(c.Request.Context(), live, limit)
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": rooms})
+	c.JSON(http.StatusOK, gin.H{"items": list})
 }
 
 func (h *roomHandlers) get(c *gin.Context) {
@@ -151,7 +151,7 @@ func (h *roomHandlers) gift(c *gin.Context) {
 		return
 	}
 	f, err := h.b.Gift(c.Request.Context(), room, callerOf(c),
-		board.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
+		rooms.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
@@ -182,7 +182,7 @@ func (h *roomHandlers) plays(c *gin.Context) {
 		WriteError(c, BadRequest("biz", "must be one of audio, video, live, article, comic, radio"))
 		return
 	}
-	limit, ok := roomsLimit(c, 10, board.PlaysTop)
+	limit, ok := roomsLimit(c, 10, rooms.PlaysTop)
 	if !ok {
 		return
 	}
@@ -250,34 +250,34 @@ func (h *roomHandlers) putWords(c *gin.Context) {
 // fail maps board's errors to API errors; anything unexpected is logged
 // and is a 500.
 func (h *roomHandlers) fail(c *gin.Context, err error) *Error {
-	var be *board.Error
+	var be *rooms.Error
 	switch {
 	case errors.As(err, &be):
 		e := &Error{Field: be.Field, Message: be.Message, Reason: "rooms"}
 		switch be.Kind {
-		case board.Invalid:
+		case rooms.Invalid:
 			e.Status, e.Code = http.StatusBadRequest, CodeInvalidArgument
-		case board.Forbidden:
+		case rooms.Forbidden:
 			e.Status, e.Code = http.StatusForbidden, CodePermissionDenied
-		case board.NotFound:
+		case rooms.NotFound:
 			e.Status, e.Code = http.StatusNotFound, CodeNotFound
-		case board.Conflict:
+		case rooms.Conflict:
 			e.Status, e.Code = http.StatusConflict, CodeFailedPrecondition
-		case board.RateLimited:
+		case rooms.RateLimited:
 			e.Status, e.Code, e.Reason = http.StatusTooManyRequests, CodeRateLimited, "danmaku_rate"
 			e.RetryAfter = int((be.RetryAfterMs + 999) / 1000)
 		}
 		return e
-	case errors.Is(err, board.ErrUnavailable):
+	case errors.Is(err, rooms.ErrUnavailable):
 		return Unavailable("rooms_unavailable", "Redis or Kafka did not answer; retry with the same event_id")
 	}
 	h.s.log.Error("rooms: unexpected error", "route", c.FullPath(), "err", err)
 	return Internal("rooms_failed")
 }
 
-func callerOf(c *gin.Context) board.Caller {
+func callerOf(c *gin.Context) rooms.Caller {
 	cl, _ := ClaimsFrom(c)
-	return board.Caller{UserID: cl.UserID, Admin: cl.Role == RoleAdmin}
+	return rooms.Caller{UserID: cl.UserID, Admin: cl.Role == RoleAdmin}
 }
 
 func roomParam(c *gin.Context) (uint64, bool) {

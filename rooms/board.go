@@ -1,4 +1,4 @@
-// Package board owns live rooms' state and everything counted in them:
+// Package rooms owns live rooms' state and everything counted in them:
 // rooms opened and closed by their anchor, danmaku and gifts accepted as
 // events and pushed to the room, the room gift ranking and PK bar (exact
 // under aggregator replays: fenced by Kafka (partition, offset) inside the
@@ -7,8 +7,8 @@
 // (Kafka topic "pushes", key = room id) and keeps each room's latest state
 // in Redis for their snapshots. The WebSocket gateway itself is package push.
 //
-// See DESIGN.md, "Live rooms and leaderboards (push/board)".
-package board
+// See DESIGN.md, "Live rooms and leaderboards (rooms)".
+package rooms
 
 import (
 	"context"
