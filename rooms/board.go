@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // Producer takes events to the "events" topic; a nil error means Kafka
@@ -170,23 +170,15 @@ func (b *Board) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Redis keys. Everything of a room shares the hash tag {r<id>}; a PK is an
-// owner of its own ({pk<id>}); no script touches two owners.
-func (b *Board) roomKey(room uint64, kind string) string {
-	return b.cfg.Prefix + "{r" + strconv.FormatUint(room, 10) + "}:" + kind
-}
+// Redis keys. Everything of a room shares the hash tag {r<id>} (wire.Key);
+// a PK is an owner of its own ({pk<id>}); no script touches two owners.
+func (b *Board) roomKey(room uint64, kind string) string { return wire.Key(b.cfg.Prefix, room, kind) }
 
 func (b *Board) pkKey(id string) string { return b.cfg.Prefix + "{pk" + id + "}:pk" }
 
-// Room key kinds, as in PUSH-CONTRACT: room (hash: status, anchor_id,
-// opened_at, ver, pk), state (hash: leaderboard, pk frames), recent (list
-// of danmaku frames), online (push's head-count), and board's own: lb
+// Room key kinds of rooms' own (those push reads too are wire.Kind*): lb
 // (gift ranking ZSET), lbm (its fences and version), gd (client gift ids).
 const (
-	kindRoom   = "room"
-	kindState  = "state"
-	kindRecent = "recent"
-	kindOnline = "online"
 	kindLB     = "lb"
 	kindLBMeta = "lbm"
 	kindGiftID = "gd"

@@ -12,10 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/rooms/wire"
 )
-
-// RecentDanmaku is how many danmaku frames {r<id>}:recent keeps.
-const RecentDanmaku = 50
 
 // maxEventID is the longest client event_id, as for POST /v1/events.
 const maxEventID = 64
@@ -63,17 +61,17 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 	if err := b.produce(ctx, &ev); err != nil {
 		return DanmakuFrame{}, err
 	}
-	f := DanmakuFrame{Type: "danmaku", RoomID: room, UserID: who.UserID, Text: text, TS: ev.TS, ID: ev.EventID}
-	seq, err := b.publish(ctx, room, "danmaku", f)
+	f := DanmakuFrame{Type: wire.TypeDanmaku, RoomID: room, UserID: who.UserID, Text: text, TS: ev.TS, ID: ev.EventID}
+	seq, err := b.publish(ctx, room, wire.TypeDanmaku, f)
 	if err != nil {
 		return f, nil
 	}
 	f.Seq = &seq
 	v, _ := json.Marshal(f)
-	key := b.roomKey(room, kindRecent)
+	key := b.roomKey(room, wire.KindRecent)
 	pipe := b.rdb.TxPipeline()
 	pipe.LPush(ctx, key, v)
-	pipe.LTrim(ctx, key, 0, RecentDanmaku-1)
+	pipe.LTrim(ctx, key, 0, wire.RecentDanmaku-1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		b.log.Warn("danmaku not kept in the recent list", "room", room, "seq", seq, "err", err)
@@ -111,9 +109,9 @@ func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput)
 	if err := b.produce(ctx, &ev); err != nil {
 		return GiftFrame{}, err
 	}
-	f := GiftFrame{Type: "gift", RoomID: room, ID: ev.EventID, UserID: who.UserID, GiftID: in.GiftID,
+	f := GiftFrame{Type: wire.TypeGift, RoomID: room, ID: ev.EventID, UserID: who.UserID, GiftID: in.GiftID,
 		Value: in.Value, AnchorID: in.AnchorID, TS: ev.TS}
-	_, _ = b.publish(ctx, room, "gift", f) // logged and counted; the gift itself is accepted
+	_, _ = b.publish(ctx, room, wire.TypeGift, f) // logged and counted; the gift itself is accepted
 	return f, nil
 }
 
@@ -159,7 +157,7 @@ func (b *Board) reject(reason string, e *Error) *Error {
 // openRoom returns the anchor of an open room; a room never opened is
 // NotFound, a closed one Conflict.
 func (b *Board) openRoom(ctx context.Context, room uint64) (anchor uint64, err error) {
-	v, err := b.rdb.HMGet(ctx, b.roomKey(room, kindRoom), "status", "anchor_id").Result()
+	v, err := b.rdb.HMGet(ctx, b.roomKey(room, wire.KindRoom), "status", "anchor_id").Result()
 	if err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		return 0, unavailable("read room", err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/rooms/wire"
 )
 
 //go:embed pk.lua
@@ -77,12 +79,12 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 		return PKFrame{}, unavailable("create pk", err)
 	}
 	for i, r := range rooms {
-		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, kindRoom)}, current[i], id, "").Int()
+		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, wire.KindRoom)}, current[i], id, "").Int()
 		if err == nil && n == 1 {
 			continue
 		}
 		if i == 1 { // undo the first claim
-			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(roomA, kindRoom)}, id, current[0], "any").Err()
+			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(roomA, wire.KindRoom)}, id, current[0], "any").Err()
 		}
 		b.rdb.Del(ctx, key)
 		if err != nil {
@@ -99,7 +101,7 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 // busyPK returns the room's PK id (empty = none) if that PK is over, or a
 // Conflict Error while it runs.
 func (b *Board) busyPK(ctx context.Context, room uint64) (string, error) {
-	id, err := b.rdb.HGet(ctx, b.roomKey(room, kindRoom), "pk").Result()
+	id, err := b.rdb.HGet(ctx, b.roomKey(room, wire.KindRoom), "pk").Result()
 	if err == redis.Nil || id == "" {
 		return "", nil
 	}
@@ -167,12 +169,12 @@ func (b *Board) applyPKs(ctx context.Context, order []string, args map[string][]
 func (b *Board) publishPK(ctx context.Context, f PKFrame) {
 	for _, r := range []uint64{f.RoomA, f.RoomB} {
 		f.RoomID = r
-		_ = b.publishState(ctx, r, "pk", f)
+		_ = b.publishState(ctx, r, wire.TypePK, f)
 	}
 }
 
 func pkFrame(room uint64, id string, a, bb uint64, ver, bar int64, winner uint64) PKFrame {
-	return PKFrame{Type: "pk", RoomID: room, Version: ver, PKID: id, RoomA: a, RoomB: bb,
+	return PKFrame{Type: wire.TypePK, RoomID: room, Version: ver, PKID: id, RoomA: a, RoomB: bb,
 		ScoreA: bar / 10, ScoreB: (1000 - bar) / 10, Winner: winner} // bar in tenths; both sides rounded down
 }
 
