@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/rooms"
 )
 
@@ -247,23 +248,23 @@ func (h *roomHandlers) putWords(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"words": ws})
 }
 
-// fail maps board's errors to API errors; anything unexpected is logged
+// fail maps rooms' errors to API errors; anything unexpected is logged
 // and is a 500.
 func (h *roomHandlers) fail(c *gin.Context, err error) *Error {
-	var be *rooms.Error
+	be, refused := refusal.As(err)
 	switch {
-	case errors.As(err, &be):
+	case refused:
 		e := &Error{Field: be.Field, Message: be.Message, Reason: "rooms"}
 		switch be.Kind {
-		case rooms.Invalid:
+		case refusal.Invalid:
 			e.Status, e.Code = http.StatusBadRequest, CodeInvalidArgument
-		case rooms.Forbidden:
+		case refusal.Forbidden:
 			e.Status, e.Code = http.StatusForbidden, CodePermissionDenied
-		case rooms.NotFound:
+		case refusal.NotFound:
 			e.Status, e.Code = http.StatusNotFound, CodeNotFound
-		case rooms.Conflict:
+		case refusal.Conflict:
 			e.Status, e.Code = http.StatusConflict, CodeFailedPrecondition
-		case rooms.RateLimited:
+		case refusal.RateLimited:
 			e.Status, e.Code, e.Reason = http.StatusTooManyRequests, CodeRateLimited, "danmaku_rate"
 			e.RetryAfter = int((be.RetryAfterMs + 999) / 1000)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/rooms/wire"
 )
 
@@ -55,10 +56,10 @@ func (b *Board) SetRoom(ctx context.Context, room uint64, open bool, who Caller,
 	switch code := toInt(res[0]); code {
 	case -1:
 		b.m.rejected.WithLabelValues("not_anchor").Inc()
-		return Room{}, &Error{Kind: Forbidden, Message: "only the room's anchor or an admin may " + op + " room " + strconv.FormatUint(room, 10)}
+		return Room{}, &refusal.Error{Kind: refusal.Forbidden, Message: "only the room's anchor or an admin may " + op + " room " + strconv.FormatUint(room, 10)}
 	case -2:
 		b.m.rejected.WithLabelValues("no_room").Inc()
-		return Room{}, &Error{Kind: NotFound, Message: "room " + strconv.FormatUint(room, 10) + " was never opened"}
+		return Room{}, neverOpened(room)
 	}
 	r := Room{RoomID: room, Status: "closed", Version: toInt(res[1]), AnchorID: uint64(toInt(res[2])), OpenedAt: toInt(res[3])}
 	if open {
@@ -85,14 +86,14 @@ func (b *Board) SetRoom(ctx context.Context, room uint64, open bool, who Caller,
 	return r, nil
 }
 
-// GetRoom returns a room, or a NotFound Error if it was never opened.
+// GetRoom returns a room, or a NotFound refusal if it was never opened.
 func (b *Board) GetRoom(ctx context.Context, room uint64) (Room, error) {
 	rs, err := b.rooms(ctx, []uint64{room})
 	if err != nil {
 		return Room{}, err
 	}
 	if len(rs) == 0 {
-		return Room{}, &Error{Kind: NotFound, Message: "room " + strconv.FormatUint(room, 10) + " was never opened"}
+		return Room{}, neverOpened(room)
 	}
 	return rs[0], nil
 }
@@ -155,6 +156,11 @@ func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// neverOpened is the refusal for a room with no {r<id>}:room hash.
+func neverOpened(room uint64) *refusal.Error {
+	return refusal.New(refusal.NotFound, "", "room %d was never opened", room)
 }
 
 func str(v any) string {

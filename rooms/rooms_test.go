@@ -1,11 +1,11 @@
 package rooms
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/rooms/wire"
 )
 
@@ -13,9 +13,8 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 2, nil)
 	ctx := ctxT(t)
-	kindOf := func(err error) Kind {
-		var e *Error
-		if errors.As(err, &e) {
+	kindOf := func(err error) refusal.Kind {
+		if e, ok := refusal.As(err); ok {
 			return e.Kind
 		}
 		return 0
@@ -25,10 +24,10 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	if err != nil || r.AnchorID != 7 || r.Status != "open" {
 		t.Fatalf("first open: %+v, %v", r, err)
 	}
-	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 8}, 0); kindOf(err) != Forbidden {
+	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 8}, 0); kindOf(err) != refusal.Forbidden {
 		t.Fatalf("close by another user: %v, want Forbidden", err)
 	}
-	if _, err := w.b.SetRoom(ctx, 99, false, Caller{UserID: 8}, 0); kindOf(err) != NotFound {
+	if _, err := w.b.SetRoom(ctx, 99, false, Caller{UserID: 8}, 0); kindOf(err) != refusal.NotFound {
 		t.Fatalf("close of a room never opened: %v, want NotFound", err)
 	}
 	w.open(2, 8)
@@ -52,7 +51,7 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	if r, err = w.b.SetRoom(ctx, 1, true, Caller{UserID: 1, Admin: true}, 9); err != nil || r.AnchorID != 9 {
 		t.Fatalf("admin open naming anchor 9: %+v, %v", r, err)
 	}
-	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); kindOf(err) != Forbidden {
+	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); kindOf(err) != refusal.Forbidden {
 		t.Fatalf("the old anchor closed the room: %v", err)
 	}
 	// Opening an open room changes nothing and publishes nothing.
