@@ -111,10 +111,7 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 			applied, err = a.cfg.History.Apply(ctx, job.ups)
 		}
 		if err == nil && len(job.rebuild) > 0 {
-			err = a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts)
-			if err == nil {
-				err = a.rebuilt(ctx, job.rebuild, job.epoch)
-			}
+			err = a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.epoch, job.counted, gifts)
 		}
 		if err == nil && len(gifts) > 0 {
 			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)
