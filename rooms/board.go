@@ -5,7 +5,9 @@
 // script that counts), and the play leaderboards (derived from ClickHouse's
 // exactly-once rollups). It publishes the room frames push nodes fan out
 // (Kafka topic "pushes", key = room id) and keeps each room's latest state
-// in Redis for their snapshots. The WebSocket gateway itself is package push.
+// in Redis for their snapshots. The WebSocket gateway itself is package push;
+// what the two share (room keys, frame types, the head-count rule) is
+// package wire, which both import.
 //
 // See DESIGN.md, "Live rooms and leaderboards (rooms)".
 package rooms
