@@ -12,34 +12,34 @@ import (
 
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/internal/kafka"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // The board is the aggregator's RoomSink.
-var _ aggregate.RoomSink = (*board.Board)(nil)
+var _ aggregate.RoomSink = (*rooms.Board)(nil)
 
 type boardDeps struct {
 	rdb    redis.UniversalClient
 	kafka  *kgo.Client
 	ch     driver.Conn
-	events board.Producer
+	events rooms.Producer
 	reg    prometheus.Registerer
 	log    *slog.Logger
 }
 
-// startBoard builds the live rooms' board (push/board), which the api role
+// startBoard builds the live rooms' board (rooms), which the api role
 // serves and the aggregate role feeds. With the aggregate role it also runs
 // the board's background work: leaderboard frames and the play
 // leaderboards' refresh from ClickHouse.
-func startBoard(cfg *config, st *stack, d boardDeps) (*board.Board, error) {
+func startBoard(cfg *config, st *stack, d boardDeps) (*rooms.Board, error) {
 	t0 := time.Now()
-	bc := board.Config{Redis: d.rdb, Prefix: cfg.RedisPrefix, Kafka: d.kafka, Topic: kafka.TopicPushes,
+	bc := rooms.Config{Redis: d.rdb, Prefix: cfg.RedisPrefix, Kafka: d.kafka, Topic: kafka.TopicPushes,
 		Events: d.events, Database: cfg.CHDatabase, DanmakuRate: cfg.DanmakuRate, DedupeWindow: cfg.DedupeWindow,
 		Registerer: d.reg, Log: d.log.With("component", "board")}
 	if cfg.has("aggregate") {
 		bc.ClickHouse = d.ch
 	}
-	b, err := board.New(bc)
+	b, err := rooms.New(bc)
 	if err != nil || !cfg.has("aggregate") {
 		return b, err
 	}

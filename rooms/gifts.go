@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/rooms/wire"
 )
 
 //go:embed gifts.lua
@@ -94,7 +95,7 @@ func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uin
 			}
 			args = append(args, g.Partition, g.Offset, g.Event.UserID, g.Event.Value, eid)
 		}
-		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, kindRoom)}, args: args}
+		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, wire.KindRoom)}, args: args}
 	}
 	return rooms, byRoom, calls
 }
@@ -209,7 +210,7 @@ func (b *Board) publishLeaderboard(ctx context.Context, room uint64) error {
 	if err != nil {
 		return err
 	}
-	return b.publishState(ctx, room, "leaderboard", LeaderboardFrame{Type: "leaderboard", RoomID: room, Version: ver, Items: items})
+	return b.publishState(ctx, room, wire.TypeLeaderboard, LeaderboardFrame{Type: wire.TypeLeaderboard, RoomID: room, Version: ver, Items: items})
 }
 
 // parseRoom reads a decimal room id from a Lua reply.

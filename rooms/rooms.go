@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/rooms/wire"
 )
 
 //go:embed room.lua
@@ -45,7 +48,7 @@ func (b *Board) SetRoom(ctx context.Context, room uint64, open bool, who Caller,
 		admin = "1"
 	}
 	now := b.now().UnixMilli()
-	res, err := roomScript.Run(ctx, b.rdb, []string{b.roomKey(room, kindRoom)}, op, who.UserID, admin, anchor, now).Slice()
+	res, err := roomScript.Run(ctx, b.rdb, []string{b.roomKey(room, wire.KindRoom)}, op, who.UserID, admin, anchor, now).Slice()
 	if err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		return Room{}, unavailable(op+" room", err)
@@ -53,10 +56,10 @@ func (b *Board) SetRoom(ctx context.Context, room uint64, open bool, who Caller,
 	switch code := toInt(res[0]); code {
 	case -1:
 		b.m.rejected.WithLabelValues("not_anchor").Inc()
-		return Room{}, &Error{Kind: Forbidden, Message: "only the room's anchor or an admin may " + op + " room " + strconv.FormatUint(room, 10)}
+		return Room{}, &refusal.Error{Kind: refusal.Forbidden, Message: "only the room's anchor or an admin may " + op + " room " + strconv.FormatUint(room, 10)}
 	case -2:
 		b.m.rejected.WithLabelValues("no_room").Inc()
-		return Room{}, &Error{Kind: NotFound, Message: "room " + strconv.FormatUint(room, 10) + " was never opened"}
+		return Room{}, neverOpened(room)
 	}
 	r := Room{RoomID: room, Status: "closed", Version: toInt(res[1]), AnchorID: uint64(toInt(res[2])), OpenedAt: toInt(res[3])}
 	if open {
@@ -76,21 +79,21 @@ func (b *Board) SetRoom(ctx context.Context, room uint64, open bool, who Caller,
 		b.log.Warn("cannot update the room index", "room", room, "err", err)
 	}
 	if toInt(res[4]) == 1 {
-		if _, err := b.publish(ctx, room, "room", RoomFrame{Type: "room", RoomID: room, Status: r.Status, Version: r.Version}); err != nil {
+		if _, err := b.publish(ctx, room, wire.TypeRoom, RoomFrame{Type: wire.TypeRoom, RoomID: room, Status: r.Status, Version: r.Version}); err != nil {
 			b.log.Warn("room frame not published; viewers see the change on their next snapshot", "room", room, "err", err)
 		}
 	}
 	return r, nil
 }
 
-// GetRoom returns a room, or a NotFound Error if it was never opened.
+// GetRoom returns a room, or a NotFound refusal if it was never opened.
 func (b *Board) GetRoom(ctx context.Context, room uint64) (Room, error) {
 	rs, err := b.rooms(ctx, []uint64{room})
 	if err != nil {
 		return Room{}, err
 	}
 	if len(rs) == 0 {
-		return Room{}, &Error{Kind: NotFound, Message: "room " + strconv.FormatUint(room, 10) + " was never opened"}
+		return Room{}, neverOpened(room)
 	}
 	return rs[0], nil
 }
@@ -134,9 +137,9 @@ func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 	online := make([]*redis.MapStringStringCmd, len(ids))
 	seen := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
-		hs[i] = pipe.HMGet(ctx, b.roomKey(id, kindRoom), "status", "anchor_id", "opened_at", "ver", "pk")
-		online[i] = pipe.HGetAll(ctx, b.roomKey(id, kindOnline))
-		seen[i] = pipe.HGetAll(ctx, b.roomKey(id, kindOnline)+":seen")
+		hs[i] = pipe.HMGet(ctx, b.roomKey(id, wire.KindRoom), "status", "anchor_id", "opened_at", "ver", "pk")
+		online[i] = pipe.HGetAll(ctx, b.roomKey(id, wire.KindOnline))
+		seen[i] = pipe.HGetAll(ctx, b.roomKey(id, wire.KindOnlineSeen))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		b.m.failures.WithLabelValues("redis").Inc()
@@ -149,25 +152,15 @@ func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 			continue
 		}
 		r := Room{RoomID: id, Status: str(v[0]), AnchorID: uint64(toInt(v[1])), OpenedAt: toInt(v[2]), Version: toInt(v[3]), PKID: str(v[4])}
-		r.Online = headCount(online[i].Val(), seen[i].Val(), b.now().UnixMilli())
-
+		r.Online = wire.HeadCount(online[i].Val(), seen[i].Val(), b.now().UnixMilli())
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// headCount sums the viewers push nodes report in {r<id>}:online (node →
-// count), leaving out nodes whose {r<id>}:online:seen (node → expiry, unix
-// ms) has passed: a node that died stops counting at once.
-func headCount(counts, seen map[string]string, nowMs int64) int64 {
-	var n int64
-	for node, c := range counts {
-		if exp, ok := seen[node]; ok && toInt(exp) < nowMs {
-			continue
-		}
-		n += toInt(c)
-	}
-	return n
+// neverOpened is the refusal for a room with no {r<id>}:room hash.
+func neverOpened(room uint64) *refusal.Error {
+	return refusal.New(refusal.NotFound, "", "room %d was never opened", room)
 }
 
 func str(v any) string {

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Play leaderboards count `play` events per item in calendar windows of
@@ -74,7 +75,7 @@ type playsEntry struct {
 func (b *Board) Plays(ctx context.Context, biz ingest.Biz, win string, limit int) ([]PlayEntry, error) {
 	start, _, ok := window(win, b.now())
 	if !ok {
-		return nil, invalid("window", "must be one of hour, day, week")
+		return nil, refusal.Invalidf("window", "must be one of hour, day, week")
 	}
 	key := b.playsKey(biz, win, start)
 	c := &b.plays

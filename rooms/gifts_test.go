@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/testenv"
+	"github.com/onair/onair/rooms/wire"
 )
 
 func gift(p int32, off int64, room, user, value uint64, clientID string) aggregate.Gift {
@@ -136,7 +137,7 @@ func TestPKBarAndWinnerOnce(t *testing.T) {
 	}
 	for _, room := range []uint64{5, 6} {
 		won := 0
-		for _, fr := range ofType(w.frames(room), "pk") {
+		for _, fr := range ofType(w.frames(room), wire.TypePK) {
 			if fr.v["winner"] != float64(0) {
 				won++
 			}
@@ -181,7 +182,7 @@ func TestLeaderboardFramesOncePerSecondAcrossNodes(t *testing.T) {
 	_, ver, _ := w.b.Leaderboard(ctx, 9, 10)
 	var lbs []frame
 	testenv.Wait(t, 10*time.Second, func() bool {
-		lbs = ofType(w.frames(9), "leaderboard")
+		lbs = ofType(w.frames(9), wire.TypeLeaderboard)
 		return len(lbs) > 0 && lbs[len(lbs)-1].v["version"] == float64(ver)
 	}, "a leaderboard frame at version %d", ver)
 	// Turns last 0.98 s (see publishLeaderboard): that is the rule.

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -19,7 +19,8 @@ var rebuildLua string
 var rebuildScript = redis.NewScript(rebuildLua)
 
 // RebuildGifts makes the share of parts in every room ranking what it
-// would be had Redis lost nothing: it implements aggregate.RoomSink's
+// would be had Redis lost nothing, then records that parts were rebuilt in
+// epoch (Rebuilt reads that record). It implements aggregate.RoomSink's
 // rebuild, which the aggregator runs after a Redis loss inside a
 // write-back job (so no gift of parts is applied meanwhile).
 //
@@ -34,9 +35,18 @@ var rebuildScript = redis.NewScript(rebuildLua)
 // the fences f<p> to W. Then counted is re-applied through gifts.lua: the
 // gifts above W count once more, those at or below are fenced. pending
 // follow in the job's ApplyGifts, the same way. Without ClickHouse
-// (Config.ClickHouse nil) it logs and does nothing: refusing would stop
-// the aggregator's write-back for good.
-func (b *Board) RebuildGifts(ctx context.Context, parts []int32, counted, pending []ingest.Placed) error {
+// (Config.ClickHouse nil) it logs and rebuilds nothing, but still records
+// the epoch: refusing would stop the aggregator's write-back for good, and
+// a later owner could not rebuild either.
+func (b *Board) RebuildGifts(ctx context.Context, parts []int32, epoch string, counted, pending []ingest.Placed) error {
+	if err := b.rebuildGifts(ctx, parts, counted, pending); err != nil {
+		return err
+	}
+	return b.recordRebuilt(ctx, parts, epoch)
+}
+
+// rebuildGifts is RebuildGifts without the record.
+func (b *Board) rebuildGifts(ctx context.Context, parts []int32, counted, pending []ingest.Placed) error {
 	if b.cfg.ClickHouse == nil {
 		// Nothing to rebuild from; failing would stop the write-back for good.
 		b.m.failures.WithLabelValues("rebuild").Inc()
@@ -90,6 +100,44 @@ func (b *Board) RebuildGifts(ctx context.Context, parts []int32, counted, pendin
 	b.log.Warn("rebuilt room rankings after a Redis loss", "partitions", parts, "rooms", len(snap.rooms),
 		"resume_points", snap.upto, "reapplied", len(counted))
 	return nil
+}
+
+// rebuiltKey names a hash: partition → the Redis epoch token in which its
+// share of the rankings was last rebuilt. It is not hash-tagged: like the
+// epoch key it names the whole Redis, not a room.
+func (b *Board) rebuiltKey() string { return b.cfg.Prefix + "rooms:rebuilt" }
+
+// recordRebuilt records that parts were rebuilt in epoch.
+func (b *Board) recordRebuilt(ctx context.Context, parts []int32, epoch string) error {
+	fields := make([]any, 0, 2*len(parts))
+	for _, p := range parts {
+		fields = append(fields, strconv.Itoa(int(p)), epoch)
+	}
+	if err := b.rdb.HSet(ctx, b.rebuiltKey(), fields...).Err(); err != nil {
+		b.m.failures.WithLabelValues("redis").Inc()
+		return unavailable("record rebuilt partitions", err)
+	}
+	return nil
+}
+
+// Rebuilt returns, per partition, the Redis epoch token in which its share
+// of the rankings was last rebuilt (RebuildGifts); a partition never
+// rebuilt is absent. It implements aggregate.RoomSink's record, which an
+// aggregator that did not see a loss reads to leave alone the partitions
+// another owner already rebuilt in this epoch.
+func (b *Board) Rebuilt(ctx context.Context) (map[int32]string, error) {
+	h, err := b.rdb.HGetAll(ctx, b.rebuiltKey()).Result()
+	if err != nil {
+		b.m.failures.WithLabelValues("redis").Inc()
+		return nil, unavailable("read rebuilt partitions", err)
+	}
+	out := make(map[int32]string, len(h))
+	for f, epoch := range h {
+		if p, err := strconv.ParseInt(f, 10, 32); err == nil {
+			out[int32(p)] = epoch
+		}
+	}
+	return out, nil
 }
 
 // giftSnapshot is what ClickHouse holds of some partitions' gifts, read in

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // ZINCRBYs of the same gifts (zincrby: no fence, no retry check, not exact
 // under replays).
 //
-//	go test ./push/board -run '^$' -bench ApplyGifts -benchtime 200x -count 5
+//	go test ./rooms -run '^$' -bench ApplyGifts -benchtime 200x -count 5
 func BenchmarkApplyGifts(b *testing.B) {
 	w := newWorld(b, 1, nil)
 	ctx := context.Background()
@@ -56,7 +56,7 @@ func BenchmarkApplyGifts(b *testing.B) {
 // blocked words, produce to events, publish the frame, recent list) against
 // the same-run baseline of producing one event alone (produce).
 //
-//	go test ./push/board -run '^$' -bench Danmaku -benchtime 2000x -count 5
+//	go test ./rooms -run '^$' -bench Danmaku -benchtime 2000x -count 5
 func BenchmarkDanmaku(b *testing.B) {
 	w := newWorld(b, 4, func(c *Config) { c.DanmakuRate = -1 })
 	ctx := context.Background()

@@ -1,14 +1,16 @@
-// Package board owns live rooms' state and everything counted in them:
+// Package rooms owns live rooms' state and everything counted in them:
 // rooms opened and closed by their anchor, danmaku and gifts accepted as
 // events and pushed to the room, the room gift ranking and PK bar (exact
 // under aggregator replays: fenced by Kafka (partition, offset) inside the
 // script that counts), and the play leaderboards (derived from ClickHouse's
 // exactly-once rollups). It publishes the room frames push nodes fan out
 // (Kafka topic "pushes", key = room id) and keeps each room's latest state
-// in Redis for their snapshots. The WebSocket gateway itself is package push.
+// in Redis for their snapshots. The WebSocket gateway itself is package push;
+// what the two share (room keys, frame types, the head-count rule) is
+// package wire, which both import.
 //
-// See DESIGN.md, "Live rooms and leaderboards (push/board)".
-package board
+// See DESIGN.md, "Live rooms and leaderboards (rooms)".
+package rooms
 
 import (
 	"context"
@@ -16,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // Producer takes events to the "events" topic; a nil error means Kafka
@@ -170,23 +172,15 @@ func (b *Board) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Redis keys. Everything of a room shares the hash tag {r<id>}; a PK is an
-// owner of its own ({pk<id>}); no script touches two owners.
-func (b *Board) roomKey(room uint64, kind string) string {
-	return b.cfg.Prefix + "{r" + strconv.FormatUint(room, 10) + "}:" + kind
-}
+// Redis keys. Everything of a room shares the hash tag {r<id>} (wire.Key);
+// a PK is an owner of its own ({pk<id>}); no script touches two owners.
+func (b *Board) roomKey(room uint64, kind string) string { return wire.Key(b.cfg.Prefix, room, kind) }
 
 func (b *Board) pkKey(id string) string { return b.cfg.Prefix + "{pk" + id + "}:pk" }
 
-// Room key kinds, as in PUSH-CONTRACT: room (hash: status, anchor_id,
-// opened_at, ver, pk), state (hash: leaderboard, pk frames), recent (list
-// of danmaku frames), online (push's head-count), and board's own: lb
+// Room key kinds of rooms' own (those push reads too are wire.Kind*): lb
 // (gift ranking ZSET), lbm (its fences and version), gd (client gift ids).
 const (
-	kindRoom   = "room"
-	kindState  = "state"
-	kindRecent = "recent"
-	kindOnline = "online"
 	kindLB     = "lb"
 	kindLBMeta = "lbm"
 	kindGiftID = "gd"

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// board is a node's stations: one actor per station with its mailbox and
+// stationActors is a node's stations: one actor per station with its mailbox and
 // its double buffer of playlists, and the catalog snapshot they build from.
 // It does no I/O: the catalog follower feeds it, the handlers read it.
-type board struct {
+type stationActors struct {
 	log      *slog.Logger
 	m        *metrics
 	now      func() time.Time
@@ -25,10 +25,10 @@ type board struct {
 	wg     sync.WaitGroup
 }
 
-func newBoard(log *slog.Logger, m *metrics, now func() time.Time, debounce time.Duration) *board {
-	b := &board{log: log, m: m, now: now, debounce: debounce, actors: map[uint64]*actor{}, stop: make(chan struct{})}
-	b.snap.Store(NewSnapshot(0, map[uint64]*Item{}))
-	return b
+func newStationActors(log *slog.Logger, m *metrics, now func() time.Time, debounce time.Duration) *stationActors {
+	s := &stationActors{log: log, m: m, now: now, debounce: debounce, actors: map[uint64]*actor{}, stop: make(chan struct{})}
+	s.snap.Store(NewSnapshot(0, map[uint64]*Item{}))
+	return s
 }
 
 // lists is an actor's double buffer: the playlist of the daypart in force
@@ -54,7 +54,7 @@ func (l *lists) at(t time.Time) *Playlist {
 // actor owns one station's playlists. Its mailbox holds at most one
 // pending wake-up: changes arriving while one is pending merge into it.
 type actor struct {
-	b       *board
+	s       *stationActors
 	station atomic.Pointer[Station]
 	wake    chan struct{}
 	lists   atomic.Pointer[lists]
@@ -62,18 +62,18 @@ type actor struct {
 
 // setStation installs st (prepared) and wakes its actor, starting it the
 // first time.
-func (b *board) setStation(st *Station) {
-	b.mu.Lock()
-	a, ok := b.actors[st.ID]
+func (s *stationActors) setStation(st *Station) {
+	s.mu.Lock()
+	a, ok := s.actors[st.ID]
 	if !ok {
-		a = &actor{b: b, wake: make(chan struct{}, 1)}
-		b.actors[st.ID] = a
+		a = &actor{s: s, wake: make(chan struct{}, 1)}
+		s.actors[st.ID] = a
 	}
 	a.station.Store(st)
-	b.mu.Unlock()
+	s.mu.Unlock()
 	if !ok {
 		a.rebuild("start")
-		b.wg.Add(1)
+		s.wg.Add(1)
 		go a.run()
 		return
 	}
@@ -82,12 +82,12 @@ func (b *board) setStation(st *Station) {
 
 // setSnapshot publishes snap and wakes every station that changed may
 // touch (changed: the old and new versions of the items that changed).
-func (b *board) setSnapshot(snap *Snapshot, changed []*Item) {
-	b.snap.Store(snap)
-	b.m.items.Set(float64(snap.Len()))
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for _, a := range b.actors {
+func (s *stationActors) setSnapshot(snap *Snapshot, changed []*Item) {
+	s.snap.Store(snap)
+	s.m.items.Set(float64(snap.Len()))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, a := range s.actors {
 		st := a.station.Load()
 		n := 0
 		for _, it := range changed {
@@ -103,36 +103,36 @@ func (b *board) setSnapshot(snap *Snapshot, changed []*Item) {
 
 // notify delivers n changes to the mailbox.
 func (a *actor) notify(n int) {
-	a.b.m.changes.Add(float64(n))
+	a.s.m.changes.Add(float64(n))
 	select {
 	case a.wake <- struct{}{}:
-		a.b.m.merged.Add(float64(n - 1))
+		a.s.m.merged.Add(float64(n - 1))
 	default:
-		a.b.m.merged.Add(float64(n))
+		a.s.m.merged.Add(float64(n))
 	}
 }
 
 func (a *actor) run() {
-	defer a.b.wg.Done()
+	defer a.s.wg.Done()
 	for {
 		timer := time.NewTimer(a.untilSwitch())
 		select {
-		case <-a.b.stop:
+		case <-a.s.stop:
 			timer.Stop()
 			return
 		case <-a.wake:
 			timer.Stop()
 			// Let the rest of a burst arrive, then fold it into this rebuild.
-			if a.b.debounce > 0 {
+			if a.s.debounce > 0 {
 				select {
-				case <-time.After(a.b.debounce):
-				case <-a.b.stop:
+				case <-time.After(a.s.debounce):
+				case <-a.s.stop:
 					return
 				}
 			}
 			select {
 			case <-a.wake:
-				a.b.m.merged.Inc()
+				a.s.m.merged.Inc()
 			default:
 			}
 			a.rebuild("change")
@@ -146,7 +146,7 @@ func (a *actor) run() {
 // after it is built), or an hour when the clock has nothing ahead.
 func (a *actor) untilSwitch() time.Duration {
 	if l := a.lists.Load(); l != nil && l.next != nil {
-		return max(l.next.Window.Start.Sub(a.b.now()), 0)
+		return max(l.next.Window.Start.Sub(a.s.now()), 0)
 	}
 	return time.Hour
 }
@@ -154,7 +154,7 @@ func (a *actor) untilSwitch() time.Duration {
 // rebuild builds the current and the next daypart's lists.
 func (a *actor) rebuild(cause string) {
 	t0 := time.Now()
-	st, snap, now := a.station.Load(), a.b.snap.Load(), a.b.now()
+	st, snap, now := a.station.Load(), a.s.snap.Load(), a.s.now()
 	l := &lists{station: st}
 	from := now
 	if w, ok := st.WindowAt(now); ok {
@@ -165,15 +165,15 @@ func (a *actor) rebuild(cause string) {
 		l.next = Build(snap, st, w)
 	}
 	a.lists.Store(l)
-	a.b.m.rebuilds.WithLabelValues(cause).Inc()
-	a.b.m.rebuildSecs.Observe(time.Since(t0).Seconds())
+	a.s.m.rebuilds.WithLabelValues(cause).Inc()
+	a.s.m.rebuildSecs.Observe(time.Since(t0).Seconds())
 }
 
 // rotate runs at a switch: the next list becomes current and the one
 // after it is built ahead.
 func (a *actor) rotate() {
 	old := a.lists.Load()
-	st, now := a.station.Load(), a.b.now()
+	st, now := a.station.Load(), a.s.now()
 	if old == nil || old.next == nil || old.station != st || !now.Before(old.next.Window.End) {
 		a.rebuild("boundary")
 		return
@@ -181,20 +181,20 @@ func (a *actor) rotate() {
 	t0 := time.Now()
 	l := &lists{station: st, prev: old.cur, cur: old.next}
 	if w, ok := st.NextWindow(old.next.Window.End); ok {
-		l.next = Build(a.b.snap.Load(), st, w)
+		l.next = Build(a.s.snap.Load(), st, w)
 	}
 	a.lists.Store(l)
-	a.b.m.rebuilds.WithLabelValues("boundary").Inc()
-	a.b.m.rebuildSecs.Observe(time.Since(t0).Seconds())
+	a.s.m.rebuilds.WithLabelValues("boundary").Inc()
+	a.s.m.rebuildSecs.Observe(time.Since(t0).Seconds())
 }
 
 // public returns station id's public playlist at t and the station, or
 // ok false for an unknown station. A nil playlist means no daypart at t.
 // built reports a list built on this call (nothing ahead covered t).
-func (b *board) public(id uint64, t time.Time) (pl *Playlist, st *Station, ok bool) {
-	b.mu.RLock()
-	a := b.actors[id]
-	b.mu.RUnlock()
+func (s *stationActors) public(id uint64, t time.Time) (pl *Playlist, st *Station, ok bool) {
+	s.mu.RLock()
+	a := s.actors[id]
+	s.mu.RUnlock()
 	if a == nil {
 		return nil, nil, false
 	}
@@ -208,20 +208,20 @@ func (b *board) public(id uint64, t time.Time) (pl *Playlist, st *Station, ok bo
 	if !inside {
 		return nil, st, true
 	}
-	if d := t.Sub(b.now()); d > -time.Minute && d < time.Minute {
-		b.m.fallback.Inc() // a live request the double buffer did not cover
+	if d := t.Sub(s.now()); d > -time.Minute && d < time.Minute {
+		s.m.fallback.Inc() // a live request the double buffer did not cover
 	}
-	return Build(b.snap.Load(), st, w), st, true
+	return Build(s.snap.Load(), st, w), st, true
 }
 
 // stations lists the stations by id.
-func (b *board) stations() []*Station {
-	b.mu.RLock()
-	out := make([]*Station, 0, len(b.actors))
-	for _, a := range b.actors {
+func (s *stationActors) stations() []*Station {
+	s.mu.RLock()
+	out := make([]*Station, 0, len(s.actors))
+	for _, a := range s.actors {
 		out = append(out, a.station.Load())
 	}
-	b.mu.RUnlock()
+	s.mu.RUnlock()
 	slices.SortFunc(out, func(x, y *Station) int {
 		switch {
 		case x.ID < y.ID:
@@ -234,23 +234,23 @@ func (b *board) stations() []*Station {
 	return out
 }
 
-func (b *board) station(id uint64) (*Station, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if a := b.actors[id]; a != nil {
+func (s *stationActors) station(id uint64) (*Station, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a := s.actors[id]; a != nil {
 		return a.station.Load(), true
 	}
 	return nil, false
 }
 
 // close stops every actor and waits for them.
-func (b *board) close() {
-	b.mu.Lock()
+func (s *stationActors) close() {
+	s.mu.Lock()
 	select {
-	case <-b.stop:
+	case <-s.stop:
 	default:
-		close(b.stop)
+		close(s.stop)
 	}
-	b.mu.Unlock()
-	b.wg.Wait()
+	s.mu.Unlock()
+	s.wg.Wait()
 }

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/testenv"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // aggregatorConfig is an aggregator that counts gifts into b.
@@ -111,7 +112,7 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	}
 	for _, room := range []uint64{5, 6} {
 		won := 0
-		for _, f := range ofType(w.frames(room), "pk") {
+		for _, f := range ofType(w.frames(room), wire.TypePK) {
 			if f.v["winner"] != float64(0) {
 				won++
 			}
@@ -124,13 +125,13 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	_, ver, _ := w.b.Leaderboard(ctx, 5, 10)
 	var lbs []frame
 	testenv.Wait(t, 10*time.Second, func() bool {
-		lbs = ofType(w.frames(5), "leaderboard")
+		lbs = ofType(w.frames(5), wire.TypeLeaderboard)
 		return len(lbs) > 0 && lbs[len(lbs)-1].v["version"] == float64(ver)
 	}, "a leaderboard frame of room 5 at version %d", ver)
 	if limit := int(time.Since(start)/time.Second) + 1; len(lbs) > limit {
 		t.Fatalf("%d leaderboard frames for room 5 in %s, want at most %d", len(lbs), time.Since(start), limit)
 	}
-	if s, _ := w.rdb.HGet(ctx, w.b.roomKey(5, kindState), "leaderboard").Result(); !strings.Contains(s, fmt.Sprintf(`"version":%d,`, ver)) {
+	if s, _ := w.rdb.HGet(ctx, w.b.roomKey(5, wire.KindState), wire.TypeLeaderboard).Result(); !strings.Contains(s, fmt.Sprintf(`"version":%d,`, ver)) {
 		t.Fatalf("{r5}:state leaderboard = %s, want version %d", s, ver)
 	}
 }

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -6,10 +6,13 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onair/onair/rooms/wire"
 )
 
-// Frames as clients see them (PUSH-CONTRACT.md); push nodes add "seq" to
-// danmaku and gift frames (the record's offset in "pushes").
+// Frames as clients see them (docs/api.md "Live rooms: WebSocket"; their
+// types are wire.Type*); push nodes add "seq" to danmaku and gift frames
+// (the record's offset in "pushes").
 
 // DanmakuFrame is one danmaku.
 type DanmakuFrame struct {
@@ -96,7 +99,7 @@ func (b *Board) publishState(ctx context.Context, room uint64, field string, fra
 	if err != nil {
 		return err
 	}
-	if err := b.rdb.HSet(ctx, b.roomKey(room, kindState), field, v).Err(); err != nil {
+	if err := b.rdb.HSet(ctx, b.roomKey(room, wire.KindState), field, v).Err(); err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		b.log.Warn("cannot store state frame", "field", field, "room", room, "err", err)
 		return unavailable("store "+field+" state", err)

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // wordsTTL is how long a node trusts its copy of the blocked words: an
@@ -45,13 +47,13 @@ func (b *Board) BlockedWords(ctx context.Context) ([]string, error) {
 // anywhere in a danmaku; each is 1..MaxWordLen characters after trimming.
 func (b *Board) SetBlockedWords(ctx context.Context, words []string) ([]string, error) {
 	if len(words) > MaxBlockedWords {
-		return nil, invalid("words", "at most %d blocked words, got %d", MaxBlockedWords, len(words))
+		return nil, refusal.Invalidf("words", "at most %d blocked words, got %d", MaxBlockedWords, len(words))
 	}
 	clean := make([]any, 0, len(words))
 	for i, w := range words {
 		w = strings.ToLower(strings.TrimSpace(w))
 		if n := utf8.RuneCountInString(w); n == 0 || n > MaxWordLen {
-			return nil, invalid("words["+strconv.Itoa(i)+"]", "a blocked word has 1 to %d characters", MaxWordLen)
+			return nil, refusal.Invalidf("words["+strconv.Itoa(i)+"]", "a blocked word has 1 to %d characters", MaxWordLen)
 		}
 		clean = append(clean, w)
 	}

@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -12,10 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/rooms/wire"
 )
-
-// RecentDanmaku is how many danmaku frames {r<id>}:recent keeps.
-const RecentDanmaku = 50
 
 // maxEventID is the longest client event_id, as for POST /v1/events.
 const maxEventID = 64
@@ -31,7 +30,7 @@ type GiftInput struct {
 // Danmaku validates a danmaku, takes it to the events topic as an event
 // (so onair.events holds it once), then publishes its frame to the room
 // and keeps it in the room's recent list. The returned frame carries the
-// seq it got. Refusals are *Error; a nil error means the event is durable.
+// seq it got. Refusals are *refusal.Error; a nil error means the event is durable.
 // If only the publish failed, the event stays accepted and the frame is
 // returned without seq (viewers miss it; it is logged and counted).
 func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, eventID string) (DanmakuFrame, error) {
@@ -41,17 +40,17 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 	text = strings.TrimSpace(text)
 	switch n := utf8.RuneCountInString(text); {
 	case !utf8.ValidString(text):
-		return DanmakuFrame{}, b.reject("text_invalid", invalid("text", "is not valid UTF-8"))
+		return DanmakuFrame{}, b.reject("text_invalid", refusal.Invalidf("text", "is not valid UTF-8"))
 	case n == 0:
-		return DanmakuFrame{}, b.reject("text_empty", invalid("text", "is required and must not be blank"))
+		return DanmakuFrame{}, b.reject("text_empty", refusal.Invalidf("text", "is required and must not be blank"))
 	case n > b.cfg.MaxText:
-		return DanmakuFrame{}, b.reject("text_too_long", invalid("text", "has %d characters; at most %d", n, b.cfg.MaxText))
+		return DanmakuFrame{}, b.reject("text_too_long", refusal.Invalidf("text", "has %d characters; at most %d", n, b.cfg.MaxText))
 	}
 	if err := checkEventID(eventID); err != nil {
 		return DanmakuFrame{}, b.reject("event_id_invalid", err)
 	}
 	if w := b.blocked(ctx, text); w != "" {
-		return DanmakuFrame{}, b.reject("blocked_word", invalid("text", "contains a blocked word"))
+		return DanmakuFrame{}, b.reject("blocked_word", refusal.Invalidf("text", "contains a blocked word"))
 	}
 	if _, err := b.openRoom(ctx, room); err != nil {
 		return DanmakuFrame{}, err
@@ -63,17 +62,17 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 	if err := b.produce(ctx, &ev); err != nil {
 		return DanmakuFrame{}, err
 	}
-	f := DanmakuFrame{Type: "danmaku", RoomID: room, UserID: who.UserID, Text: text, TS: ev.TS, ID: ev.EventID}
-	seq, err := b.publish(ctx, room, "danmaku", f)
+	f := DanmakuFrame{Type: wire.TypeDanmaku, RoomID: room, UserID: who.UserID, Text: text, TS: ev.TS, ID: ev.EventID}
+	seq, err := b.publish(ctx, room, wire.TypeDanmaku, f)
 	if err != nil {
 		return f, nil
 	}
 	f.Seq = &seq
 	v, _ := json.Marshal(f)
-	key := b.roomKey(room, kindRecent)
+	key := b.roomKey(room, wire.KindRecent)
 	pipe := b.rdb.TxPipeline()
 	pipe.LPush(ctx, key, v)
-	pipe.LTrim(ctx, key, 0, RecentDanmaku-1)
+	pipe.LTrim(ctx, key, 0, wire.RecentDanmaku-1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		b.log.Warn("danmaku not kept in the recent list", "room", room, "seq", seq, "err", err)
@@ -83,16 +82,16 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 
 // Gift validates a gift, takes it to the events topic, then publishes its
 // effect to the room. The ranking and PK bar count it when the aggregator
-// takes it in (ApplyGifts), exactly once. Refusals are *Error.
+// takes it in (ApplyGifts), exactly once. Refusals are *refusal.Error.
 func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput) (GiftFrame, error) {
 	if b.cfg.Events == nil {
 		return GiftFrame{}, ErrNoProducer
 	}
 	switch {
 	case in.GiftID == 0:
-		return GiftFrame{}, b.reject("gift_invalid", invalid("gift_id", "is required and must be a positive integer"))
+		return GiftFrame{}, b.reject("gift_invalid", refusal.Invalidf("gift_id", "is required and must be a positive integer"))
 	case in.Value == 0 || in.Value > b.cfg.MaxGiftValue:
-		return GiftFrame{}, b.reject("gift_invalid", invalid("value", "must be an integer in 1..%d", b.cfg.MaxGiftValue))
+		return GiftFrame{}, b.reject("gift_invalid", refusal.Invalidf("value", "must be an integer in 1..%d", b.cfg.MaxGiftValue))
 	}
 	if err := checkEventID(in.EventID); err != nil {
 		return GiftFrame{}, b.reject("event_id_invalid", err)
@@ -104,16 +103,16 @@ func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput)
 	if in.AnchorID == 0 {
 		in.AnchorID = anchor
 	} else if in.AnchorID != anchor {
-		return GiftFrame{}, b.reject("wrong_anchor", invalid("anchor_id", "room %d's anchor is %d, not %d", room, anchor, in.AnchorID))
+		return GiftFrame{}, b.reject("wrong_anchor", refusal.Invalidf("anchor_id", "room %d's anchor is %d, not %d", room, anchor, in.AnchorID))
 	}
 	ev := ingest.Event{Type: ingest.TypeGift, UserID: who.UserID, RoomID: room, AnchorID: in.AnchorID,
 		GiftID: in.GiftID, Value: in.Value, TS: b.eventTS(ctx, room, who.UserID, in.EventID), EventID: in.EventID}
 	if err := b.produce(ctx, &ev); err != nil {
 		return GiftFrame{}, err
 	}
-	f := GiftFrame{Type: "gift", RoomID: room, ID: ev.EventID, UserID: who.UserID, GiftID: in.GiftID,
+	f := GiftFrame{Type: wire.TypeGift, RoomID: room, ID: ev.EventID, UserID: who.UserID, GiftID: in.GiftID,
 		Value: in.Value, AnchorID: in.AnchorID, TS: ev.TS}
-	_, _ = b.publish(ctx, room, "gift", f) // logged and counted; the gift itself is accepted
+	_, _ = b.publish(ctx, room, wire.TypeGift, f) // logged and counted; the gift itself is accepted
 	return f, nil
 }
 
@@ -144,14 +143,14 @@ func (b *Board) eventTS(ctx context.Context, room, user uint64, eventID string) 
 	return ts
 }
 
-func checkEventID(id string) *Error {
+func checkEventID(id string) *refusal.Error {
 	if len(id) > maxEventID {
-		return invalid("event_id", "has %d bytes; at most %d", len(id), maxEventID)
+		return refusal.Invalidf("event_id", "has %d bytes; at most %d", len(id), maxEventID)
 	}
 	return nil
 }
 
-func (b *Board) reject(reason string, e *Error) *Error {
+func (b *Board) reject(reason string, e *refusal.Error) *refusal.Error {
 	b.m.rejected.WithLabelValues(reason).Inc()
 	return e
 }
@@ -159,18 +158,18 @@ func (b *Board) reject(reason string, e *Error) *Error {
 // openRoom returns the anchor of an open room; a room never opened is
 // NotFound, a closed one Conflict.
 func (b *Board) openRoom(ctx context.Context, room uint64) (anchor uint64, err error) {
-	v, err := b.rdb.HMGet(ctx, b.roomKey(room, kindRoom), "status", "anchor_id").Result()
+	v, err := b.rdb.HMGet(ctx, b.roomKey(room, wire.KindRoom), "status", "anchor_id").Result()
 	if err != nil {
 		b.m.failures.WithLabelValues("redis").Inc()
 		return 0, unavailable("read room", err)
 	}
 	switch str(v[0]) {
 	case "":
-		return 0, b.reject("no_room", &Error{Kind: NotFound, Message: "room " + strconv.FormatUint(room, 10) + " was never opened"})
+		return 0, b.reject("no_room", neverOpened(room))
 	case "open":
 		return uint64(toInt(v[1])), nil
 	}
-	return 0, b.reject("room_closed", &Error{Kind: Conflict, Field: "room_id", Message: "room " + strconv.FormatUint(room, 10) + " is not open"})
+	return 0, b.reject("room_closed", &refusal.Error{Kind: refusal.Conflict, Field: "room_id", Message: "room " + strconv.FormatUint(room, 10) + " is not open"})
 }
 
 // allowDanmaku applies the per-user, per-room danmaku rate (GCRA in Redis,
@@ -190,7 +189,7 @@ func (b *Board) allowDanmaku(ctx context.Context, room, user uint64) error {
 	}
 	if res.Allowed == 0 {
 		b.m.rejected.WithLabelValues("danmaku_rate").Inc()
-		return &Error{Kind: RateLimited, Field: "text", RetryAfterMs: max(res.RetryAfter.Milliseconds(), 1),
+		return &refusal.Error{Kind: refusal.RateLimited, Field: "text", RetryAfterMs: max(res.RetryAfter.Milliseconds(), 1),
 			Message: "more than " + strconv.Itoa(r) + " danmaku per second in this room"}
 	}
 	return nil

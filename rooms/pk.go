@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/rooms/wire"
 )
 
 //go:embed pk.lua
@@ -36,11 +39,11 @@ const pkBarStart = 500
 func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (PKFrame, error) {
 	switch {
 	case roomA == 0:
-		return PKFrame{}, b.reject("pk_invalid", invalid("room_a", "is required and must be a positive integer"))
+		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_a", "is required and must be a positive integer"))
 	case roomB == 0:
-		return PKFrame{}, b.reject("pk_invalid", invalid("room_b", "is required and must be a positive integer"))
+		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_b", "is required and must be a positive integer"))
 	case roomA == roomB:
-		return PKFrame{}, b.reject("pk_invalid", invalid("room_b", "must differ from room_a"))
+		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_b", "must differ from room_a"))
 	}
 	rooms := [2]uint64{roomA, roomB}
 	fields := [2]string{"room_a", "room_b"}
@@ -48,7 +51,7 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 	anchorOf := false
 	for i, r := range rooms {
 		anchor, err := b.openRoom(ctx, r)
-		if e, ok := err.(*Error); ok {
+		if e, ok := err.(*refusal.Error); ok {
 			e.Field = fields[i]
 		}
 		if err != nil {
@@ -56,14 +59,14 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 		}
 		anchorOf = anchorOf || anchor == who.UserID
 		if current[i], err = b.busyPK(ctx, r); err != nil {
-			if e, ok := err.(*Error); ok {
+			if e, ok := err.(*refusal.Error); ok {
 				e.Field = fields[i]
 			}
 			return PKFrame{}, err
 		}
 	}
 	if !who.Admin && !anchorOf {
-		return PKFrame{}, b.reject("not_anchor", &Error{Kind: Forbidden, Message: "only an admin or the anchor of one of the rooms may start a PK"})
+		return PKFrame{}, b.reject("not_anchor", &refusal.Error{Kind: refusal.Forbidden, Message: "only an admin or the anchor of one of the rooms may start a PK"})
 	}
 	now := b.now().UnixMilli()
 	id := fmt.Sprintf("%d-%d-%d", roomA, roomB, now)
@@ -77,19 +80,19 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 		return PKFrame{}, unavailable("create pk", err)
 	}
 	for i, r := range rooms {
-		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, kindRoom)}, current[i], id, "").Int()
+		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, wire.KindRoom)}, current[i], id, "").Int()
 		if err == nil && n == 1 {
 			continue
 		}
 		if i == 1 { // undo the first claim
-			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(roomA, kindRoom)}, id, current[0], "any").Err()
+			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(roomA, wire.KindRoom)}, id, current[0], "any").Err()
 		}
 		b.rdb.Del(ctx, key)
 		if err != nil {
 			b.m.failures.WithLabelValues("redis").Inc()
 			return PKFrame{}, unavailable("claim room for pk", err)
 		}
-		return PKFrame{}, b.reject("pk_busy", &Error{Kind: Conflict, Field: fields[i], Message: "room " + strconv.FormatUint(r, 10) + " closed or joined another PK meanwhile"})
+		return PKFrame{}, b.reject("pk_busy", &refusal.Error{Kind: refusal.Conflict, Field: fields[i], Message: "room " + strconv.FormatUint(r, 10) + " closed or joined another PK meanwhile"})
 	}
 	f := pkFrame(roomA, id, roomA, roomB, 1, pkBarStart, 0)
 	b.publishPK(ctx, f)
@@ -97,9 +100,9 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 }
 
 // busyPK returns the room's PK id (empty = none) if that PK is over, or a
-// Conflict Error while it runs.
+// Conflict refusal while it runs.
 func (b *Board) busyPK(ctx context.Context, room uint64) (string, error) {
-	id, err := b.rdb.HGet(ctx, b.roomKey(room, kindRoom), "pk").Result()
+	id, err := b.rdb.HGet(ctx, b.roomKey(room, wire.KindRoom), "pk").Result()
 	if err == redis.Nil || id == "" {
 		return "", nil
 	}
@@ -113,7 +116,7 @@ func (b *Board) busyPK(ctx context.Context, room uint64) (string, error) {
 		return "", unavailable("read pk", err)
 	}
 	if v[0] != nil && str(v[0]) == "0" && b.now().UnixMilli() < toInt(v[1]) {
-		return "", b.reject("pk_busy", &Error{Kind: Conflict, Message: "room " + strconv.FormatUint(room, 10) + " is in PK " + id})
+		return "", b.reject("pk_busy", &refusal.Error{Kind: refusal.Conflict, Message: "room " + strconv.FormatUint(room, 10) + " is in PK " + id})
 	}
 	return id, nil
 }
@@ -126,7 +129,7 @@ func (b *Board) PK(ctx context.Context, id string) (PKFrame, error) {
 		return PKFrame{}, unavailable("read pk", err)
 	}
 	if v[0] == nil {
-		return PKFrame{}, &Error{Kind: NotFound, Message: "no PK " + id}
+		return PKFrame{}, &refusal.Error{Kind: refusal.NotFound, Message: "no PK " + id}
 	}
 	a, bb := parseRoom(v[0]), parseRoom(v[1])
 	return pkFrame(a, id, a, bb, toInt(v[4]), toInt(v[2]), parseRoom(v[3])), nil
@@ -167,12 +170,12 @@ func (b *Board) applyPKs(ctx context.Context, order []string, args map[string][]
 func (b *Board) publishPK(ctx context.Context, f PKFrame) {
 	for _, r := range []uint64{f.RoomA, f.RoomB} {
 		f.RoomID = r
-		_ = b.publishState(ctx, r, "pk", f)
+		_ = b.publishState(ctx, r, wire.TypePK, f)
 	}
 }
 
 func pkFrame(room uint64, id string, a, bb uint64, ver, bar int64, winner uint64) PKFrame {
-	return PKFrame{Type: "pk", RoomID: room, Version: ver, PKID: id, RoomA: a, RoomB: bb,
+	return PKFrame{Type: wire.TypePK, RoomID: room, Version: ver, PKID: id, RoomA: a, RoomB: bb,
 		ScoreA: bar / 10, ScoreB: (1000 - bar) / 10, Winner: winner} // bar in tenths; both sides rounded down
 }
 

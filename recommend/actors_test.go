@@ -15,13 +15,13 @@ import (
 	"github.com/onair/onair/internal/testenv"
 )
 
-func testBoard(t *testing.T, now func() time.Time, debounce time.Duration) *board {
+func testActors(t *testing.T, now func() time.Time, debounce time.Duration) *stationActors {
 	t.Helper()
 	m, err := newMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBoard(slog.New(slog.DiscardHandler), m, now, debounce)
+	b := newStationActors(slog.New(slog.DiscardHandler), m, now, debounce)
 	t.Cleanup(b.close)
 	return b
 }
@@ -36,7 +36,7 @@ func TestAtomicSwitchAtBoundary(t *testing.T) {
 	boundary := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	offset := time.Until(boundary.Add(-400 * time.Millisecond))
 	now := func() time.Time { return time.Now().Add(offset) }
-	b := testBoard(t, now, 0)
+	b := testActors(t, now, 0)
 	items := randomCatalog(rand.New(rand.NewPCG(1, 2)), 3000)
 	snap := NewSnapshot(1, items)
 	b.setSnapshot(snap, nil)
@@ -116,7 +116,7 @@ func TestAtomicSwitchAtBoundary(t *testing.T) {
 // wins.
 func TestCoalescingBurst(t *testing.T) {
 	t.Parallel()
-	b := testBoard(t, time.Now, 20*time.Millisecond)
+	b := testActors(t, time.Now, 20*time.Millisecond)
 	items := randomCatalog(rand.New(rand.NewPCG(3, 4)), 500)
 	b.setSnapshot(NewSnapshot(1, items), nil)
 	st := &Station{ID: 9, Name: "co", Timezone: "UTC", Dayparts: []Daypart{

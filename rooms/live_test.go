@@ -1,4 +1,4 @@
-package board
+package rooms
 
 import (
 	"encoding/json"
@@ -9,18 +9,19 @@ import (
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // TestDanmakuLandsInEventsThenPushesAndRecent checks the order of effects
 // of a danmaku: the event in the events topic, the frame on pushes (keyed
 // by the room, with the event's id), and the recent list holding the frame
-// with seq = the frame's offset, newest first, trimmed to RecentDanmaku.
+// with seq = the frame's offset, newest first, trimmed to wire.RecentDanmaku.
 func TestDanmakuLandsInEventsThenPushesAndRecent(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 2, func(c *Config) { c.DanmakuRate = -1 })
 	ctx := ctxT(t)
 	w.open(5, 8)
-	n := RecentDanmaku + 5
+	n := wire.RecentDanmaku + 5
 	for i := range n {
 		if _, err := w.b.Danmaku(ctx, 5, Caller{UserID: 42}, fmt.Sprintf(" hi %d ", i), ""); err != nil {
 			t.Fatal(err)
@@ -39,19 +40,19 @@ func TestDanmakuLandsInEventsThenPushesAndRecent(t *testing.T) {
 	if events != n {
 		t.Fatalf("events topic holds %d danmaku events, want %d", events, n)
 	}
-	fs := ofType(w.frames(5), "danmaku")
+	fs := ofType(w.frames(5), wire.TypeDanmaku)
 	if len(fs) != n {
 		t.Fatalf("%d danmaku frames on pushes, want %d", len(fs), n)
 	}
 	if fs[0].v["text"] != "hi 0" || fs[0].v["user_id"] != float64(42) || fs[0].v["id"] == "" {
 		t.Fatalf("first frame %v", fs[0].v)
 	}
-	recent, err := w.rdb.LRange(ctx, w.b.roomKey(5, kindRecent), 0, -1).Result()
+	recent, err := w.rdb.LRange(ctx, w.b.roomKey(5, wire.KindRecent), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recent) != RecentDanmaku {
-		t.Fatalf("recent list has %d frames, want %d", len(recent), RecentDanmaku)
+	if len(recent) != wire.RecentDanmaku {
+		t.Fatalf("recent list has %d frames, want %d", len(recent), wire.RecentDanmaku)
 	}
 	for i, s := range recent {
 		var f DanmakuFrame
@@ -99,7 +100,7 @@ func TestGiftRetryKeepsItsFirstTS(t *testing.T) {
 	if fmt.Sprint(tss) != fmt.Sprint([]int64{first, first}) {
 		t.Fatalf("events carry ts %v, want the first attempt's %d twice", tss, first)
 	}
-	gs := ofType(w.frames(6), "gift")
+	gs := ofType(w.frames(6), wire.TypeGift)
 	if len(gs) != 2 || gs[0].v["id"] != "client-1" || gs[0].v["value"] != float64(200) || gs[0].v["anchor_id"] != float64(8) {
 		t.Fatalf("gift frames on pushes: %v", gs)
 	}
