@@ -8,16 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/onair/onair/api/openapi"
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/childproc"
 )
 
@@ -321,26 +319,17 @@ func (o *Onair) Done() <-chan struct{} { return o.done }
 func (o *Onair) StderrTail() string { return childproc.Tail(o.stderr, 8<<10) }
 
 // Token returns a bearer token for user signed with o.Secret, valid for an
-// hour; role is "", "admin" or "service". It signs the token itself, as
-// api.SignToken does, because api's tests import testenv.
+// hour; role is "", "admin" or "service".
 func (o *Onair) Token(t testing.TB, user uint64, role string) string {
 	t.Helper()
 	return SignToken(t, o.Secret, user, role)
 }
 
-// SignToken returns an HS256 bearer token for user (sub), valid for an
-// hour, with the optional role.
+// SignToken returns a bearer token (internal/authtoken's, as api.SignToken
+// makes) for user (sub), valid for an hour, with the optional role.
 func SignToken(t testing.TB, secret []byte, user uint64, role string) string {
 	t.Helper()
-	claims := jwt.MapClaims{
-		"sub": strconv.FormatUint(user, 10),
-		"iat": time.Now().Unix(),
-		"exp": time.Now().Add(time.Hour).Unix(),
-	}
-	if role != "" {
-		claims["role"] = role
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	tok, err := authtoken.Sign(secret, user, role, time.Hour)
 	if err != nil {
 		t.Fatalf("testenv: cannot sign token: %v", err)
 	}
