@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onair/onair/api/openapi"
 	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/childproc"
+	"github.com/onair/onair/internal/openapi"
 )
 
 // Onair is a running `onair dev` child process with its own data directory
@@ -201,7 +201,7 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 
 // checkRoutesDocumented fails the test when onair dev (every role, every
 // route mounted) warned at start-up that a route is missing from the
-// OpenAPI document: a new route joins api/openapi/openapi.yaml in the
+// OpenAPI document: a new route joins internal/openapi/openapi.yaml in the
 // change that mounts it.
 func (o *Onair) checkRoutesDocumented(t testing.TB) {
 	t.Helper()
@@ -216,7 +216,7 @@ func (o *Onair) checkRoutesDocumented(t testing.TB) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("testenv: onair dev mounts routes that api/openapi/openapi.yaml lacks; document them:\n%s", strings.Join(missing, "\n"))
+		t.Errorf("testenv: onair dev mounts routes that internal/openapi/openapi.yaml lacks; document them:\n%s", strings.Join(missing, "\n"))
 	}
 }
 
