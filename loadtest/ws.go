@@ -15,11 +15,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/rooms/wire"
 )
 
@@ -443,9 +443,10 @@ func (r *wsRun) percentiles() (p50, p90, p99, pmax time.Duration) {
 	return at(0.5), at(0.9), at(0.99), pmax
 }
 
+// signWS signs a plain user's token for the run (two hours: the longest
+// ws scenario with its warm-up).
 func signWS(secret []byte, user uint64) (string, error) {
-	c := jwt.RegisteredClaims{Subject: strconv.FormatUint(user, 10), ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Hour))}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	return authtoken.Sign(secret, user, "", 2*time.Hour)
 }
 
 // metricsClient reads the server's /metrics and forces its GC; a server out

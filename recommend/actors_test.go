@@ -126,7 +126,10 @@ func TestCoalescingBurst(t *testing.T) {
 	}
 	b.setStation(st)
 	pl, _, _ := b.public(9, time.Now())
-	top := pl.Entries[0].ItemID
+	if len(pl.Entries) == 0 {
+		t.Fatal("before the burst the playlist is empty")
+	}
+	top, entries := pl.Entries[0].ItemID, len(pl.Entries)
 
 	// Snapshots are indexed once per 500 changes (a follower indexes one
 	// per fetch); every change is delivered on its own.
@@ -159,7 +162,13 @@ func TestCoalescingBurst(t *testing.T) {
 	if r := rebuilt(); r < 1 || r > 20 {
 		t.Fatalf("%v rebuilds for a burst of %d changes, want a handful", r, burst)
 	}
+	// The playlist after the burst is as long as before (an empty one
+	// would hold no offline item either: 499 items are still on line) and
+	// without the item the last change took off.
 	pl, _, _ = b.public(9, time.Now())
+	if len(pl.Entries) != entries {
+		t.Fatalf("after the burst the playlist has %d entries, want %d as before", len(pl.Entries), entries)
+	}
 	for _, e := range pl.Entries {
 		if e.ItemID == top {
 			t.Fatalf("item %d taken offline by the last change is still in the playlist", top)

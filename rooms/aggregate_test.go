@@ -168,16 +168,8 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 4, nil)
 	_, db := testenv.ClickHouse(t)
-	spec := strings.Join([]string{strings.Join(w.brokers, ","), testenv.RedisAddr(t), w.prefix, testenv.ClickHouseAddr(t), db}, "|")
-	startChild := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestBoardAggregatorChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), childEnv+"="+spec)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	cw := testenv.ChildWorld{Brokers: w.brokers, Redis: testenv.RedisAddr(t), Prefix: w.prefix, ClickHouse: testenv.ClickHouseAddr(t), Database: db}
+	startChild := func() *exec.Cmd { return testenv.StartChild(t, "TestBoardAggregatorChild", cw) }
 	w.open(3, 30)
 	w.open(4, 40)
 	pk, err := w.b.StartPK(ctxT(t), Caller{UserID: 30}, 3, 4)
@@ -277,31 +269,25 @@ func (w *world) produceGiftRounds(want map[uint64]map[uint64]uint64) {
 	}
 }
 
-// childEnv hands the kill test's world to the child aggregator.
-const childEnv = "ONAIR_BOARD_AGGREGATE_CHILD"
-
 // TestBoardAggregatorChild is not a test: it is the body of the child
-// process the kill test starts (and SIGKILLs). It runs only with childEnv.
+// process the kill test starts (and SIGKILLs). It runs only under
+// testenv.StartChild.
 func TestBoardAggregatorChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("helper process for TestRankingExactUnderAggregatorKill")
-	}
-	f := strings.Split(spec, "|") // brokers|redis|prefix|clickhouse|db
-	rdb := redis.NewClient(&redis.Options{Addr: f[1]})
-	ch, err := chdb.Open(chdb.Config{Addr: f[3]})
+	cw := testenv.ChildWorldOf(t)
+	rdb := redis.NewClient(&redis.Options{Addr: cw.Redis})
+	ch, err := chdb.Open(chdb.Config{Addr: cw.ClickHouse})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kcl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(f[0], ",")...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(cw.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Redis: rdb, Prefix: f[2], Kafka: kcl})
+	b, err := New(Config{Redis: rdb, Prefix: cw.Prefix, Kafka: kcl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := aggregatorConfig(t, strings.Split(f[0], ","), rdb, f[2], ch, f[4], b)
+	cfg := aggregatorConfig(t, cw.Brokers, rdb, cw.Prefix, ch, cw.Database, b)
 	cfg.InstanceID = "board-kill-test-child"
 	cfg.ClickHouseFlush = time.Duration(50+os.Getpid()%100) * time.Millisecond
 	cfg.ProgressFlush = time.Duration(100+os.Getpid()%500) * time.Millisecond

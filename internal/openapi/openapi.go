@@ -6,6 +6,9 @@
 //
 // A new route joins the document in the same change that mounts it: the
 // suite fails otherwise (see internal/apitest and testenv.StartOnair).
+//
+// It lives under internal/ beside those test helpers, which read it, so
+// nothing under internal/ imports a package above it; api serves it.
 package openapi
 
 import (
@@ -20,7 +23,7 @@ import (
 
 // UndocumentedMsg is the warning api.Server.Start logs for each mounted
 // route the document lacks; testenv.StartOnair fails a test on it.
-const UndocumentedMsg = "route missing from the OpenAPI document api/openapi/openapi.yaml"
+const UndocumentedMsg = "route missing from the OpenAPI document internal/openapi/openapi.yaml"
 
 // YAML is the document as served.
 //

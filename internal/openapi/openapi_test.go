@@ -5,10 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
-
-	"github.com/onair/onair/ingest"
 )
 
 func TestDocumentIsValid(t *testing.T) {
@@ -67,28 +64,5 @@ func TestDocsSelfContained(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestBizListIsIngests: the document's business lines are ingest's, the
-// one list (a new line is added there and here together).
-func TestBizListIsIngests(t *testing.T) {
-	doc, err := Document()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, v := range doc.Components.Schemas["Biz"].Value.Enum {
-		got = append(got, v.(string))
-	}
-	if want := ingest.BizNames(); !slices.Equal(got, want) {
-		t.Errorf("schema Biz lists %v, ingest %v", got, want)
-	}
-	got = got[:0]
-	for _, v := range doc.Components.Parameters["BizFilter"].Value.Schema.Value.Enum {
-		got = append(got, v.(string))
-	}
-	if want := append([]string{""}, ingest.BizNames()...); !slices.Equal(got, want) {
-		t.Errorf("parameter biz lists %v, want %v (\"\" = every line)", got, want)
 	}
 }
