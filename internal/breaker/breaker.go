@@ -31,6 +31,15 @@ type Config struct {
 	// 0 means 5: a stalled dependency fails every call in flight at once,
 	// while a slow moment under load has successes in between.
 	Failures int
+	// FailingFor is how long failures must go on, with no success between
+	// them, before the circuit opens (besides Failures of them); 0 means
+	// 250 ms. Under load many calls are in flight at once, and a stall
+	// shorter than their deadlines (a long script, a collection, cores
+	// taken by others) fails all of them together: counting alone, such a
+	// moment opened the circuit and failed every call for OpenFor more,
+	// many times a minute. A dependency that is down keeps failing, and
+	// opens it FailingFor later.
+	FailingFor time.Duration
 	// OpenFor is how long the circuit stays open before one call probes
 	// the dependency again; 0 means 250 ms. It bounds how long onair takes
 	// to use a dependency that came back.
@@ -72,6 +81,10 @@ type Breaker struct {
 	log     *slog.Logger
 	m       *metrics
 
+	// failingSince is when the current run of failures began; only
+	// ReadyToTrip touches it, under gobreaker's lock.
+	failingSince time.Time
+
 	mu     sync.Mutex
 	since  time.Time // when the circuit opened; zero while closed
 	cause  error     // the latest failure
@@ -94,6 +107,9 @@ func New(cfg Config) (*Breaker, error) {
 	if cfg.OpenFor == 0 {
 		cfg.OpenFor = 250 * time.Millisecond
 	}
+	if cfg.FailingFor <= 0 {
+		cfg.FailingFor = 250 * time.Millisecond
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +124,14 @@ func New(cfg Config) (*Breaker, error) {
 		Name:        cfg.Name,
 		MaxRequests: 1, // one probe at a time while half-open
 		Timeout:     cfg.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		// Called under gobreaker's lock after every failure while closed.
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			now := time.Now()
+			if c.ConsecutiveFailures == 1 {
+				b.failingSince = now
+			}
+			return c.ConsecutiveFailures >= failures && now.Sub(b.failingSince) >= cfg.FailingFor
+		},
 		// A caller that gave up (client gone) says nothing about the
 		// dependency.
 		IsExcluded:    func(err error) bool { return errors.Is(err, errExcluded) },

@@ -68,11 +68,14 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 			}
 			cancel()
 		}
-		// At most five calls meet the dependency, each within its deadline.
+		// Calls meet the dependency, each failing within its deadline, until
+		// failures have gone on for FailingFor (250 ms): then it opens.
+		first := time.Now()
 		for i := 0; b.Err() == nil; i++ {
 			took, err := call(ping, 100*time.Millisecond)
-			if i == 5 || err == nil || took > 300*time.Millisecond {
-				t.Fatalf("%s: call %d: %v after %s; want the dependency's failure within the deadline, and open after 5", fault, i, err, took)
+			if err == nil || took > 300*time.Millisecond || time.Since(first) > time.Second {
+				t.Fatalf("%s: call %d: %v after %s (%s since the first failure); want the dependency's failure within the deadline, and open after 250 ms of them",
+					fault, i, err, took, time.Since(first))
 			}
 		}
 		for i := range 20 {
@@ -118,6 +121,40 @@ func TestRedisOpensFailsFastAndCloses(t *testing.T) {
 	if n := testutil.ToFloat64(b.m.rejected.WithLabelValues("redis")); n < 20 {
 		t.Errorf("onair_breaker_rejected_total = %v, want at least 20", n)
 	}
+}
+
+// TestShortStallKeepsCircuitClosed: many calls failing together, for less
+// than FailingFor, say nothing of a dependency that answers again: the
+// circuit stays closed. Failures that go on for FailingFor open it.
+func TestShortStallKeepsCircuitClosed(t *testing.T) {
+	t.Parallel()
+	b, err := New(Config{Name: "redis", FailingFor: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(n int) {
+		for range n {
+			done, err := b.Allow()
+			if err != nil {
+				t.Fatalf("call refused: %v", err)
+			}
+			done(errors.New("i/o timeout"))
+		}
+	}
+	fail(50) // a stall failing every call in flight at once
+	if b.Err() != nil {
+		t.Fatalf("50 failures within a moment opened the circuit: %v", b.Err())
+	}
+	done, _ := b.Allow()
+	done(nil) // the dependency answers again: the run of failures ends
+	fail(3)
+	testenv.Wait(t, 2*time.Second, func() bool {
+		if b.Err() != nil {
+			return true
+		}
+		fail(1)
+		return false
+	}, "failures going on for FailingFor to open the circuit")
 }
 
 // TestRedisRepliesAreHealthy: errors that Redis itself answers (a missing
