@@ -166,7 +166,7 @@ func runToken(args []string, stdout, stderr io.Writer) (err error) {
 	user := fs.Uint64("user", 0, "user id (the token's sub); required")
 	role := fs.String("role", "", "optional role: admin or service")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 secret (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
+	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 `secret` (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", "var"), "dev data directory holding auth.secret")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -77,13 +77,13 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
 	num(&c.Partitions, "kafka-partitions", kafka.DefaultPartitions, "partitions of the topics onair creates when missing")
 	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
-	c.secretVar(fs, &c.RedisPassword, "redis-password", "Redis password")
+	c.secretVar(fs, &c.RedisPassword, "redis-password", "Redis `password`")
 	str(&c.RedisPrefix, "redis-prefix", "onair:", "prefix of every Redis key")
 	str(&c.CHAddr, "clickhouse-addr", ch, "ClickHouse native-protocol address")
 	str(&c.CHDatabase, "clickhouse-database", "onair", "ClickHouse database")
 	str(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
-	c.secretVar(fs, &c.CHPassword, "clickhouse-password", "ClickHouse password")
-	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 secret of bearer tokens (dev: var/auth.secret when empty)")
+	c.secretVar(fs, &c.CHPassword, "clickhouse-password", "ClickHouse `password`")
+	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
 	roles := "api,aggregate"
 	if dev {

@@ -71,6 +71,9 @@ func (d *deps) connectRedis(ctx context.Context) error {
 	// connection for push notifications before each reply. Context
 	// deadlines bound socket reads too, so a stalled Redis costs a request
 	// its deadline, not the 3 s read timeout.
+	// go-redis has one logger per process: a node's is the last one set
+	// (tests that run several in one process mix their go-redis lines).
+	redis.SetLogger(redisLog{d.log})
 	rdb, closeRedis := redisbatch.Wrap(&redis.UniversalOptions{Addrs: d.cfg.RedisAddrs, Password: d.cfg.RedisPassword.reveal(), PoolSize: 32, Protocol: 2,
 		ContextTimeoutEnabled: true}, redisbatch.Config{Outer: []redis.Hook{d.guards.redis.RedisHook()}})
 	if err := rdb.Ping(ctx).Err(); err != nil {

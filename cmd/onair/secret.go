@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -132,4 +133,13 @@ func (c *config) redactAttr(_ []string, a slog.Attr) slog.Attr {
 		a.Value = slog.StringValue(r)
 	}
 	return a
+}
+
+// redisLog hands go-redis's own log lines to a node's logger, which masks
+// secrets: its connection pool logs every failed dial with the address it
+// tried, and an address can quote a password.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

@@ -33,12 +33,12 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	target := fs.String("target", env("seed-target", "http://127.0.0.1:8080"), "onair's base URL")
 	verify := fs.Bool("verify", true, "check in ClickHouse that every acknowledged event arrived")
 	// only the flags seed uses, with the meaning and defaults of dev's
-	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 secret of the tokens seed signs (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
+	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 `secret` of the tokens seed signs (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", "var"), "dev data directory holding auth.secret")
 	fs.StringVar(&cfg.CHAddr, "clickhouse-addr", env("clickhouse-addr", "127.0.0.1:19000"), "ClickHouse native-protocol address, for --verify")
 	fs.StringVar(&cfg.CHDatabase, "clickhouse-database", env("clickhouse-database", "onair"), "ClickHouse database")
 	fs.StringVar(&cfg.CHUser, "clickhouse-user", env("clickhouse-user", "default"), "ClickHouse user")
-	cfg.secretVar(fs, &cfg.CHPassword, "clickhouse-password", "ClickHouse password")
+	cfg.secretVar(fs, &cfg.CHPassword, "clickhouse-password", "ClickHouse `password`")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
