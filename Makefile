@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/onair
 PKGS    := ./...
 
-.PHONY: all setup build run test race fuzz check bench clean
+.PHONY: all setup build run test race fuzz check bench soak clean
 
 all: build
 
@@ -56,6 +56,11 @@ check:
 ## bench: short load tests of every scenario plus the hot-path Go benchmarks; writes BENCHMARKS.md
 bench: setup build
 	bash scripts/bench.sh
+
+## soak: the whole stack under the mixed load for SOAK_DURATION (30m), memory sampled every
+## minute; fails if memory keeps rising after the warm-up or on any 5xx (BENCHMARKS.md)
+soak: setup
+	bash scripts/soak.sh
 
 clean:
 	rm -rf bin var

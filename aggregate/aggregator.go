@@ -58,6 +58,8 @@ type Aggregator struct {
 	month int
 
 	lastRedis, lastCH, lastProgress time.Time
+	// lastObserved is when the retained gauges were last set.
+	lastObserved time.Time
 	// uncertain is set when an events INSERT failed: the server may still
 	// have applied it, so the buffers are reconciled with ClickHouse's
 	// watermarks before anything is inserted again.
@@ -247,6 +249,10 @@ func (a *Aggregator) flushDue(ctx context.Context, now time.Time) {
 		a.sinkFailed(err)
 	}
 	a.checkEpoch(now)
+	if now.Sub(a.lastObserved) >= time.Second {
+		a.observeRetained()
+		a.lastObserved = now
+	}
 	if a.failing && now.Before(a.nextRetry) {
 		return
 	}
@@ -325,103 +331,6 @@ func (a *Aggregator) flushAll(ctx context.Context, parts []*partition, progress,
 	return a.commit(ctx, parts)
 }
 
-// progressJob is one flush of held onair.progress rows, running in the
-// background over a snapshot so that the 100 ms Redis write-back never waits
-// behind a large INSERT.
-type progressJob struct {
-	rows map[int32]map[key]progressRow
-	held map[int32]map[key]*state // the partitions' held states, for a Redis loss
-	upto map[int32]int64          // the offset each partition's rows cover
-	done chan error
-}
-
-// startProgress hands the held rows to a background flush, unless one is
-// running. The rows cover everything written back (partition.written).
-// The caller holds mu.
-func (a *Aggregator) startProgress(parts []*partition) {
-	if a.job != nil {
-		return
-	}
-	a.lastProgress = time.Now()
-	job := &progressJob{rows: map[int32]map[key]progressRow{}, held: map[int32]map[key]*state{},
-		upto: map[int32]int64{}, done: make(chan error, 1)}
-	for _, p := range parts {
-		if p.written > p.progressWM {
-			job.rows[p.id], p.progress = p.progress, make(map[key]progressRow)
-			job.held[p.id], p.held = p.held, make(map[key]*state)
-			job.upto[p.id] = p.written
-		}
-	}
-	if len(job.upto) == 0 {
-		return
-	}
-	a.job = job
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		// Rows first, then how far they go: a crash between the two only
-		// means the rows are inserted again, which ReplacingMergeTree absorbs.
-		start := time.Now()
-		err := a.joinCold(ctx, job.rows)
-		n := 0
-		if err == nil {
-			n, err = a.insertProgress(ctx, job.rows)
-		}
-		if err == nil {
-			err = a.insertOffsets(ctx, job.upto)
-		}
-		if err != nil {
-			a.m.sinkErrors.WithLabelValues("clickhouse").Inc()
-		} else {
-			a.m.flushRows.WithLabelValues("progress").Observe(float64(n))
-			a.m.flushSeconds.WithLabelValues("progress").Observe(time.Since(start).Seconds())
-		}
-		job.done <- err
-	}()
-}
-
-// reapProgress applies the outcome of the background flush once it is done
-// (waiting for it when wait is set): on success the partitions' progress
-// watermarks advance; on failure the rows go back to be flushed again,
-// behind any newer state held since. The caller holds mu.
-func (a *Aggregator) reapProgress(wait bool) error {
-	if a.job == nil {
-		return nil
-	}
-	done, err := outcome(a.job.done, wait)
-	if !done {
-		return nil
-	}
-	job := a.job
-	a.job = nil
-	if err == nil {
-		a.retire(job.held)
-	}
-	for id, upto := range job.upto {
-		p := a.parts[id]
-		if p == nil {
-			continue // no longer ours: the next owner replays from its offsets
-		}
-		if err == nil {
-			p.progressWM = max(p.progressWM, upto)
-			continue
-		}
-		for k, r := range job.rows[id] {
-			if _, newer := p.progress[k]; !newer {
-				p.progress[k] = r
-			}
-		}
-		for k, s := range job.held[id] {
-			joinState(p.held, k, s)
-		}
-	}
-	if err != nil {
-		a.lastProgress = time.Time{} // due again at the next flush
-		return fmt.Errorf("progress flush: %w", err)
-	}
-	return nil
-}
-
 // flushEverything flushes every sink, waits for the progress flush, and
 // commits: what a partition must get before it is let go. The caller holds mu.
 func (a *Aggregator) flushEverything(ctx context.Context, parts []*partition) error {
@@ -441,42 +350,6 @@ func (a *Aggregator) flushEverything(ctx context.Context, parts []*partition) er
 		return err
 	}
 	return a.commit(ctx, parts)
-}
-
-// reconcile drops from the buffers every event row ClickHouse already holds,
-// after waiting out INSERTs still running for these partitions. One INSERT
-// holds a contiguous run of each partition's buffer, so the rows at or below
-// the partition's watermark are exactly those that landed.
-func (a *Aggregator) reconcile(ctx context.Context, parts []*partition) error {
-	var ids []int32
-	for _, p := range parts {
-		if len(p.events) > 0 {
-			ids = append(ids, p.id)
-		}
-	}
-	if err := a.settle(ctx, ids); err != nil {
-		return err
-	}
-	wm, err := a.watermarks(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for _, p := range parts {
-		w, ok := wm[p.id]
-		if !ok {
-			continue
-		}
-		n := 0
-		for n < len(p.events) && p.events[n].offset <= w {
-			n++
-		}
-		if n > 0 {
-			a.cfg.Log.Info("rows of a failed insert had landed; not inserting them again", "partition", p.id, "rows", n, "watermark", w)
-			p.events = append(p.events[:0], p.events[n:]...)
-		}
-		p.watermark = max(p.watermark, w)
-	}
-	return nil
 }
 
 // commit commits, per partition, the offset after the last record whose

@@ -189,3 +189,39 @@ func (a *Aggregator) reapEvents(wait bool) error {
 	}
 	return nil
 }
+
+// reconcile drops from the buffers every event row ClickHouse already holds,
+// after waiting out INSERTs still running for these partitions. One INSERT
+// holds a contiguous run of each partition's buffer, so the rows at or below
+// the partition's watermark are exactly those that landed.
+func (a *Aggregator) reconcile(ctx context.Context, parts []*partition) error {
+	var ids []int32
+	for _, p := range parts {
+		if len(p.events) > 0 {
+			ids = append(ids, p.id)
+		}
+	}
+	if err := a.settle(ctx, ids); err != nil {
+		return err
+	}
+	wm, err := a.watermarks(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		w, ok := wm[p.id]
+		if !ok {
+			continue
+		}
+		n := 0
+		for n < len(p.events) && p.events[n].offset <= w {
+			n++
+		}
+		if n > 0 {
+			a.cfg.Log.Info("rows of a failed insert had landed; not inserting them again", "partition", p.id, "rows", n, "watermark", w)
+			p.events = append(p.events[:0], p.events[n:]...)
+		}
+		p.watermark = max(p.watermark, w)
+	}
+	return nil
+}

@@ -27,6 +27,7 @@ type metrics struct {
 	visibility   prometheus.Histogram
 	redisLosses  prometheus.Counter
 	lostClaims   prometheus.Counter
+	retained     *prometheus.GaugeVec
 }
 
 // newMetrics makes the metrics and registers them on reg (nil: none); a
@@ -67,6 +68,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Losses of Redis data seen (the epoch sentinel changed); each time the history not yet in ClickHouse was written back again."}),
 		lostClaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_aggregate_dedupe_claims_from_clickhouse_total",
 			Help: "Client event ids whose claim Redis had lost and onair.events still held: retries counted once after a loss."}),
+		retained: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onair_aggregate_retained_entries",
+			Help: "What the aggregator holds in memory, by state (see DESIGN.md, the memory bound): dirty, held, retired and progress are history entries, events are event rows."}, []string{"state"}),
 	}
 	return m, m.register(reg)
 }
@@ -96,6 +99,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	m.visibility = reg1(m.visibility).(prometheus.Histogram)
 	m.redisLosses = reg1(m.redisLosses).(prometheus.Counter)
 	m.lostClaims = reg1(m.lostClaims).(prometheus.Counter)
+	m.retained = reg1(m.retained).(*prometheus.GaugeVec)
 	return errors.Join(errs...)
 }
 

@@ -104,44 +104,54 @@ func (a *Aggregator) startWriteBack(ctx context.Context, parts []*partition) {
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
-		start := time.Now()
-		var applied []bool
-		var err error
-		if len(job.ups) > 0 {
-			applied, err = a.cfg.History.Apply(ctx, job.ups)
-		}
-		if err == nil && len(job.rebuild) > 0 {
-			err = a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts)
-			if err == nil {
-				err = a.rebuilt(ctx, job.rebuild, job.epoch)
-			}
-		}
-		if err == nil && len(gifts) > 0 {
-			err = a.cfg.Rooms.ApplyGifts(ctx, gifts)
-		}
+		err := a.runWriteBack(ctx, job, gifts)
 		if err != nil {
 			a.m.sinkErrors.WithLabelValues("redis").Inc()
-			job.done <- err
-			return
+		}
+		job.done <- err
+	}()
+}
+
+// runWriteBack is the job's work, in the order the invariants need: the
+// history entries (Apply), then — after a Redis loss — the rebuild of the
+// partitions' share of the room rankings, then the gifts on top of it, and
+// last the epoch, read after Apply so that a loss before it shows
+// (lossSeen). It runs without mu and touches only the job.
+func (a *Aggregator) runWriteBack(ctx context.Context, job *writeBackJob, gifts []Gift) error {
+	start := time.Now()
+	if len(job.ups) > 0 {
+		applied, err := a.cfg.History.Apply(ctx, job.ups)
+		if err != nil {
+			return err
 		}
 		job.applied = applied
-		// read after Apply: a loss before it ran shows here
-		ep, err := a.cfg.History.Epoch(ctx)
-		if err != nil {
-			a.m.sinkErrors.WithLabelValues("redis").Inc()
-			job.done <- err
-			return
+	}
+	if len(job.rebuild) > 0 {
+		if err := a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts); err != nil {
+			return err
 		}
-		job.lossSeen = ep.Token != job.epoch
-		now := time.Now().UnixMilli()
-		for _, s := range job.states {
-			a.m.visibility.Observe(float64(now-s.appendMs) / 1000)
+		if err := a.rebuilt(ctx, job.rebuild, job.epoch); err != nil {
+			return err
 		}
-		a.m.redisWrites.Add(float64(len(job.ups)))
-		a.m.wbEntries.Observe(float64(len(job.ups)))
-		a.m.wbSeconds.Observe(time.Since(start).Seconds())
-		job.done <- nil
-	}()
+	}
+	if len(gifts) > 0 {
+		if err := a.cfg.Rooms.ApplyGifts(ctx, gifts); err != nil {
+			return err
+		}
+	}
+	ep, err := a.cfg.History.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	job.lossSeen = ep.Token != job.epoch
+	now := time.Now().UnixMilli()
+	for _, s := range job.states {
+		a.m.visibility.Observe(float64(now-s.appendMs) / 1000)
+	}
+	a.m.redisWrites.Add(float64(len(job.ups)))
+	a.m.wbEntries.Observe(float64(len(job.ups)))
+	a.m.wbSeconds.Observe(time.Since(start).Seconds())
+	return nil
 }
 
 // reapWriteBack applies the outcome of the running write-back once it is

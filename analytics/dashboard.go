@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Series is a per-day chart: Days are dates (YYYY-MM-DD, the ClickHouse
@@ -19,7 +21,7 @@ const MaxDays = 366
 
 func checkDays(days int) error {
 	if days < 1 || days > MaxDays {
-		return fmt.Errorf("%w: days %d not in 1..%d", ErrBadArgument, days, MaxDays)
+		return refusal.Invalidf("days", "days %d not in 1..%d", days, MaxDays)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package analytics
+package analytics_test
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/onair/onair/analytics"
 	"github.com/onair/onair/api"
-	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/apitest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -25,21 +26,8 @@ const pageSecret = "page-test-secret"
 func pageServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	ch, db := testenv.ClickHouse(t)
-	now := serverNow(t, ch)
-	var evs []ev
-	for d := range 5 {
-		at := now.Add(-time.Duration(d) * 24 * time.Hour)
-		for u := range uint64(3 + d) {
-			evs = append(evs, ev{typ: ingest.TypePlay, user: u + 1, biz: ingest.BizAudio, item: 10 + u, at: at, listened: 600_000})
-		}
-		evs = append(evs, ev{typ: ingest.TypePlay, user: 50, biz: ingest.BizVideo, item: 7, at: at, listened: 1_200_000})
-	}
-	evs = append(evs,
-		ev{typ: ingest.TypeSkip, user: 1, biz: ingest.BizRadio, item: 3, st: 2, at: now},
-		ev{typ: ingest.TypePlay, user: 1, biz: ingest.BizRadio, item: 4, st: 2, at: now, listened: 1000},
-		ev{typ: ingest.TypeGift, user: 5, room: 1, v: 100, at: now})
-	insert(t, ch, db, evs...)
-	s, err := New(Config{ClickHouse: ch, Database: db})
+	analytics.SeedPageTraffic(t, ch, db)
+	s, err := analytics.New(analytics.Config{ClickHouse: ch, Database: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +35,7 @@ func pageServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Mount(srv.Admin(), srv.Router())
+	api.MountAnalytics(srv, s)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return hs
@@ -116,7 +104,7 @@ func TestEndpoints(t *testing.T) {
 	f("/analytics/nope.js", "", http.StatusNotFound, `"code":"not_found"`)
 
 	_, body := get("/v1/admin/analytics/dau?days=5", admin)
-	var dau Series
+	var dau analytics.Series
 	if err := json.Unmarshal([]byte(body), &dau); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +140,7 @@ func TestPageInBrowser(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+PagePath)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+api.AnalyticsPagePath)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(ctx, t, `!document.getElementById("token-form").hidden`, "the page to ask for a token")
@@ -231,7 +219,7 @@ func TestMalformedParams(t *testing.T) {
 			Error struct{ Code, Field string } `json:"error"`
 		}
 		_ = json.Unmarshal([]byte(body), &reply)
-		if code != http.StatusBadRequest || reply.Error.Code != api.CodeInvalidArgument || reply.Error.Field != c.field {
+		if code != http.StatusBadRequest || reply.Error.Code != refusal.CodeInvalidArgument || reply.Error.Field != c.field {
 			t.Errorf("GET %s: %d %s, want 400 invalid_argument naming %q", c.path, code, body, c.field)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/chdb"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Config configures a Store.
@@ -84,15 +85,12 @@ type ItemStat struct {
 	Skips      uint64 `json:"skips"`
 }
 
-// ErrBadArgument wraps every argument error.
-var ErrBadArgument = errors.New("analytics: bad argument")
-
 // MaxLimit bounds every limit argument.
 const MaxLimit = 1000
 
 func checkLimit(limit int) error {
 	if limit < 1 || limit > MaxLimit {
-		return fmt.Errorf("%w: limit %d not in 1..%d", ErrBadArgument, limit, MaxLimit)
+		return refusal.Invalidf("limit", "limit %d not in 1..%d", limit, MaxLimit)
 	}
 	return nil
 }
@@ -104,7 +102,7 @@ func (s *Store) Popularity(ctx context.Context, biz ingest.Biz, w Window, limit 
 		return nil, err
 	}
 	if biz.String() == "" || int(biz) > len(ingest.Bizes) {
-		return nil, fmt.Errorf("%w: biz %d", ErrBadArgument, biz)
+		return nil, refusal.Invalidf("biz", "unknown biz %d", biz)
 	}
 	var from string
 	switch w {
@@ -115,7 +113,7 @@ func (s *Store) Popularity(ctx context.Context, biz ingest.Biz, w Window, limit 
 	case WindowWeek:
 		from = s.db + ".item_plays_daily WHERE biz = ? AND day > today() - 7"
 	default:
-		return nil, fmt.Errorf("%w: window %q (want hour, day or week)", ErrBadArgument, w)
+		return nil, refusal.Invalidf("window", "window %q: want hour, day or week", w)
 	}
 	q := "SELECT item_id, sum(plays) AS p, sum(listened_ms), sum(likes), sum(skips) FROM " + from +
 		" GROUP BY item_id ORDER BY p DESC, item_id LIMIT " + fmt.Sprint(limit)
@@ -150,8 +148,11 @@ func (s *Store) UserAffinity(ctx context.Context, user uint64, days, limit int) 
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	if user == 0 || days < 1 || days > 366 {
-		return nil, fmt.Errorf("%w: user %d, days %d (want a user id and 1..366 days)", ErrBadArgument, user, days)
+	if user == 0 {
+		return nil, refusal.Invalidf("user", "want a user id")
+	}
+	if err := checkDays(days); err != nil {
+		return nil, err
 	}
 	q := "SELECT toString(kind) AS k, key, sum(plays) AS p, sum(listened_ms) AS l, sum(skips) AS sk, " + affinityScore + " AS score FROM " + s.db +
 		".user_affinity WHERE user_id = ? AND day > today() - ? GROUP BY kind, key ORDER BY score DESC, k, key LIMIT " + fmt.Sprint(limit)

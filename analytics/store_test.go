@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -132,8 +132,8 @@ func TestPopularityWindows(t *testing.T) {
 		func() error { _, err := s.Popularity(ctx, ingest.BizAudio, WindowDay, 0); return err },
 		func() error { _, err := s.Popularity(ctx, ingest.BizNone, WindowDay, 10); return err },
 	} {
-		if err := bad(); !errors.Is(err, ErrBadArgument) {
-			t.Errorf("bad argument: err = %v, want ErrBadArgument", err)
+		if e, ok := refusal.As(bad()); !ok || e.Kind != refusal.Invalid {
+			t.Errorf("bad argument: err = %v, want an Invalid refusal", e)
 		}
 	}
 }
@@ -183,8 +183,8 @@ func TestUserAffinity(t *testing.T) {
 	if err != nil || len(got) != 2 || got[1].Key != "tech" {
 		t.Fatalf("UserAffinity limit 2 = %+v, %v; want the best two", got, err)
 	}
-	if _, err := s.UserAffinity(context.Background(), 0, 30, 10); !errors.Is(err, ErrBadArgument) {
-		t.Errorf("user 0: err = %v, want ErrBadArgument", err)
+	if _, err := s.UserAffinity(context.Background(), 0, 30, 10); err == nil || err.(*refusal.Error).Field != "user" {
+		t.Errorf("user 0: err = %v, want an Invalid refusal naming user", err)
 	}
 	stations, err := s.Stations(context.Background(), 7)
 	if err != nil {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/apitest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 var testSecret = []byte("test-secret-0123456789abcdef0123")
@@ -308,9 +308,9 @@ func TestNewValidates(t *testing.T) {
 
 func TestUnmatchedRoutes(t *testing.T) {
 	e := newEnv(t, nil)
-	wantError(t, e.get("/nope", ""), 404, CodeNotFound, "")
+	wantError(t, e.get("/nope", ""), 404, refusal.CodeNotFound, "")
 	r := e.do("PATCH", "/v1/progress", token(t, 1, ""), nil)
-	wantError(t, r, 405, CodeMethodNotAllowed, "")
+	wantError(t, r, 405, refusal.CodeMethodNotAllowed, "")
 	if a := r.header.Get("Allow"); !strings.Contains(a, "POST") {
 		t.Errorf("Allow %q", a)
 	}
@@ -394,7 +394,7 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	fail.Store(true)
 	r = e.get("/readyz", "")
-	wantError(t, r, 503, CodeUnavailable, "")
+	wantError(t, r, 503, refusal.CodeUnavailable, "")
 	var b struct {
 		Failed []string          `json:"failed"`
 		Checks map[string]string `json:"checks"`
@@ -416,7 +416,7 @@ func TestReadyTimeout(t *testing.T) {
 	})
 	start := time.Now()
 	r := e.get("/readyz", "")
-	wantError(t, r, 503, CodeUnavailable, "")
+	wantError(t, r, 503, refusal.CodeUnavailable, "")
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("readyz took %s", d)
 	}
@@ -455,9 +455,9 @@ func TestRoutesMountLater(t *testing.T) {
 		cl, _ := ClaimsFrom(c)
 		c.String(200, "%d", cl.UserID)
 	})
-	wantError(t, e.get("/v1/admin/ping", token(t, 1, "")), 403, CodePermissionDenied, "")
-	wantError(t, e.get("/v1/admin/ping", token(t, 1, RoleService)), 403, CodePermissionDenied, "")
-	wantError(t, e.get("/v1/admin/ping", ""), 401, CodeUnauthenticated, "")
+	wantError(t, e.get("/v1/admin/ping", token(t, 1, "")), 403, refusal.CodePermissionDenied, "")
+	wantError(t, e.get("/v1/admin/ping", token(t, 1, RoleService)), 403, refusal.CodePermissionDenied, "")
+	wantError(t, e.get("/v1/admin/ping", ""), 401, refusal.CodeUnauthenticated, "")
 	if r := e.get("/v1/admin/ping", token(t, 1, RoleAdmin)); r.status != 200 || r.body != "pong" {
 		t.Fatalf("admin ping: %d %s", r.status, r.body)
 	}
@@ -470,23 +470,5 @@ func TestPanicIs500(t *testing.T) {
 	e := newEnv(t, nil)
 	e.api.Allow("/v1/boom")
 	e.s.V1().GET("/boom", func(*gin.Context) { panic("boom") })
-	wantError(t, e.get("/v1/boom", token(t, 1, "")), 500, CodeInternal, "")
-}
-
-func TestAppendString(t *testing.T) {
-	f := func(in string) {
-		t.Helper()
-		want, _ := json.Marshal(in)
-		if in == "\xff" {
-			want = []byte(`"\ufffd"`)
-		}
-		if got := appendString(nil, in); !bytes.Equal(got, want) {
-			t.Fatalf("appendString(%q) = %s, want %s", in, got, want)
-		}
-	}
-	f("")
-	f("ios-7f3a")
-	f("a\"b\\c\n\t\r\x01<>&")
-	f("héllo 世界")
-	f("\xff")
+	wantError(t, e.get("/v1/boom", token(t, 1, "")), 500, refusal.CodeInternal, "")
 }

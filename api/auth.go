@@ -10,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Token roles, as named in api.md. A token without a role is a plain user.
@@ -194,7 +196,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	cl, err := s.verify(tok)
 	if err != nil {
-		WriteError(c, &Error{Status: 401, Code: CodeUnauthenticated, Message: "invalid token: " + tokenErrMessage(err), Reason: "bad_token"})
+		WriteError(c, &refusal.Error{Kind: refusal.Unauthenticated, Message: "invalid token: " + tokenErrMessage(err), Reason: "bad_token"})
 		return
 	}
 	c.Set(claimsKey, cl)
@@ -218,21 +220,21 @@ func (s *Server) verify(tok string) (Claims, error) {
 	return cl, nil
 }
 
-func bearer(c *gin.Context) (string, *Error) {
+func bearer(c *gin.Context) (string, *refusal.Error) {
 	h := c.Request.Header.Get("Authorization")
 	if h == "" {
 		if tok := c.Query("token"); tok != "" {
 			return tok, nil
 		}
-		return "", &Error{Status: 401, Code: CodeUnauthenticated, Message: "missing bearer token", Reason: "no_token"}
+		return "", &refusal.Error{Kind: refusal.Unauthenticated, Message: "missing bearer token", Reason: "no_token"}
 	}
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", &Error{Status: 401, Code: CodeUnauthenticated, Message: "authorization header must be \"Bearer <token>\"", Reason: "bad_token"}
+		return "", &refusal.Error{Kind: refusal.Unauthenticated, Message: "authorization header must be \"Bearer <token>\"", Reason: "bad_token"}
 	}
 	tok := strings.TrimSpace(h[len(prefix):])
 	if tok == "" {
-		return "", &Error{Status: 401, Code: CodeUnauthenticated, Message: "empty bearer token", Reason: "bad_token"}
+		return "", &refusal.Error{Kind: refusal.Unauthenticated, Message: "empty bearer token", Reason: "bad_token"}
 	}
 	return tok, nil
 }
@@ -260,7 +262,7 @@ func requireRole(role string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cl, _ := ClaimsFrom(c)
 		if cl.Role != role {
-			WriteError(c, PermissionDenied("requires role "+role))
+			WriteError(c, refusal.New(refusal.Forbidden, "", "requires role %s", role))
 			return
 		}
 		c.Next()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // signAt signs a token expiring at exp (SignToken counts from the real
@@ -90,7 +92,7 @@ func TestAuth(t *testing.T) {
 	f("not yet valid", bearerOf(sign(t, jwt.SigningMethodHS256, testSecret, claims("sub", "42", "exp", exp, "nbf", exp-1))), 401)
 
 	r := e.get(path, "not.a.jwt")
-	wantError(t, r, 401, CodeUnauthenticated, "")
+	wantError(t, r, 401, refusal.CodeUnauthenticated, "")
 	if !strings.Contains(r.body, "malformed") {
 		t.Errorf("message does not say why: %s", r.body)
 	}
@@ -108,7 +110,7 @@ func TestAuthCacheExpiry(t *testing.T) {
 		t.Fatalf("fresh token: %d", r.status)
 	}
 	e.now.Add(int64(time.Minute / time.Millisecond))
-	wantError(t, e.get("/v1/history/settings", tok), 401, CodeUnauthenticated, "")
+	wantError(t, e.get("/v1/history/settings", tok), 401, refusal.CodeUnauthenticated, "")
 }
 
 func TestTokenCacheBounded(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Dev sign-in (api.md "Auth"), for the browser pages: modeled on an SMS
@@ -61,26 +63,26 @@ func (s *Server) postLogin(c *gin.Context) {
 		return
 	}
 	if b.Code != DevLoginCode {
-		WriteError(c, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Field: "code",
+		WriteError(c, &refusal.Error{Kind: refusal.Unauthenticated, Field: "code",
 			Message: "wrong code (the dev sign-in code is " + DevLoginCode + ")", Reason: "bad_code"})
 		return
 	}
 	tok, err := SignToken(s.cfg.AuthSecret, uid, "", DevTokenTTL)
 	if err != nil {
 		s.log.Error("api: cannot sign a dev token", "user", uid, "err", err)
-		WriteError(c, Internal("sign_token"))
+		WriteError(c, refusal.InternalFor("sign_token"))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"token": tok, "user_id": uid})
 }
 
-func decodeDevLogin(c *gin.Context, b *devLoginBody) *Error {
+func decodeDevLogin(c *gin.Context, b *devLoginBody) *refusal.Error {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 4096))
 	if err != nil {
-		return BadRequest("", "cannot read body: %v", err)
+		return refusal.Invalidf("", "cannot read body: %v", err)
 	}
 	if err := json.Unmarshal(body, b); err != nil {
-		return BadRequest("", "body must be a JSON object: %v", err)
+		return refusal.Invalidf("", "body must be a JSON object: %v", err)
 	}
 	return nil
 }
@@ -89,19 +91,19 @@ func decodeDevLogin(c *gin.Context, b *devLoginBody) *Error {
 // the same phone gets the same id on every node and after every restart
 // with no state kept. A phone is an optional "+" and 6 to 15 digits (E.164),
 // the first not 0; 15 digits stay below 2^53, safe in JavaScript.
-func devUserID(phone string) (uint64, *Error) {
+func devUserID(phone string) (uint64, *refusal.Error) {
 	d := strings.TrimPrefix(phone, "+")
 	if len(d) < 6 || len(d) > 15 || d[0] == '0' {
-		return 0, BadRequest("phone", "phone must be 6 to 15 digits, optionally after +, not starting with 0")
+		return 0, refusal.Invalidf("phone", "phone must be 6 to 15 digits, optionally after +, not starting with 0")
 	}
 	for i := 0; i < len(d); i++ {
 		if d[i] < '0' || d[i] > '9' {
-			return 0, BadRequest("phone", "phone must contain digits only")
+			return 0, refusal.Invalidf("phone", "phone must contain digits only")
 		}
 	}
 	uid, err := strconv.ParseUint(d, 10, 64)
 	if err != nil {
-		return 0, BadRequest("phone", "phone is not a number")
+		return 0, refusal.Invalidf("phone", "phone is not a number")
 	}
 	return uid, nil
 }

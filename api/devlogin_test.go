@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // TestDevLogin: api.md's dev sign-in: sms-code answers the fixed code,
@@ -43,12 +45,12 @@ func TestDevLogin(t *testing.T) {
 		t.Fatalf("GET /v1/history with the dev token: %d %s", r.status, r.body)
 	}
 
-	wantError(t, e.post("/v1/auth/login", "", `{"phone":"13800000000","code":"1234"}`), 401, CodeUnauthenticated, "code")
+	wantError(t, e.post("/v1/auth/login", "", `{"phone":"13800000000","code":"1234"}`), 401, refusal.CodeUnauthenticated, "code")
 	for _, bad := range []string{`{"phone":"12ab5678"}`, `{"phone":"123"}`, `{"phone":"0123456789"}`, `{}`} {
-		wantError(t, e.post("/v1/auth/sms-code", "", bad), 400, CodeInvalidArgument, "phone")
-		wantError(t, e.post("/v1/auth/login", "", bad), 400, CodeInvalidArgument, "phone")
+		wantError(t, e.post("/v1/auth/sms-code", "", bad), 400, refusal.CodeInvalidArgument, "phone")
+		wantError(t, e.post("/v1/auth/login", "", bad), 400, refusal.CodeInvalidArgument, "phone")
 	}
-	wantError(t, e.post("/v1/auth/login", "", `not json`), 400, CodeInvalidArgument, "")
+	wantError(t, e.post("/v1/auth/login", "", `not json`), 400, refusal.CodeInvalidArgument, "")
 
 	off := newEnv(t, nil)
 	if r := off.post("/v1/auth/login", "", `{"phone":"13800000000","code":"1000"}`); r.status != 404 {

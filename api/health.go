@@ -10,6 +10,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/onair/onair/internal/jsonstr"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // ReadyCheck is one dependency /readyz checks (Kafka, Redis, ClickHouse).
@@ -64,13 +67,13 @@ func (s *Server) readyz(c *gin.Context) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, rc.Name)
+		b = jsonstr.Append(b, rc.Name)
 		b = append(b, ':')
 		if errs[i] != nil {
 			failed = append(failed, rc.Name)
-			b = appendString(b, errs[i].Error())
+			b = jsonstr.Append(b, errs[i].Error())
 		} else {
-			b = appendString(b, "ok")
+			b = jsonstr.Append(b, "ok")
 		}
 	}
 	b = append(b, '}')
@@ -79,16 +82,16 @@ func (s *Server) readyz(c *gin.Context) {
 		writeJSON(c, http.StatusOK, append(out, '}', '\n'))
 		return
 	}
-	e := Unavailable("not_ready", "not ready: "+strings.Join(failed, ", "))
+	e := refusal.UnavailableFor("not_ready", "not ready: "+strings.Join(failed, ", "))
 	c.Set(errKey, e)
-	out := appendErrorJSON(nil, e)
+	out := refusal.AppendJSON(nil, e)
 	out = out[:len(out)-2] // reopen the body: `}` and newline
 	out = append(out, `,"failed":[`...)
 	for i, f := range failed {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, f)
+		out = jsonstr.Append(out, f)
 	}
 	out = append(out, "],"...)
 	out = append(out, b...)

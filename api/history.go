@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,13 +11,15 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/jsonstr"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // History is what the handlers need of the history store: the daily Touch
 // of ingest, and api.md's "History" section. *history.Store implements it.
 // A biz of 0 (ingest.BizNone) means every business line where allowed.
-// Errors matching *history.InvalidError are the caller's (400, naming its
-// field); any other error means the store is unavailable (503).
+// A *refusal.Error is the caller's mistake, answered as it is (400 naming
+// its field); any other error means the store is unavailable (503).
 type History interface {
 	Touch(ctx context.Context, userID uint64, now time.Time) (firstToday, paused bool, err error)
 	PauseFlag(ctx context.Context, userID uint64) (bool, error)
@@ -80,7 +80,7 @@ func renderPage(p history.Page) []byte {
 	if p.NextCursor == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, p.NextCursor)
+		b = jsonstr.Append(b, p.NextCursor)
 	}
 	return append(b, '}', '\n')
 }
@@ -111,7 +111,7 @@ func (s *Server) getProgress(c *gin.Context) {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k.String())
+		b = jsonstr.Append(b, k.String())
 		b = append(b, ':')
 		b = appendEntry(b, &en)
 	}
@@ -167,27 +167,15 @@ func (s *Server) getSettings(c *gin.Context) {
 // answers 200 with the settings now in force.
 func (s *Server) putSettings(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	body, e := readBody(c)
-	if e != nil {
-		WriteError(c, e)
-		return
-	}
 	var in struct {
 		HistoryPaused *bool `json:"history_paused"`
 	}
-	err := json.Unmarshal(*body, &in)
-	putBody(body)
-	if err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field == "history_paused" {
-			WriteError(c, BadRequest("history_paused", "must be true or false"))
-			return
-		}
-		WriteError(c, BadRequest("", "body must be a JSON object like {\"history_paused\": true}: %v", err))
+	if e := decodeJSON(c, &in, ingestBody); e != nil {
+		WriteError(c, e)
 		return
 	}
 	if in.HistoryPaused == nil {
-		WriteError(c, BadRequest("history_paused", "history_paused is required (true or false)"))
+		WriteError(c, refusal.Invalidf("history_paused", "history_paused is required (true or false)"))
 		return
 	}
 	if err := s.cfg.History.SetPaused(c.Request.Context(), cl.UserID, *in.HistoryPaused, s.now()); err != nil {
@@ -237,7 +225,7 @@ func (s *Server) hideItem(c *gin.Context) {
 }
 
 // finish answers 204, or e.
-func finish(c *gin.Context, e *Error) {
+func finish(c *gin.Context, e *refusal.Error) {
 	if e != nil {
 		WriteError(c, e)
 		return
@@ -246,39 +234,34 @@ func finish(c *gin.Context, e *Error) {
 	c.Writer.WriteHeaderNow()
 }
 
-// historyError: the store's *history.InvalidError is the caller's mistake
-// (400 naming its field); anything else means Redis or ClickHouse failed
-// (503, logged with the cause).
-func (s *Server) historyError(c *gin.Context, err error) *Error {
-	var ie *history.InvalidError
-	if errors.As(err, &ie) {
-		return BadRequest(ie.Field, "%s", ie.Reason)
+// historyError: the store's *refusal.Error is the caller's mistake (400
+// naming its field); anything else means Redis or ClickHouse failed (503,
+// logged with the cause).
+func (s *Server) historyError(c *gin.Context, err error) *refusal.Error {
+	if e, ok := refusal.As(err); ok {
+		return e
 	}
 	cl, _ := ClaimsFrom(c)
 	// While Redis or ClickHouse is down every request fails here.
 	if n, ok := s.faultLogs.history.Due(); ok {
 		s.log.Warn("history store failed", "route", c.FullPath(), "user", cl.UserID, "occurrences", n, "err", err)
 	}
-	return Unavailable("history_unavailable", "history temporarily unavailable, retry")
+	return refusal.UnavailableFor("history_unavailable", "history temporarily unavailable, retry")
 }
 
-func badBiz(v string) *Error {
-	return BadRequest("biz", "unknown biz %q: want one of %s", v, strings.Join(ingest.BizNames(), ", "))
+func badBiz(v string) *refusal.Error {
+	return refusal.Invalidf("biz", "unknown biz %q: want one of %s", v, strings.Join(ingest.BizNames(), ", "))
 }
 
 // pathItem reads the {biz} and {item_id} path parameters.
-func pathItem(c *gin.Context) (ingest.Biz, uint64, *Error) {
+func pathItem(c *gin.Context) (ingest.Biz, uint64, *refusal.Error) {
 	v := c.Param("biz")
 	biz, ok := ingest.ParseBiz(v)
 	if !ok {
 		return 0, 0, badBiz(v)
 	}
-	raw := c.Param("item_id")
-	id, err := strconv.ParseUint(raw, 10, 64)
-	if err != nil || id == 0 || id > maxID {
-		return 0, 0, BadRequest("item_id", "item_id must be a positive integer, got %q", raw)
-	}
-	return biz, id, nil
+	id, e := pathID(c, "item_id")
+	return biz, id, e
 }
 
 func appendEntries(b []byte, es []history.Entry) []byte {
@@ -297,7 +280,7 @@ func appendEntries(b []byte, es []history.Entry) []byte {
 // "device"}.
 func appendEntry(b []byte, e *history.Entry) []byte {
 	b = append(b, `{"biz":`...)
-	b = appendString(b, e.Biz.String())
+	b = jsonstr.Append(b, e.Biz.String())
 	b = append(b, `,"item_id":`...)
 	b = strconv.AppendUint(b, e.ItemID, 10)
 	b = append(b, `,"position_ms":`...)
@@ -309,6 +292,6 @@ func appendEntry(b []byte, e *history.Entry) []byte {
 	b = append(b, `,"updated_at":`...)
 	b = strconv.AppendInt(b, e.UpdatedAt, 10)
 	b = append(b, `,"device":`...)
-	b = appendString(b, e.Device)
+	b = jsonstr.Append(b, e.Device)
 	return append(b, '}')
 }

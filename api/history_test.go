@@ -9,6 +9,7 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // nopHistory is a History that does nothing, for benchmarks.
@@ -120,7 +121,7 @@ func TestParamValidation(t *testing.T) {
 		if r.status != 400 {
 			t.Fatalf("%s %s: status %d, want 400; %s", method, path, r.status, r.body)
 		}
-		if b := r.err(t); b.Error.Code != CodeInvalidArgument || b.Error.Field != field {
+		if b := r.err(t); b.Error.Code != refusal.CodeInvalidArgument || b.Error.Field != field {
 			t.Fatalf("%s %s: error %+v, want field %q", method, path, b.Error, field)
 		}
 	}
@@ -173,9 +174,9 @@ func TestHistoryUnavailable(t *testing.T) {
 		e.get("/v1/history/settings", tok),
 		e.do("DELETE", "/v1/history/audio/1", tok, nil),
 	} {
-		wantError(t, r, 503, CodeUnavailable, "")
+		wantError(t, r, 503, refusal.CodeUnavailable, "")
 	}
 	// The store's own validation errors stay 400s.
 	e.hist.err = history.ErrBadLimit
-	wantError(t, e.get("/v1/continue", tok), 400, CodeInvalidArgument, "limit")
+	wantError(t, e.get("/v1/continue", tok), 400, refusal.CodeInvalidArgument, "limit")
 }

@@ -3,16 +3,15 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Producer takes accepted events to Kafka: when Produce returns nil they
@@ -130,7 +129,7 @@ const logSample = 5 * time.Second
 // false.
 func (s *Server) accept(c *gin.Context, decode func([]byte, ingest.Caller, time.Time) ([]ingest.Event, error)) ([]ingest.Event, bool) {
 	cl, _ := ClaimsFrom(c)
-	body, e := readBody(c)
+	body, e := readBody(c, ingest.MaxBodyBytes)
 	if e != nil {
 		WriteError(c, e)
 		return nil, false
@@ -152,101 +151,28 @@ func caller(cl Claims) ingest.Caller {
 	return ingest.Caller{UserID: cl.UserID, Service: cl.Role == RoleService}
 }
 
-// decodeError maps the ingest decoders' errors to API errors: every bad
-// event's first bad field (400, the first one in "error" and all of them
-// in "errors"), too large (413), another user's user_id (403).
-func (s *Server) decodeError(c *gin.Context, err error) *Error {
-	var ve *ingest.ValidationError
-	var fe *ingest.ForbiddenError
-	switch {
-	case errors.As(err, &ve) && len(ve.Errors) > 0:
-		e := BadRequest(ve.Errors[0].Field, "%s", ve.Errors[0].Message)
-		e.Details = make([]FieldError, len(ve.Errors))
-		for i, f := range ve.Errors {
-			e.Details[i] = FieldError(f)
-		}
+// decodeError answers the ingest decoders' refusals as they are: every
+// bad event's first bad field (400, the first one in "error" and all of
+// them in "errors"), too large (413), another user's user_id (403).
+// Anything else is a bug (500).
+func (s *Server) decodeError(c *gin.Context, err error) *refusal.Error {
+	if e, ok := refusal.As(err); ok {
 		return e
-	case errors.Is(err, ingest.ErrTooManyEvents):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge, Field: "events",
-			Message: "a batch holds at most " + strconv.Itoa(ingest.MaxBatchEvents) + " events"}
-	case errors.Is(err, ingest.ErrBodyTooLarge):
-		return errBodyTooLarge
-	case errors.As(err, &fe):
-		e := PermissionDenied(fe.Error())
-		e.Field = fe.Field
-		return e
-	case errors.Is(err, ingest.ErrForbiddenUser):
-		return PermissionDenied(err.Error())
 	}
 	s.log.Error("ingest: unexpected decode error", "route", c.FullPath(), "err", err)
-	return Internal("decode_failed")
+	return refusal.InternalFor("decode_failed")
 }
 
 // produceError: Kafka could not take the events (or the client left before
 // it did) → 503, so the app retries with the same event ids; anything else
 // is a bug → 500. Either way none of the events was acknowledged.
-func (s *Server) produceError(c *gin.Context, err error, n int) *Error {
+func (s *Server) produceError(c *gin.Context, err error, n int) *refusal.Error {
 	if errors.Is(err, ingest.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		// Kafka may still deliver records it had in flight when we gave up:
 		// a 503 means "not known to be accepted", so clients retry with the
 		// same event_id, which the aggregator counts once.
-		return Unavailable("producer_unavailable", "events not acknowledged by Kafka within the timeout; retry with the same event_id")
+		return refusal.UnavailableFor("producer_unavailable", "events not acknowledged by Kafka within the timeout; retry with the same event_id")
 	}
 	s.log.Error("ingest: produce failed", "route", c.FullPath(), "events", n, "err", err)
-	return Internal("produce_failed")
-}
-
-var errBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
-	Message: "request body exceeds " + strconv.Itoa(ingest.MaxBodyBytes) + " bytes"}
-
-// Bodies are read into pooled buffers: the decoders copy every string they
-// keep, so a buffer is free again as soon as decoding returns. Buffers that
-// grew past maxPooledBody are left to the GC so one large batch does not
-// pin a megabyte per pooled buffer.
-const maxPooledBody = 64 << 10
-
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-func putBody(b *[]byte) {
-	if cap(*b) <= maxPooledBody {
-		*b = (*b)[:0]
-		bodyPool.Put(b)
-	}
-}
-
-// readBody reads the whole request body, at most ingest.MaxBodyBytes (a
-// body of exactly that size is fine) → 413 beyond.
-func readBody(c *gin.Context) (*[]byte, *Error) {
-	r := c.Request
-	if r.ContentLength > ingest.MaxBodyBytes {
-		return nil, errBodyTooLarge
-	}
-	bp := bodyPool.Get().(*[]byte)
-	b := (*bp)[:0]
-	if n := int(r.ContentLength); n >= cap(b) {
-		// +1: room for the read that reports EOF, so it does not grow b.
-		b = make([]byte, 0, n+1)
-	}
-	rd := http.MaxBytesReader(c.Writer, r.Body, ingest.MaxBodyBytes)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := rd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			*bp = b
-			putBody(bp)
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, errBodyTooLarge
-			}
-			return nil, BadRequest("", "cannot read request body: %v", err)
-		}
-	}
-	*bp = b
-	return bp, nil
+	return refusal.InternalFor("produce_failed")
 }

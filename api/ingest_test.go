@@ -18,6 +18,7 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -52,12 +53,12 @@ func TestPostProgressErrors(t *testing.T) {
 	tok := token(t, 42, "")
 	future := testNow.Add(10 * time.Minute).UnixMilli()
 
-	wantError(t, e.post("/v1/progress", tok, `{"biz":"podcast","item_id":1,"position_ms":1,"ts":1763800000000}`), 400, CodeInvalidArgument, "biz")
-	wantError(t, e.post("/v1/progress", tok, `{"biz":"audio","item_id":1,"position_ms":1,"ts":`+strconv.FormatInt(future, 10)+`}`), 400, CodeInvalidArgument, "ts")
-	wantError(t, e.post("/v1/progress", tok, `{"biz":`), 400, CodeInvalidArgument, "")
-	wantError(t, e.post("/v1/progress", tok, ``), 400, CodeInvalidArgument, "")
+	wantError(t, e.post("/v1/progress", tok, `{"biz":"podcast","item_id":1,"position_ms":1,"ts":1763800000000}`), 400, refusal.CodeInvalidArgument, "biz")
+	wantError(t, e.post("/v1/progress", tok, `{"biz":"audio","item_id":1,"position_ms":1,"ts":`+strconv.FormatInt(future, 10)+`}`), 400, refusal.CodeInvalidArgument, "ts")
+	wantError(t, e.post("/v1/progress", tok, `{"biz":`), 400, refusal.CodeInvalidArgument, "")
+	wantError(t, e.post("/v1/progress", tok, ``), 400, refusal.CodeInvalidArgument, "")
 	// A user token naming another user.
-	wantError(t, e.post("/v1/progress", tok, `{"user_id":7,"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000}`), 403, CodePermissionDenied, "user_id")
+	wantError(t, e.post("/v1/progress", tok, `{"user_id":7,"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000}`), 403, refusal.CodePermissionDenied, "user_id")
 	// A service token may.
 	if r := e.post("/v1/progress", token(t, 1, RoleService), `{"user_id":7,"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000}`); r.status != 202 {
 		t.Fatalf("service post: %d %s", r.status, r.body)
@@ -75,16 +76,16 @@ func TestProducerUnavailable(t *testing.T) {
 	e.prod.err = fmt.Errorf("%w: 1 of 1 events not acknowledged: broker down", ingest.ErrUnavailable)
 	tok := token(t, 42, "")
 	r := e.post("/v1/progress", tok, progressBody(testNow))
-	wantError(t, r, 503, CodeUnavailable, "")
+	wantError(t, r, 503, refusal.CodeUnavailable, "")
 	if r.header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	wantError(t, e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`]}`), 503, CodeUnavailable, "")
+	wantError(t, e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`]}`), 503, refusal.CodeUnavailable, "")
 	if len(e.hist.touches) != 0 {
 		t.Fatal("Touch called for events Kafka did not take")
 	}
 	e.prod.err = errors.New("bug")
-	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 500, CodeInternal, "")
+	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 500, refusal.CodeInternal, "")
 }
 
 func TestTouchFailureStillAccepts(t *testing.T) {
@@ -131,7 +132,7 @@ func TestPostEventsErrors(t *testing.T) {
 	tok := token(t, 42, "")
 	r := e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`,{"type":"like","biz":"audio","item_id":0,"ts":1763800000000},`+
 		batchEvent(2)+`,{"type":"progress","biz":"audio","item_id":1,"position_ms":1,"ts":1}]}`)
-	wantError(t, r, 400, CodeInvalidArgument, "events[1].item_id")
+	wantError(t, r, 400, refusal.CodeInvalidArgument, "events[1].item_id")
 	b := r.err(t)
 	if len(b.Errors) != 2 || b.Errors[0].Field != "events[1].item_id" || b.Errors[1].Field != "events[3].ts" || b.Errors[1].Message == "" {
 		t.Fatalf("errors %+v", b.Errors)
@@ -144,13 +145,13 @@ func TestPostEventsErrors(t *testing.T) {
 	for i := range evs {
 		evs[i] = batchEvent(i)
 	}
-	wantError(t, e.post("/v1/events", tok, `{"events":[`+strings.Join(evs, ",")+`]}`), 413, CodePayloadTooLarge, "events")
+	wantError(t, e.post("/v1/events", tok, `{"events":[`+strings.Join(evs, ",")+`]}`), 413, refusal.CodePayloadTooLarge, "events")
 	if r := e.post("/v1/events", tok, `{"events":[`+strings.Join(evs[1:], ",")+`]}`); r.status != 202 {
 		t.Fatalf("%d events: %d %s", ingest.MaxBatchEvents, r.status, r.body)
 	}
 	wantError(t, e.post("/v1/events", tok, `{"events":[{"type":"like","user_id":9,"biz":"audio","item_id":1,"ts":1763800000000}]}`),
-		403, CodePermissionDenied, "events[0].user_id")
-	wantError(t, e.post("/v1/events", tok, `{"events":[]}`), 400, CodeInvalidArgument, "events")
+		403, refusal.CodePermissionDenied, "events[0].user_id")
+	wantError(t, e.post("/v1/events", tok, `{"events":[]}`), 400, refusal.CodeInvalidArgument, "events")
 }
 
 // TestBodyLimit: a body of exactly 1 MiB is read; one byte more is 413,
@@ -163,10 +164,10 @@ func TestBodyLimit(t *testing.T) {
 	if r := e.post("/v1/progress", tok, exact); r.status != 202 {
 		t.Fatalf("1 MiB body: %d %s", r.status, r.body)
 	}
-	wantError(t, e.post("/v1/progress", tok, exact+" "), 413, CodePayloadTooLarge, "")
+	wantError(t, e.post("/v1/progress", tok, exact+" "), 413, refusal.CodePayloadTooLarge, "")
 	// Chunked: no Content-Length, so the limit is found while reading.
 	r := e.do("POST", "/v1/events", tok, io.MultiReader(strings.NewReader(exact), strings.NewReader("  ")))
-	wantError(t, r, 413, CodePayloadTooLarge, "")
+	wantError(t, r, 413, refusal.CodePayloadTooLarge, "")
 }
 
 // TestRateLimit runs against real Redis: the limiter's keys carry the
@@ -183,13 +184,13 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	r := e.post("/v1/progress", tok, progressBody(testNow))
-	wantError(t, r, 429, CodeRateLimited, "")
+	wantError(t, r, 429, refusal.CodeRateLimited, "")
 	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
 	// Refused again (from the local deny cache) until Retry-After passes,
 	// then allowed: at 5/s one request is back after 200 ms.
-	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 429, CodeRateLimited, "")
+	wantError(t, e.post("/v1/progress", tok, progressBody(testNow)), 429, refusal.CodeRateLimited, "")
 	time.Sleep(250 * time.Millisecond) // GCRA runs on Redis's clock
 	e.now.Add(250)                     // the local deny on the server's
 	if r := e.post("/v1/progress", tok, progressBody(testNow)); r.status != 202 {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/onair/onair/internal/promreg"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // metrics are the onair_api_* series. Label lookups on a *Vec hash the
@@ -120,7 +121,7 @@ func (s *Server) observe(c *gin.Context) {
 	s.metrics.count(rm, status)
 
 	level := slog.LevelDebug
-	var e *Error
+	var e *refusal.Error
 	if status >= 400 {
 		level = slog.LevelInfo
 		if status >= 500 {
@@ -128,10 +129,7 @@ func (s *Server) observe(c *gin.Context) {
 		}
 		reason := http.StatusText(status)
 		if e = errorFrom(c); e != nil {
-			reason = e.Code
-			if e.Reason != "" {
-				reason = e.Reason
-			}
+			reason = e.Label()
 		}
 		s.metrics.errors.WithLabelValues(route, reason).Inc()
 	}
@@ -161,7 +159,7 @@ func (s *Server) observe(c *gin.Context) {
 		attrs = append(attrs, slog.String("path", c.Request.URL.Path))
 	}
 	if e != nil {
-		attrs = append(attrs, slog.String("code", e.Code), slog.String("message", e.Message))
+		attrs = append(attrs, slog.String("code", e.Code()), slog.String("message", e.Message))
 		if e.Field != "" {
 			attrs = append(attrs, slog.String("field", e.Field))
 		}
@@ -185,7 +183,7 @@ func (s *Server) recoverPanic(c *gin.Context) {
 			}
 			s.log.Error("handler panic", "route", c.FullPath(), "panic", r, "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
-				WriteError(c, Internal("panic"))
+				WriteError(c, refusal.InternalFor("panic"))
 			} else {
 				c.Abort()
 			}

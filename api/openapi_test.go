@@ -26,11 +26,12 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 }
 
-// TestEveryRouteDocumented: every route api.New (radio and dev sign-in included) and MountRooms mount is
+// TestEveryRouteDocumented: every route api.New (dev sign-in included), MountRadio and MountRooms mount is
 // in the OpenAPI document, and a route mounted without joining it is
 // reported (Start logs it; testenv.StartOnair fails on that log line).
 func TestEveryRouteDocumented(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Radio = newFakeRadio(); c.DevLogin = true })
+	e := newEnv(t, func(c *Config) { c.DevLogin = true })
+	MountRadio(e.s, newFakeRadio())
 	MountRooms(e.s, nil) // routes only: no request reaches the board
 	missing, err := e.s.Undocumented()
 	if err != nil || len(missing) != 0 {

@@ -2,13 +2,13 @@ package api
 
 import (
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // strictQuery is the engine's middleware that refuses a query string that
@@ -20,7 +20,7 @@ import (
 func strictQuery(c *gin.Context) {
 	if raw := c.Request.URL.RawQuery; raw != "" {
 		if _, err := url.ParseQuery(raw); err != nil {
-			WriteError(c, BadRequest("query", "cannot parse the query string: %v", err))
+			WriteError(c, refusal.Invalidf("query", "cannot parse the query string: %v", err))
 			return
 		}
 	}
@@ -39,42 +39,21 @@ type pageQuery struct {
 // every business line, else one of the six names; limit absent or empty =
 // DefaultPageLimit, else an integer 1..MaxPageLimit. A parameter given more
 // than once is refused, since which one counts would be a guess.
-func parsePageQuery(q url.Values) (pageQuery, *Error) {
+func parsePageQuery(q url.Values) (pageQuery, *refusal.Error) {
 	var p pageQuery
-	var e *Error
+	var e *refusal.Error
 	if p.biz, e = parseBiz(q); e != nil {
 		return p, e
 	}
-	if p.limit, e = parseLimit(q); e != nil {
+	if p.limit, e = queryInt(q, "limit", DefaultPageLimit, 1, MaxPageLimit); e != nil {
 		return p, e
 	}
 	p.cursor, e = single(q, "cursor")
 	return p, e
 }
 
-// parseLimit reads an optional limit: absent or empty = DefaultPageLimit,
-// else an integer 1..MaxPageLimit, given once.
-func parseLimit(q url.Values) (int, *Error) {
-	v, e := single(q, "limit")
-	if e != nil || v == "" {
-		return DefaultPageLimit, e
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || n < 1 || n > MaxPageLimit {
-		return 0, BadRequest("limit", "limit must be an integer in 1..%d, got %q", MaxPageLimit, v)
-	}
-	return int(n), nil
-}
-
-// queryLimit is parseLimit over the request's query (routes that read
-// other parameters with c.Query; strictQuery has already refused a query
-// string that does not parse).
-func queryLimit(c *gin.Context) (int, *Error) {
-	return parseLimit(c.Request.URL.Query())
-}
-
 // parseBiz reads the optional biz; absent or empty = 0 (every biz).
-func parseBiz(q url.Values) (ingest.Biz, *Error) {
+func parseBiz(q url.Values) (ingest.Biz, *refusal.Error) {
 	v, e := single(q, "biz")
 	if e != nil || v == "" {
 		return ingest.BizNone, e
@@ -88,41 +67,25 @@ func parseBiz(q url.Values) (ingest.Biz, *Error) {
 
 // parseItems reads GET /v1/progress's items: 1..MaxProgressItems
 // comma-separated biz:item_id keys, ids in 1..2⁶³−1.
-func parseItems(q url.Values) ([]history.ItemKey, *Error) {
+func parseItems(q url.Values) ([]history.ItemKey, *refusal.Error) {
 	raw, e := single(q, "items")
 	if e != nil {
 		return nil, e
 	}
 	if raw == "" {
-		return nil, BadRequest("items", "items is required: a comma-separated list of biz:item_id")
+		return nil, refusal.Invalidf("items", "items is required: a comma-separated list of biz:item_id")
 	}
 	n := strings.Count(raw, ",") + 1
 	if n > MaxProgressItems {
-		return nil, BadRequest("items", "at most %d items, got %d", MaxProgressItems, n)
+		return nil, refusal.Invalidf("items", "at most %d items, got %d", MaxProgressItems, n)
 	}
 	keys := make([]history.ItemKey, 0, n)
 	for part := range strings.SplitSeq(raw, ",") {
 		k, err := history.ParseItemKey(part)
 		if err != nil || k.ItemID > maxID {
-			return nil, BadRequest("items", "bad item key %q: want biz:item_id, e.g. audio:123", part)
+			return nil, refusal.Invalidf("items", "bad item key %q: want biz:item_id, e.g. audio:123", part)
 		}
 		keys = append(keys, k)
 	}
 	return keys, nil
-}
-
-// maxID is the largest id api.md allows (2⁶³−1).
-const maxID = 1<<63 - 1
-
-// single returns the value of a parameter that may be given at most once
-// ("" when absent).
-func single(q url.Values, name string) (string, *Error) {
-	vs := q[name]
-	switch len(vs) {
-	case 0:
-		return "", nil
-	case 1:
-		return vs[0], nil
-	}
-	return "", BadRequest(name, "%s is given %d times; give it once", name, len(vs))
 }

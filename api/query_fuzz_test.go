@@ -13,6 +13,7 @@ import (
 
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // The rules of docs/api.md for the read endpoints' query parameters,
@@ -49,14 +50,14 @@ func checkStrict(t *testing.T, raw string) (url.Values, bool) {
 		t.Fatalf("query %q: refused %v, but ParseQuery error %v", raw, refused, perr)
 	}
 	if refused {
-		if e := errorFrom(c); e == nil || e.Status != 400 || e.Code != CodeInvalidArgument || e.Field != "query" {
+		if e := errorFrom(c); e == nil || e.Status() != 400 || e.Code() != refusal.CodeInvalidArgument || e.Field != "query" {
 			t.Fatalf("query %q refused with %+v, want 400 invalid_argument field query", raw, e)
 		}
 	}
 	return q, !refused
 }
 
-func wantField(t *testing.T, raw string, e *Error, field string) {
+func wantField(t *testing.T, raw string, e *refusal.Error, field string) {
 	t.Helper()
 	if field == "" {
 		if e != nil {
@@ -64,7 +65,7 @@ func wantField(t *testing.T, raw string, e *Error, field string) {
 		}
 		return
 	}
-	if e == nil || e.Status != 400 || e.Code != CodeInvalidArgument || e.Field != field {
+	if e == nil || e.Status() != 400 || e.Code() != refusal.CodeInvalidArgument || e.Field != field {
 		t.Fatalf("query %q: %+v, want 400 invalid_argument field %q", raw, e, field)
 	}
 }

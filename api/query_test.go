@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"testing"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // TestMalformedQueryIs400: on every route, a query string that does not
@@ -28,7 +30,7 @@ func TestMalformedQueryIs400(t *testing.T) {
 	} {
 		for _, q := range []string{"cursor=%%%garbage", "%zz", "limit=5;biz=audio", "items=audio:1%2"} {
 			got := e.do(r.method, r.path+"?"+q, tok, nil)
-			wantError(t, got, http.StatusBadRequest, CodeInvalidArgument, "query")
+			wantError(t, got, http.StatusBadRequest, refusal.CodeInvalidArgument, "query")
 		}
 	}
 	if calls := e.hist.calls; len(calls) > 0 {
@@ -46,7 +48,7 @@ func TestQueryParameters(t *testing.T) {
 		t.Helper()
 		got := e.get(path, tok)
 		if status != http.StatusOK {
-			wantError(t, got, status, CodeInvalidArgument, field)
+			wantError(t, got, status, refusal.CodeInvalidArgument, field)
 		} else if got.status != status {
 			t.Fatalf("GET %s: %d %s, want %d", path, got.status, got.body, status)
 		}

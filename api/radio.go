@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -10,12 +9,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/onair/onair/internal/jsonstr"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/recommend"
 )
 
 // Radio is what the smart-radio handlers need (api.md, "Smart radio");
-// *recommend.Engine implements it. Errors: *recommend.FieldError → 400
-// naming the field, recommend.ErrNoStation → 404,
+// *recommend.Engine implements it. Errors: a *refusal.Error is answered
+// as it is (400 naming the field), recommend.ErrNoStation → 404,
 // recommend.ErrUnavailable → 503.
 type Radio interface {
 	PutItems(ctx context.Context, items []recommend.Item) error
@@ -28,76 +29,84 @@ type Radio interface {
 
 var _ Radio = (*recommend.Engine)(nil)
 
-func (s *Server) mountRadio() {
-	s.admin.PUT("/catalog", s.putCatalog)
-	s.admin.PUT("/stations/:id", s.putStation)
-	s.admin.GET("/stations/:id", s.getStation)
-	s.admin.GET("/stations/:id/preview", s.previewStation)
-	s.v1.GET("/stations", s.listStations)
-	s.v1.GET("/stations/:id/playlist", s.getPlaylist)
+// MountRadio adds api.md's "Smart radio" routes backed by r: the catalog
+// and stations (admin), the station list and a listener's playlist.
+func MountRadio(s *Server, r Radio) {
+	h := &radioHandlers{s: s, r: r}
+	s.Admin().PUT("/catalog", h.putCatalog)
+	s.Admin().PUT("/stations/:id", h.putStation)
+	s.Admin().GET("/stations/:id", h.getStation)
+	s.Admin().GET("/stations/:id/preview", h.previewStation)
+	s.V1().GET("/stations", h.listStations)
+	s.V1().GET("/stations/:id/playlist", h.getPlaylist)
+}
+
+type radioHandlers struct {
+	s *Server
+	r Radio
 }
 
 // putCatalog is PUT /v1/admin/catalog {"items": [...]}: 200 {"accepted": n}
 // once the changes are in the catalog stream.
-func (s *Server) putCatalog(c *gin.Context) {
+func (h *radioHandlers) putCatalog(c *gin.Context) {
 	var body struct {
 		Items []recommend.Item `json:"items"`
 	}
-	if e := decodeJSON(c, &body); e != nil {
+	if e := decodeJSON(c, &body, ingestBody); e != nil {
 		WriteError(c, e)
 		return
 	}
-	if err := s.cfg.Radio.PutItems(c.Request.Context(), body.Items); err != nil {
-		WriteError(c, s.radioError(c, err))
+	if err := h.r.PutItems(c.Request.Context(), body.Items); err != nil {
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, gin.H{"accepted": len(body.Items)})
 }
 
 // putStation is PUT /v1/admin/stations/{id}: 200 with the station as stored.
-func (s *Server) putStation(c *gin.Context) {
-	id, e := pathID(c)
+func (h *radioHandlers) putStation(c *gin.Context) {
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
 	var st recommend.Station
-	if e := decodeJSON(c, &st); e != nil {
+	if e := decodeJSON(c, &st, ingestBody); e != nil {
 		WriteError(c, e)
 		return
 	}
 	st.ID = id
-	if err := s.cfg.Radio.PutStation(c.Request.Context(), &st); err != nil {
-		WriteError(c, s.radioError(c, err))
+	if err := h.r.PutStation(c.Request.Context(), &st); err != nil {
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, &st)
 }
 
 // getStation is GET /v1/admin/stations/{id}.
-func (s *Server) getStation(c *gin.Context) {
-	id, e := pathID(c)
+func (h *radioHandlers) getStation(c *gin.Context) {
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
-	st, ok := s.cfg.Radio.Station(id)
+	st, ok := h.r.Station(id)
 	if !ok {
-		WriteError(c, NotFound("no station "+strconv.FormatUint(id, 10)))
+		WriteError(c, refusal.New(refusal.NotFound, "", "no station %d", id))
 		return
 	}
 	c.JSON(200, st)
 }
 
 // listStations is GET /v1/stations: {"stations": [{"id", "name", "timezone"}]}.
-func (s *Server) listStations(c *gin.Context) {
+func (h *radioHandlers) listStations(c *gin.Context) {
 	type summary struct {
 		ID       uint64 `json:"id"`
 		Name     string `json:"name"`
 		Timezone string `json:"timezone"`
 	}
 	out := []summary{}
-	for _, st := range s.cfg.Radio.Stations() {
+	for _, st := range h.r.Stations() {
 		out = append(out, summary{st.ID, st.Name, st.Timezone})
 	}
 	c.JSON(200, gin.H{"stations": out})
@@ -105,40 +114,40 @@ func (s *Server) listStations(c *gin.Context) {
 
 // getPlaylist is GET /v1/stations/{id}/playlist?limit=20: the caller's
 // playlist for the daypart in force now.
-func (s *Server) getPlaylist(c *gin.Context) {
+func (h *radioHandlers) getPlaylist(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	id, e := pathID(c)
+	id, e := pathID(c, "id")
 	if e == nil {
 		var limit int
-		if limit, e = queryLimit(c); e == nil {
-			r, err := s.cfg.Radio.Playlist(c.Request.Context(), id, cl.UserID, s.now(), limit)
+		if limit, e = queryInt(c.Request.URL.Query(), "limit", DefaultPageLimit, 1, MaxPageLimit); e == nil {
+			r, err := h.r.Playlist(c.Request.Context(), id, cl.UserID, h.s.now(), limit)
 			if err == nil {
 				writeJSON(c, 200, appendPlaylistJSON(make([]byte, 0, 128+80*len(r.Items)), &r))
 				return
 			}
-			e = s.radioError(c, err)
+			e = h.fail(c, err)
 		}
 	}
 	WriteError(c, e)
 }
 
 // previewStation is GET /v1/admin/stations/{id}/preview?at=&listener=&limit=.
-func (s *Server) previewStation(c *gin.Context) {
-	id, e := pathID(c)
+func (h *radioHandlers) previewStation(c *gin.Context) {
+	id, e := pathID(c, "id")
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
-	limit, e := queryLimit(c)
+	limit, e := queryInt(c.Request.URL.Query(), "limit", DefaultPageLimit, 1, MaxPageLimit)
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
-	at := s.now()
+	at := h.s.now()
 	if v := c.Query("at"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			WriteError(c, BadRequest("at", "want an RFC 3339 time, e.g. 2026-11-27T08:00:00+08:00, got %q", v))
+			WriteError(c, refusal.Invalidf("at", "want an RFC 3339 time, e.g. 2026-11-27T08:00:00+08:00, got %q", v))
 			return
 		}
 		at = t
@@ -147,56 +156,31 @@ func (s *Server) previewStation(c *gin.Context) {
 	if v := c.Query("listener"); v != "" {
 		u, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || u == 0 || u > math.MaxInt64 {
-			WriteError(c, BadRequest("listener", "want a positive user id, got %q", v))
+			WriteError(c, refusal.Invalidf("listener", "want a positive user id, got %q", v))
 			return
 		}
 		listener = u
 	}
-	r, err := s.cfg.Radio.Preview(c.Request.Context(), id, listener, at, limit)
+	r, err := h.r.Preview(c.Request.Context(), id, listener, at, limit)
 	if err != nil {
-		WriteError(c, s.radioError(c, err))
+		WriteError(c, h.fail(c, err))
 		return
 	}
 	c.JSON(200, &r)
 }
 
-func pathID(c *gin.Context) (uint64, *Error) {
-	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 || id > math.MaxInt64 {
-		return 0, BadRequest("id", "want a positive station id, got %q", c.Param("id"))
-	}
-	return id, nil
-}
-
-// decodeJSON reads a JSON body (at most ingest's 1 MiB) into v.
-func decodeJSON(c *gin.Context, v any) *Error {
-	bp, e := readBody(c)
-	if e != nil {
+func (h *radioHandlers) fail(c *gin.Context, err error) *refusal.Error {
+	if e, ok := refusal.As(err); ok {
 		return e
 	}
-	defer putBody(bp)
-	if err := json.Unmarshal(*bp, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return BadRequest(te.Field, "want %s, got JSON %s", te.Type, te.Value)
-		}
-		return BadRequest("", "invalid JSON: %v", err)
-	}
-	return nil
-}
-
-func (s *Server) radioError(c *gin.Context, err error) *Error {
-	var fe *recommend.FieldError
 	switch {
-	case errors.As(err, &fe):
-		return BadRequest(fe.Field, "%s", fe.Message)
 	case errors.Is(err, recommend.ErrNoStation):
-		return NotFound("no station " + c.Param("id"))
+		return refusal.New(refusal.NotFound, "", "no station %s", c.Param("id"))
 	case errors.Is(err, recommend.ErrUnavailable):
-		return Unavailable("catalog_unavailable", "the catalog stream did not take the change; retry")
+		return refusal.UnavailableFor("catalog_unavailable", "the catalog stream did not take the change; retry")
 	}
-	s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
-	return Internal("radio_failed")
+	h.s.log.Error("radio: request failed", "route", c.FullPath(), "err", err)
+	return refusal.InternalFor("radio_failed")
 }
 
 // appendPlaylistJSON encodes r as encoding/json would (same fields and
@@ -208,7 +192,7 @@ func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
 	if r.Daypart == nil {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, *r.Daypart)
+		b = jsonstr.Append(b, *r.Daypart)
 		b = append(b, `,"starts_at":"`...)
 		b = r.StartsAt.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","ends_at":"`...)
@@ -223,9 +207,9 @@ func appendPlaylistJSON(b []byte, r *recommend.Result) []byte {
 		b = append(b, `{"item_id":`...)
 		b = strconv.AppendUint(b, e.ItemID, 10)
 		b = append(b, `,"slot":`...)
-		b = appendString(b, e.Slot)
+		b = jsonstr.Append(b, e.Slot)
 		b = append(b, `,"reason":`...)
-		b = appendString(b, e.Reason)
+		b = jsonstr.Append(b, e.Reason)
 		b = append(b, `,"at":`...)
 		b = strconv.AppendInt(b, e.At, 10)
 		b = append(b, '}')

@@ -117,7 +117,8 @@ func (f *fakeRadio) Preview(_ context.Context, station, _ uint64, at time.Time, 
 // newRadioEnv is a test server with the radio routes over a fakeRadio
 // holding the demo catalog and stations (loaded through the API).
 func newRadioEnv(t *testing.T) (*env, string, string) {
-	e := newEnv(t, func(c *Config) { c.Radio = newFakeRadio() })
+	e := newEnv(t, nil)
+	MountRadio(e.s, newFakeRadio())
 	admin, user := token(t, 1, RoleAdmin), token(t, 42, "")
 	body, _ := json.Marshal(map[string]any{"items": recommend.DemoCatalog()})
 	if r := e.do("PUT", "/v1/admin/catalog", admin, bytes.NewReader(body)); r.status != 200 || r.body != `{"accepted":240}` {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // rateLimiter limits requests per user in Redis (GCRA, go-redis/redis_rate),
@@ -165,11 +166,12 @@ func (s *Server) rateLimit(c *gin.Context) {
 }
 
 func (s *Server) tooMany(c *gin.Context, retry time.Duration) {
-	WriteError(c, &Error{
-		Status:     429,
-		Code:       CodeRateLimited,
-		Message:    "rate limit of " + strconv.Itoa(s.limiter.limit.Rate) + " requests per second exceeded",
-		RetryAfter: max(1, int(math.Ceil(retry.Seconds()))),
+	WriteError(c, &refusal.Error{
+		Kind:    refusal.RateLimited,
+		Message: "rate limit of " + strconv.Itoa(s.limiter.limit.Rate) + " requests per second exceeded",
+		// whole milliseconds, rounded up: Retry-After is then the
+		// seconds rounded up, at least 1
+		RetryAfterMs: max(1, (retry + time.Millisecond - 1).Milliseconds()),
 	})
 }
 

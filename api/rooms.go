@@ -1,29 +1,17 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/push/board"
 )
-
-// CodeFailedPrecondition is the code of a 409: the request is well formed
-// but the room's state refuses it (closed, already in a PK).
-const CodeFailedPrecondition = "failed_precondition"
-
-// maxRoomBody bounds the JSON bodies of the live-room routes.
-const maxRoomBody = 64 << 10
-
-var errRoomBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
-	Message: "request body exceeds " + strconv.Itoa(maxRoomBody) + " bytes"}
 
 // MountRooms adds the live-room routes of api.md ("Leaderboards and live
 // rooms", without the WebSocket) backed by b: rooms, danmaku, gifts, the
@@ -55,12 +43,13 @@ func (h *roomHandlers) list(c *gin.Context) {
 	if v := c.Query("live"); v != "" {
 		var err error
 		if live, err = strconv.ParseBool(v); err != nil {
-			WriteError(c, BadRequest("live", "must be true or false"))
+			WriteError(c, refusal.Invalidf("live", "must be true or false"))
 			return
 		}
 	}
-	limit, ok := roomsLimit(c, 50, 200)
-	if !ok {
+	limit, e := queryInt(c.Request.URL.Query(), "limit", 50, 1, 200)
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	rooms, err := h.b.List(c.Request.Context(), live, limit)
@@ -72,8 +61,9 @@ func (h *roomHandlers) list(c *gin.Context) {
 }
 
 func (h *roomHandlers) get(c *gin.Context) {
-	room, ok := roomParam(c)
-	if !ok {
+	room, e := pathID(c, "id")
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	r, err := h.b.GetRoom(c.Request.Context(), room)
@@ -88,16 +78,20 @@ func (h *roomHandlers) get(c *gin.Context) {
 // anchor: {"anchor_id": 8}; anyone else's body is ignored.
 func (h *roomHandlers) setStatus(open bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		room, ok := roomParam(c)
-		if !ok {
+		room, e := pathID(c, "id")
+		if e != nil {
+			WriteError(c, e)
 			return
 		}
 		var in struct {
 			AnchorID *uint64 `json:"anchor_id"`
 		}
 		who := callerOf(c)
-		if who.Admin && !decodeBody(c, &in) {
-			return
+		if who.Admin {
+			if e := decodeJSON(c, &in, roomBody); e != nil {
+				WriteError(c, e)
+				return
+			}
 		}
 		anchor, ok := optionalID(c, "anchor_id", in.AnchorID)
 		if !ok {
@@ -113,15 +107,17 @@ func (h *roomHandlers) setStatus(open bool) gin.HandlerFunc {
 }
 
 func (h *roomHandlers) danmaku(c *gin.Context) {
-	room, ok := roomParam(c)
-	if !ok {
+	room, e := pathID(c, "id")
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	var in struct {
 		Text    string `json:"text"`
 		EventID string `json:"event_id"`
 	}
-	if !decodeBody(c, &in) {
+	if e := decodeJSON(c, &in, roomBody); e != nil {
+		WriteError(c, e)
 		return
 	}
 	f, err := h.b.Danmaku(c.Request.Context(), room, callerOf(c), in.Text, in.EventID)
@@ -133,8 +129,9 @@ func (h *roomHandlers) danmaku(c *gin.Context) {
 }
 
 func (h *roomHandlers) gift(c *gin.Context) {
-	room, ok := roomParam(c)
-	if !ok {
+	room, e := pathID(c, "id")
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	var in struct {
@@ -143,7 +140,11 @@ func (h *roomHandlers) gift(c *gin.Context) {
 		AnchorID *uint64 `json:"anchor_id"`
 		EventID  string  `json:"event_id"`
 	}
-	if !decodeBody(c, &in) || !idInRange(c, "gift_id", in.GiftID) {
+	if e := decodeJSON(c, &in, roomBody); e != nil {
+		WriteError(c, e)
+		return
+	}
+	if !idInRange(c, "gift_id", in.GiftID) {
 		return
 	}
 	anchor, ok := optionalID(c, "anchor_id", in.AnchorID)
@@ -160,12 +161,14 @@ func (h *roomHandlers) gift(c *gin.Context) {
 }
 
 func (h *roomHandlers) leaderboard(c *gin.Context) {
-	room, ok := roomParam(c)
-	if !ok {
+	room, e := pathID(c, "id")
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
-	limit, ok := roomsLimit(c, 10, 100)
-	if !ok {
+	limit, e := queryInt(c.Request.URL.Query(), "limit", 10, 1, 100)
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	items, ver, err := h.b.Leaderboard(c.Request.Context(), room, limit)
@@ -179,11 +182,12 @@ func (h *roomHandlers) leaderboard(c *gin.Context) {
 func (h *roomHandlers) plays(c *gin.Context) {
 	biz, ok := ingest.ParseBiz(c.Query("biz"))
 	if !ok {
-		WriteError(c, BadRequest("biz", "must be one of audio, video, live, article, comic, radio"))
+		WriteError(c, refusal.Invalidf("biz", "must be one of audio, video, live, article, comic, radio"))
 		return
 	}
-	limit, ok := roomsLimit(c, 10, board.PlaysTop)
-	if !ok {
+	limit, e := queryInt(c.Request.URL.Query(), "limit", 10, 1, board.PlaysTop)
+	if e != nil {
+		WriteError(c, e)
 		return
 	}
 	items, err := h.b.Plays(c.Request.Context(), biz, c.Query("window"), limit)
@@ -199,7 +203,11 @@ func (h *roomHandlers) startPK(c *gin.Context) {
 		RoomA uint64 `json:"room_a"`
 		RoomB uint64 `json:"room_b"`
 	}
-	if !decodeBody(c, &in) || !idInRange(c, "room_a", in.RoomA) || !idInRange(c, "room_b", in.RoomB) {
+	if e := decodeJSON(c, &in, roomBody); e != nil {
+		WriteError(c, e)
+		return
+	}
+	if !idInRange(c, "room_a", in.RoomA) || !idInRange(c, "room_b", in.RoomB) {
 		return
 	}
 	f, err := h.b.StartPK(c.Request.Context(), callerOf(c), in.RoomA, in.RoomB)
@@ -232,11 +240,12 @@ func (h *roomHandlers) putWords(c *gin.Context) {
 	var in struct {
 		Words *[]string `json:"words"`
 	}
-	if !decodeBody(c, &in) {
+	if e := decodeJSON(c, &in, roomBody); e != nil {
+		WriteError(c, e)
 		return
 	}
 	if in.Words == nil { // a missing list must not clear the words
-		WriteError(c, BadRequest("words", "is required: the whole list (send [] to clear it)"))
+		WriteError(c, refusal.Invalidf("words", "is required: the whole list (send [] to clear it)"))
 		return
 	}
 	ws, err := h.b.SetBlockedWords(c.Request.Context(), *in.Words)
@@ -249,30 +258,29 @@ func (h *roomHandlers) putWords(c *gin.Context) {
 
 // fail maps board's errors to API errors; anything unexpected is logged
 // and is a 500.
-func (h *roomHandlers) fail(c *gin.Context, err error) *Error {
+func (h *roomHandlers) fail(c *gin.Context, err error) *refusal.Error {
 	var be *board.Error
 	switch {
 	case errors.As(err, &be):
-		e := &Error{Field: be.Field, Message: be.Message, Reason: "rooms"}
+		e := &refusal.Error{Field: be.Field, Message: be.Message, Reason: "rooms"}
 		switch be.Kind {
 		case board.Invalid:
-			e.Status, e.Code = http.StatusBadRequest, CodeInvalidArgument
+			e.Kind = refusal.Invalid
 		case board.Forbidden:
-			e.Status, e.Code = http.StatusForbidden, CodePermissionDenied
+			e.Kind = refusal.Forbidden
 		case board.NotFound:
-			e.Status, e.Code = http.StatusNotFound, CodeNotFound
+			e.Kind = refusal.NotFound
 		case board.Conflict:
-			e.Status, e.Code = http.StatusConflict, CodeFailedPrecondition
+			e.Kind = refusal.Conflict
 		case board.RateLimited:
-			e.Status, e.Code, e.Reason = http.StatusTooManyRequests, CodeRateLimited, "danmaku_rate"
-			e.RetryAfter = int((be.RetryAfterMs + 999) / 1000)
+			e.Kind, e.Reason, e.RetryAfterMs = refusal.RateLimited, "danmaku_rate", be.RetryAfterMs
 		}
 		return e
 	case errors.Is(err, board.ErrUnavailable):
-		return Unavailable("rooms_unavailable", "Redis or Kafka did not answer; retry with the same event_id")
+		return refusal.UnavailableFor("rooms_unavailable", "Redis or Kafka did not answer; retry with the same event_id")
 	}
 	h.s.log.Error("rooms: unexpected error", "route", c.FullPath(), "err", err)
-	return Internal("rooms_failed")
+	return refusal.InternalFor("rooms_failed")
 }
 
 func callerOf(c *gin.Context) board.Caller {
@@ -280,20 +288,11 @@ func callerOf(c *gin.Context) board.Caller {
 	return board.Caller{UserID: cl.UserID, Admin: cl.Role == RoleAdmin}
 }
 
-func roomParam(c *gin.Context) (uint64, bool) {
-	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 || id > math.MaxInt64 {
-		WriteError(c, BadRequest("id", "room id must be an integer in 1..%d", int64(math.MaxInt64)))
-		return 0, false
-	}
-	return id, true
-}
-
 // idInRange refuses an id in a body above 2^63-1 (api.md: ids are
 // 1..2^63-1; board refuses 0 itself, as "required").
 func idInRange(c *gin.Context, field string, id uint64) bool {
 	if id > math.MaxInt64 {
-		WriteError(c, BadRequest(field, "must be an integer in 1..%d", int64(math.MaxInt64)))
+		WriteError(c, refusal.Invalidf(field, "must be an integer in 1..%d", int64(math.MaxInt64)))
 		return false
 	}
 	return true
@@ -306,48 +305,8 @@ func optionalID(c *gin.Context, field string, id *uint64) (uint64, bool) {
 	case id == nil:
 		return 0, true
 	case *id == 0:
-		WriteError(c, BadRequest(field, "must be an integer in 1..%d; omit it instead of 0", int64(math.MaxInt64)))
+		WriteError(c, refusal.Invalidf(field, "must be an integer in 1..%d; omit it instead of 0", int64(math.MaxInt64)))
 		return 0, false
 	}
 	return *id, idInRange(c, field, *id)
-}
-
-// roomsLimit reads ?limit= in 1..most, def when absent.
-func roomsLimit(c *gin.Context, def, most int) (int, bool) {
-	v := c.Query("limit")
-	if v == "" {
-		return def, true
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > most {
-		WriteError(c, BadRequest("limit", "must be an integer in 1..%d", most))
-		return 0, false
-	}
-	return n, true
-}
-
-// decodeBody decodes a JSON object body into v; an empty body leaves v
-// zero. A field of the wrong type is a 400 naming it.
-func decodeBody(c *gin.Context, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxRoomBody))
-	if err != nil {
-		WriteError(c, errRoomBodyTooLarge)
-		return false
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return true
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te) && te.Field == "":
-			WriteError(c, BadRequest("", "body must be a JSON object, got %s", te.Value))
-		case te != nil:
-			WriteError(c, BadRequest(te.Field, "must be a %s", te.Type.String()))
-		default:
-			WriteError(c, BadRequest("", "body is not a JSON object: %v", err))
-		}
-		return false
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push/board"
 )
@@ -72,46 +73,46 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 		wantError(t, e.do(method, path, tok, strings.NewReader(body)), status, code, field)
 	}
 	bad, conflict := http.StatusBadRequest, http.StatusConflict
-	f("POST", "/v1/rooms/x/danmaku", viewer, `{"text":"hi"}`, bad, CodeInvalidArgument, "id")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"  "}`, bad, CodeInvalidArgument, "text")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"eleven chars"}`, bad, CodeInvalidArgument, "text")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"buy SPAM"}`, bad, CodeInvalidArgument, "text")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":7}`, bad, CodeInvalidArgument, "text")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"hi","event_id":"`+strings.Repeat("x", 65)+`"}`, bad, CodeInvalidArgument, "event_id")
-	f("POST", "/v1/rooms/99/danmaku", viewer, `{"text":"hi"}`, http.StatusNotFound, CodeNotFound, "")
-	f("POST", "/v1/rooms/7/danmaku", viewer, `{"text":"hi"}`, conflict, CodeFailedPrecondition, "room_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"value":200}`, bad, CodeInvalidArgument, "gift_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":0}`, bad, CodeInvalidArgument, "value")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":"200"}`, bad, CodeInvalidArgument, "value")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":9}`, bad, CodeInvalidArgument, "anchor_id")
-	f("POST", "/v1/rooms/7/gifts", viewer, `{"gift_id":2,"value":200}`, conflict, CodeFailedPrecondition, "room_id")
-	f("POST", "/v1/rooms/5/close", viewer, ``, http.StatusForbidden, CodePermissionDenied, "")
-	f("POST", "/v1/rooms/98/close", viewer, ``, http.StatusNotFound, CodeNotFound, "")
-	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":5}`, bad, CodeInvalidArgument, "room_b")
-	f("POST", "/v1/pk", anchor, `{"room_b":5}`, bad, CodeInvalidArgument, "room_a")
-	f("POST", "/v1/pk", anchor, `{"room_a":7,"room_b":5}`, conflict, CodeFailedPrecondition, "room_a")
-	f("POST", "/v1/pk", viewer, `{"room_a":5,"room_b":6}`, http.StatusForbidden, CodePermissionDenied, "")
-	f("GET", "/v1/rooms/5/leaderboard?limit=101", viewer, ``, bad, CodeInvalidArgument, "limit")
-	f("GET", "/v1/rooms?live=maybe", viewer, ``, bad, CodeInvalidArgument, "live")
-	f("GET", "/v1/leaderboards/plays?window=hour", viewer, ``, bad, CodeInvalidArgument, "biz")
-	f("GET", "/v1/leaderboards/plays?biz=audio&window=month", viewer, ``, bad, CodeInvalidArgument, "window")
-	f("GET", "/v1/leaderboards/plays?biz=audio&window=day&limit=0", viewer, ``, bad, CodeInvalidArgument, "limit")
-	f("PUT", "/v1/admin/blocked-words", viewer, `{"words":["x"]}`, http.StatusForbidden, CodePermissionDenied, "")
-	f("PUT", "/v1/admin/blocked-words", admin, `{"words":["ok"," "]}`, bad, CodeInvalidArgument, "words[1]")
-	f("PUT", "/v1/admin/blocked-words", admin, `{}`, bad, CodeInvalidArgument, "words")
-	f("PUT", "/v1/admin/blocked-words", admin, `{"words":null}`, bad, CodeInvalidArgument, "words")
+	f("POST", "/v1/rooms/x/danmaku", viewer, `{"text":"hi"}`, bad, refusal.CodeInvalidArgument, "id")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"  "}`, bad, refusal.CodeInvalidArgument, "text")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"eleven chars"}`, bad, refusal.CodeInvalidArgument, "text")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"buy SPAM"}`, bad, refusal.CodeInvalidArgument, "text")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":7}`, bad, refusal.CodeInvalidArgument, "text")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"hi","event_id":"`+strings.Repeat("x", 65)+`"}`, bad, refusal.CodeInvalidArgument, "event_id")
+	f("POST", "/v1/rooms/99/danmaku", viewer, `{"text":"hi"}`, http.StatusNotFound, refusal.CodeNotFound, "")
+	f("POST", "/v1/rooms/7/danmaku", viewer, `{"text":"hi"}`, conflict, refusal.CodeFailedPrecondition, "room_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"value":200}`, bad, refusal.CodeInvalidArgument, "gift_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":0}`, bad, refusal.CodeInvalidArgument, "value")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":"200"}`, bad, refusal.CodeInvalidArgument, "value")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":9}`, bad, refusal.CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/rooms/7/gifts", viewer, `{"gift_id":2,"value":200}`, conflict, refusal.CodeFailedPrecondition, "room_id")
+	f("POST", "/v1/rooms/5/close", viewer, ``, http.StatusForbidden, refusal.CodePermissionDenied, "")
+	f("POST", "/v1/rooms/98/close", viewer, ``, http.StatusNotFound, refusal.CodeNotFound, "")
+	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":5}`, bad, refusal.CodeInvalidArgument, "room_b")
+	f("POST", "/v1/pk", anchor, `{"room_b":5}`, bad, refusal.CodeInvalidArgument, "room_a")
+	f("POST", "/v1/pk", anchor, `{"room_a":7,"room_b":5}`, conflict, refusal.CodeFailedPrecondition, "room_a")
+	f("POST", "/v1/pk", viewer, `{"room_a":5,"room_b":6}`, http.StatusForbidden, refusal.CodePermissionDenied, "")
+	f("GET", "/v1/rooms/5/leaderboard?limit=101", viewer, ``, bad, refusal.CodeInvalidArgument, "limit")
+	f("GET", "/v1/rooms?live=maybe", viewer, ``, bad, refusal.CodeInvalidArgument, "live")
+	f("GET", "/v1/leaderboards/plays?window=hour", viewer, ``, bad, refusal.CodeInvalidArgument, "biz")
+	f("GET", "/v1/leaderboards/plays?biz=audio&window=month", viewer, ``, bad, refusal.CodeInvalidArgument, "window")
+	f("GET", "/v1/leaderboards/plays?biz=audio&window=day&limit=0", viewer, ``, bad, refusal.CodeInvalidArgument, "limit")
+	f("PUT", "/v1/admin/blocked-words", viewer, `{"words":["x"]}`, http.StatusForbidden, refusal.CodePermissionDenied, "")
+	f("PUT", "/v1/admin/blocked-words", admin, `{"words":["ok"," "]}`, bad, refusal.CodeInvalidArgument, "words[1]")
+	f("PUT", "/v1/admin/blocked-words", admin, `{}`, bad, refusal.CodeInvalidArgument, "words")
+	f("PUT", "/v1/admin/blocked-words", admin, `{"words":null}`, bad, refusal.CodeInvalidArgument, "words")
 	// Ids are 1..2^63-1 (docs/api.md); an anchor_id is omitted, not 0.
-	f("POST", "/v1/rooms/9223372036854775808/open", anchor, ``, bad, CodeInvalidArgument, "id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":9223372036854775808,"value":200}`, bad, CodeInvalidArgument, "gift_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":0}`, bad, CodeInvalidArgument, "anchor_id")
-	f("POST", "/v1/rooms/5/open", admin, `{"anchor_id":0}`, bad, CodeInvalidArgument, "anchor_id")
-	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":18446744073709551615}`, bad, CodeInvalidArgument, "room_b")
-	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":97}`, http.StatusNotFound, CodeNotFound, "room_b")
-	f("GET", "/v1/pk/5-6-1", viewer, ``, http.StatusNotFound, CodeNotFound, "")
-	f("POST", "/v1/rooms/5/danmaku", viewer, `[1]`, bad, CodeInvalidArgument, "")
+	f("POST", "/v1/rooms/9223372036854775808/open", anchor, ``, bad, refusal.CodeInvalidArgument, "id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":9223372036854775808,"value":200}`, bad, refusal.CodeInvalidArgument, "gift_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":0}`, bad, refusal.CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/rooms/5/open", admin, `{"anchor_id":0}`, bad, refusal.CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":18446744073709551615}`, bad, refusal.CodeInvalidArgument, "room_b")
+	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":97}`, http.StatusNotFound, refusal.CodeNotFound, "room_b")
+	f("GET", "/v1/pk/5-6-1", viewer, ``, http.StatusNotFound, refusal.CodeNotFound, "")
+	f("POST", "/v1/rooms/5/danmaku", viewer, `[1]`, bad, refusal.CodeInvalidArgument, "")
 	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"`+strings.Repeat("x", 64<<10)+`"}`,
-		http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "")
-	f("GET", "/v1/rooms/5", "", ``, http.StatusUnauthorized, CodeUnauthenticated, "")
+		http.StatusRequestEntityTooLarge, refusal.CodePayloadTooLarge, "")
+	f("GET", "/v1/rooms/5", "", ``, http.StatusUnauthorized, refusal.CodeUnauthenticated, "")
 
 	// Accepted ones, then the per-user, per-room rate (1/s, burst 3).
 	if r := e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":8}`); r.status != http.StatusAccepted {
@@ -129,7 +130,7 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 		if r.status == http.StatusAccepted && i < 5 {
 			continue
 		}
-		wantError(t, r, http.StatusTooManyRequests, CodeRateLimited, "text")
+		wantError(t, r, http.StatusTooManyRequests, refusal.CodeRateLimited, "text")
 		break
 	}
 	if r := e.post("/v1/rooms/6/danmaku", viewer, `{"text":"hi"}`); r.status != http.StatusAccepted {

@@ -2,8 +2,10 @@
 // requests (JWT HS256), limits them per user (Redis), answers errors in one
 // JSON shape, serves /healthz, /readyz and /metrics, and hosts the handlers
 // of api.md's "Events in" and "History" sections. Domain packages hold no
-// HTTP: handlers read straight from the request into the domain decoders.
-// Later features mount their routes on Server.V1 and Server.Admin.
+// HTTP: handlers read straight from the request into the domain decoders,
+// and pass the domain's *refusal.Error on to WriteError. Every other domain
+// mounts its routes with MountX(s, dep) (MountRadio, MountRooms,
+// MountAnalytics, MountPush) before Start.
 package api
 
 import (
@@ -20,6 +22,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Config configures a Server. The zero value of every field but AuthSecret
@@ -52,8 +56,6 @@ type Config struct {
 	// History serves timelines and resume points. nil = the History routes
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
-	// Radio serves api.md's "Smart radio" routes; nil = not mounted.
-	Radio Radio
 
 	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
 	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
@@ -161,9 +163,11 @@ func New(cfg Config) (*Server, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(s.observe, s.recoverPanic, strictQuery)
-	e.NoRoute(func(c *gin.Context) { WriteError(c, NotFound("no route for "+c.Request.URL.Path)) })
+	e.NoRoute(func(c *gin.Context) {
+		WriteError(c, refusal.New(refusal.NotFound, "", "no route for %s", c.Request.URL.Path))
+	})
 	e.NoMethod(func(c *gin.Context) {
-		WriteError(c, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Message: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
+		WriteError(c, refusal.New(refusal.MethodNotAllowed, "", "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	s.engine = e
 
@@ -178,9 +182,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History != nil {
 		s.mountHistory()
-	}
-	if cfg.Radio != nil {
-		s.mountRadio()
 	}
 	if cfg.DevLogin {
 		s.mountDevLogin()

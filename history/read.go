@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Page is one page of a user's history, newest first.
@@ -172,7 +173,7 @@ func (s *Store) Progress(ctx context.Context, userID uint64, keys []ItemKey) (ma
 		return out, nil
 	}
 	if len(keys) > 1000 {
-		return nil, &InvalidError{Field: "items", Reason: fmt.Sprintf("%d items, at most 1000", len(keys))}
+		return nil, refusal.Invalidf("items", "%d items, at most 1000", len(keys))
 	}
 	fields := make([]string, len(keys))
 	for i, key := range keys {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 func TestPagingStableWhileNewPlaysArrive(t *testing.T) {
@@ -79,9 +80,8 @@ func TestHistoryBadInput(t *testing.T) {
 		if !errors.Is(err, want) {
 			t.Fatalf("History(%d, %d, %q) = %v, want %v", biz, limit, cur, err, want)
 		}
-		var ie *InvalidError
-		if want != nil && !errors.As(err, &ie) {
-			t.Fatalf("not an *InvalidError: %v", err)
+		if _, ok := refusal.As(err); want != nil && !ok {
+			t.Fatalf("not a *refusal.Error: %v", err)
 		}
 	}
 	f(0, 20, "", nil)

@@ -47,6 +47,7 @@ import (
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/promreg"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // TombstoneTTL is how long deletes and clears are kept in Redis. Ingest
@@ -248,27 +249,19 @@ func ParseItemKey(s string) (ItemKey, error) {
 	biz, okb := ingest.ParseBiz(b)
 	n, err := strconv.ParseUint(id, 10, 64)
 	if !ok || !okb || err != nil || n == 0 {
-		return ItemKey{}, &InvalidError{Field: "items", Reason: fmt.Sprintf("bad item key %q: want biz:item_id", s)}
+		return ItemKey{}, refusal.Invalidf("items", "bad item key %q: want biz:item_id", s)
 	}
 	return ItemKey{Biz: biz, ItemID: n}, nil
 }
 
-// InvalidError is a caller mistake (HTTP 400). Field names the parameter.
-type InvalidError struct {
-	Field  string
-	Reason string
-}
-
-// Error implements error.
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
-
-// Validation errors the HTTP layer maps to 400; compare with errors.Is, or
-// use errors.As with *InvalidError to read the field.
+// The caller's mistakes (Invalid refusals, HTTP 400 naming the field).
+// Compare with errors.Is; every other caller mistake the store returns is
+// a *refusal.Error too, so refusal.As reads the field of any of them.
 var (
-	ErrBadCursor = &InvalidError{Field: "cursor", Reason: "malformed cursor"}
-	ErrBadLimit  = &InvalidError{Field: "limit", Reason: "limit must be 1..100"}
-	ErrBadBiz    = &InvalidError{Field: "biz", Reason: "unknown biz"}
-	ErrBadItem   = &InvalidError{Field: "item_id", Reason: "item_id must be positive"}
+	ErrBadCursor = refusal.Invalidf("cursor", "malformed cursor")
+	ErrBadLimit  = refusal.Invalidf("limit", "limit must be 1..100")
+	ErrBadBiz    = refusal.Invalidf("biz", "unknown biz")
+	ErrBadItem   = refusal.Invalidf("item_id", "item_id must be positive")
 )
 
 func checkBiz(biz ingest.Biz, allowAll bool) error {

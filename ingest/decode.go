@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Limits from api.md ("Events in").
@@ -32,70 +33,19 @@ type Caller struct {
 	Service bool
 }
 
-// FieldError is one validation failure. Field is the JSON path as api.md
-// shows it: "ts", "item_id", "events[3].ts"; "" when the body as a whole is
-// at fault.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists every bad event of a request, at most one error per
-// event (its first bad field), in index order. The HTTP layer answers 400.
-type ValidationError struct {
-	Errors []FieldError
-}
-
-// Error lists the first three failures, for logs; the HTTP layer renders
-// Errors itself.
-func (e *ValidationError) Error() string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "%d invalid field(s)", len(e.Errors))
-	for i, fe := range e.Errors {
-		if i == 3 {
-			fmt.Fprintf(&sb, "; and %d more", len(e.Errors)-i)
-			break
-		}
-		sb.WriteString("; ")
-		if fe.Field != "" {
-			sb.WriteString(fe.Field)
-			sb.WriteString(": ")
-		}
-		sb.WriteString(fe.Message)
-	}
-	return sb.String()
-}
-
 var (
 	// ErrTooManyEvents is returned (wrapped) for a batch of more than
-	// MaxBatchEvents events; the HTTP layer answers 413.
-	ErrTooManyEvents = errors.New("too many events")
+	// MaxBatchEvents events: a 413 naming "events".
+	ErrTooManyEvents = &refusal.Error{Kind: refusal.TooLarge, Field: "events",
+		Message: "a batch holds at most " + strconv.Itoa(MaxBatchEvents) + " events"}
 	// ErrBodyTooLarge is returned (wrapped) for a body larger than
-	// MaxBodyBytes; the HTTP layer answers 413.
-	ErrBodyTooLarge = errors.New("request body too large")
-	// ErrForbiddenUser is what every *ForbiddenError matches with errors.Is:
-	// a user token named another user's user_id. The HTTP layer answers 403.
-	ErrForbiddenUser = errors.New("user_id names another user")
+	// MaxBodyBytes: a 413.
+	ErrBodyTooLarge = &refusal.Error{Kind: refusal.TooLarge,
+		Message: "request body exceeds " + strconv.Itoa(MaxBodyBytes) + " bytes"}
 	// errNoCaller is a wiring bug: the HTTP layer passed an unauthenticated
-	// caller. It is not the client's fault, so it is not a ValidationError.
+	// caller. It is not the client's fault, so it is not a refusal.
 	errNoCaller = errors.New("ingest: caller has user id 0 and is not a service")
 )
-
-// ForbiddenError is the first event whose user_id a user token may not post
-// for. It matches ErrForbiddenUser.
-type ForbiddenError struct {
-	Field  string // "user_id" or "events[3].user_id"
-	UserID uint64 // what the event named
-	Caller uint64 // who the token is
-}
-
-// Error names the field and both users, for logs.
-func (e *ForbiddenError) Error() string {
-	return fmt.Sprintf("%s: user %d may not post events for user %d", e.Field, e.Caller, e.UserID)
-}
-
-// Unwrap lets errors.Is(err, ErrForbiddenUser) match.
-func (e *ForbiddenError) Unwrap() error { return ErrForbiddenUser }
 
 // DecodeProgress decodes the body of POST /v1/progress: one object with the
 // fields of a progress event; "type" may be omitted and, if given, must be
@@ -117,7 +67,7 @@ func DecodeProgress(body []byte, c Caller, now time.Time) (Event, error) {
 		return Event{}, d.forbidden
 	}
 	if bad.field != "" {
-		return Event{}, &ValidationError{Errors: []FieldError{{Field: bad.field, Message: bad.msg}}}
+		return Event{}, refusal.Batch([]*refusal.Error{refusal.Invalidf(bad.field, "%s", bad.msg)})
 	}
 	return e, nil
 }
@@ -141,9 +91,11 @@ func DecodeProgress(body []byte, c Caller, now time.Time) (Event, error) {
 //
 // Errors, in order of precedence: a body over MaxBodyBytes or more than
 // MaxBatchEvents events (ErrBodyTooLarge, ErrTooManyEvents; 413) and
-// malformed JSON (a ValidationError with the byte offset; 400), whichever is
-// met first while scanning; then *ForbiddenError (403); then a
-// ValidationError listing every bad event (400).
+// malformed JSON (an Invalid refusal with the byte offset; 400), whichever
+// is met first while scanning; then a Forbidden refusal naming the first
+// user_id a user token may not post for (403); then an Invalid refusal
+// listing every bad event in its Details (400). Every error but a wiring
+// bug is a *refusal.Error.
 func DecodeBatch(body []byte, c Caller, now time.Time) ([]Event, error) {
 	d, err := newDecoder(body, c, now)
 	if err != nil {
@@ -155,7 +107,7 @@ func DecodeBatch(body []byte, c Caller, now time.Time) ([]Event, error) {
 	}
 	var (
 		evs       []Event
-		errs      []FieldError
+		errs      []*refusal.Error
 		sawEvents bool
 	)
 	if s.peek() == '}' {
@@ -175,13 +127,13 @@ func DecodeBatch(body []byte, c Caller, now time.Time) ([]Event, error) {
 			case !isEvents:
 				err = s.skip(1)
 			case sawEvents:
-				return nil, &ValidationError{Errors: []FieldError{{Field: "events", Message: "given more than once"}}}
+				return nil, refusal.Batch([]*refusal.Error{refusal.Invalidf("events", "given more than once")})
 			case s.peek() == 'n':
 				sawEvents = true
 				err = s.literal("null")
 			case s.peek() != '[':
 				sawEvents = true
-				errs = append(errs, FieldError{Field: "events", Message: "must be an array, got " + kindOf(s.peek())})
+				errs = append(errs, refusal.Invalidf("events", "must be an array, got %s", kindOf(s.peek())))
 				err = s.skip(1)
 			default:
 				sawEvents = true
@@ -210,16 +162,16 @@ func DecodeBatch(body []byte, c Caller, now time.Time) ([]Event, error) {
 		return nil, d.forbidden
 	}
 	if len(errs) == 0 && len(evs) == 0 {
-		errs = append(errs, FieldError{Field: "events", Message: "must hold at least one event"})
+		errs = append(errs, refusal.Invalidf("events", "must hold at least one event"))
 	}
 	if len(errs) > 0 {
-		return nil, &ValidationError{Errors: errs}
+		return nil, refusal.Batch(errs)
 	}
 	return evs, nil
 }
 
 // events reads the array of a batch, s.i being at '['.
-func (d *decoder) events() ([]Event, []FieldError, error) {
+func (d *decoder) events() ([]Event, []*refusal.Error, error) {
 	s := &d.s
 	s.i++
 	// An upper bound on the number of events without a second pass: every
@@ -227,7 +179,7 @@ func (d *decoder) events() ([]Event, []FieldError, error) {
 	// cost more than the count (a vectorised scan).
 	n := bytes.Count(s.b[s.i:], []byte{'{'})
 	evs := make([]Event, 0, min(n, MaxBatchEvents))
-	var errs []FieldError
+	var errs []*refusal.Error
 	if s.peek() == ']' {
 		s.i++
 		return evs, nil, nil
@@ -238,7 +190,7 @@ func (d *decoder) events() ([]Event, []FieldError, error) {
 		}
 		d.index = i
 		if c := s.peek(); c != '{' {
-			errs = append(errs, FieldError{Field: "events[" + strconv.Itoa(i) + "]", Message: "must be an object, got " + kindOf(c)})
+			errs = append(errs, refusal.Invalidf("events["+strconv.Itoa(i)+"]", "must be an object, got %s", kindOf(c)))
 			if err := s.skip(1); err != nil {
 				return nil, nil, err
 			}
@@ -249,7 +201,7 @@ func (d *decoder) events() ([]Event, []FieldError, error) {
 				return nil, nil, err
 			}
 			if bad.field != "" {
-				errs = append(errs, FieldError{Field: d.path(bad.field), Message: bad.msg})
+				errs = append(errs, refusal.Invalidf(d.path(bad.field), "%s", bad.msg))
 			}
 		}
 		switch s.peek() {
@@ -266,7 +218,7 @@ func (d *decoder) events() ([]Event, []FieldError, error) {
 
 // invalidJSON turns a syntax error into the 400 the HTTP layer reports.
 func invalidJSON(field string, err error) error {
-	return &ValidationError{Errors: []FieldError{{Field: field, Message: err.Error()}}}
+	return refusal.Batch([]*refusal.Error{refusal.Invalidf(field, "%s", err.Error())})
 }
 
 type decoder struct {
@@ -276,7 +228,7 @@ type decoder struct {
 	batch        bool
 	index        int
 	lastDevice   string // devices repeat across a batch: share one string
-	forbidden    *ForbiddenError
+	forbidden    *refusal.Error
 }
 
 func newDecoder(body []byte, c Caller, now time.Time) (*decoder, error) {
@@ -302,7 +254,7 @@ func (d *decoder) end() error {
 	return nil
 }
 
-// path names a field of the current event for a FieldError. Only called on
+// path names a field of the current event for a refusal. Only called on
 // errors, so the allocation is off the hot path.
 func (d *decoder) path(field string) string {
 	if !d.batch {
@@ -463,7 +415,7 @@ func (d *decoder) event(e *Event, progress bool) (badField, error) {
 	switch {
 	case has&hasUser != 0 && !d.c.Service && r.UserID != d.c.UserID:
 		if d.forbidden == nil {
-			d.forbidden = &ForbiddenError{Field: d.path("user_id"), UserID: r.UserID, Caller: d.c.UserID}
+			d.forbidden = refusal.New(refusal.Forbidden, d.path("user_id"), "user %d may not post events for user %d", d.c.UserID, r.UserID)
 		}
 	case has&hasUser == 0 && d.c.Service:
 		return badField{"user_id", "is required with a service token"}, nil

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/onair/onair/internal/refusal"
 	"time"
 )
 
@@ -52,17 +54,17 @@ func TestDecodeBatchInvalid(t *testing.T) {
 		t.Helper()
 		body := `{"events":[` + ev + `]}`
 		evs, err := DecodeBatch([]byte(body), testUser, testNow)
-		var ve *ValidationError
-		if !errors.As(err, &ve) {
-			t.Fatalf("%s: got %v, %v; want a ValidationError", ev, evs, err)
+		ve, ok := refusal.As(err)
+		if !ok || ve.Kind != refusal.Invalid {
+			t.Fatalf("%s: got %v, %v; want an Invalid refusal", ev, evs, err)
 		}
 		if !strings.HasPrefix(wantField, "events") {
 			wantField = "events[0]." + wantField
 		}
-		if len(ve.Errors) != 1 || ve.Errors[0].Field != wantField {
-			t.Fatalf("%s: got %+v, want one error on %q", ev, ve.Errors, wantField)
+		if len(ve.Details) != 1 || ve.Details[0].Field != wantField {
+			t.Fatalf("%s: got %+v, want one error on %q", ev, ve.Details, wantField)
 		}
-		if ve.Errors[0].Message == "" {
+		if ve.Details[0].Message == "" {
 			t.Fatalf("%s: empty message", ev)
 		}
 	}
@@ -181,12 +183,12 @@ func TestDecodeBatchEvents(t *testing.T) {
 	f := func(body, wantField string) {
 		t.Helper()
 		evs, err := DecodeBatch([]byte(body), testUser, testNow)
-		var ve *ValidationError
-		if !errors.As(err, &ve) {
-			t.Fatalf("%s: got %v, %v; want a ValidationError", body, evs, err)
+		ve, ok := refusal.As(err)
+		if !ok || ve.Kind != refusal.Invalid {
+			t.Fatalf("%s: got %v, %v; want an Invalid refusal", body, evs, err)
 		}
-		if len(ve.Errors) != 1 || ve.Errors[0].Field != wantField {
-			t.Fatalf("%s: got %+v, want one error on %q", body, ve.Errors, wantField)
+		if len(ve.Details) != 1 || ve.Details[0].Field != wantField {
+			t.Fatalf("%s: got %+v, want one error on %q", body, ve.Details, wantField)
 		}
 	}
 	f(`{}`, "events")
@@ -225,12 +227,12 @@ func TestDecodeBatchManyErrors(t *testing.T) {
 		7,
 		{"type":"like","biz":"audio","item_id":1,"ts":"x"}]}`
 	_, err := DecodeBatch([]byte(body), testUser, testNow)
-	var ve *ValidationError
-	if !errors.As(err, &ve) {
+	ve, ok := refusal.As(err)
+	if !ok {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, fe := range ve.Errors {
+	for _, fe := range ve.Details {
 		got = append(got, fe.Field)
 	}
 	want := []string{"events[1].item_id", "events[3].anchor_id", "events[4]", "events[5].ts"}
@@ -277,12 +279,12 @@ func TestDecodeUserID(t *testing.T) {
 	}
 	// Another user's id: 403, and it wins over 400s elsewhere in the batch.
 	_, err = DecodeBatch(batch(`,"ts":"x"`, `,"user_id":43`, `,"user_id":44`), testUser, testNow)
-	var fe *ForbiddenError
-	if !errors.As(err, &fe) || !errors.Is(err, ErrForbiddenUser) || fe.Field != "events[1].user_id" || fe.UserID != 43 || fe.Caller != 42 {
+	fe, ok := refusal.As(err)
+	if !ok || fe.Kind != refusal.Forbidden || fe.Field != "events[1].user_id" || fe.Message != "user 42 may not post events for user 43" {
 		t.Fatalf("got %#v", err)
 	}
 	_, err = DecodeProgress([]byte(`{"biz":"audio","item_id":1,"position_ms":1,"ts":1763800000000,"user_id":7}`), testUser, testNow)
-	if !errors.As(err, &fe) || fe.Field != "user_id" {
+	if fe, ok := refusal.As(err); !ok || fe.Kind != refusal.Forbidden || fe.Field != "user_id" {
 		t.Fatalf("got %#v", err)
 	}
 	// A service: any user, but it must say which.
@@ -292,12 +294,11 @@ func TestDecodeUserID(t *testing.T) {
 		t.Fatalf("%+v %v", evs, err)
 	}
 	_, err = DecodeBatch(batch(`,"user_id":43`, ``), svc, testNow)
-	var ve *ValidationError
-	if !errors.As(err, &ve) || ve.Errors[0].Field != "events[1].user_id" {
+	if ve, ok := refusal.As(err); !ok || ve.Details[0].Field != "events[1].user_id" {
 		t.Fatalf("got %v", err)
 	}
 	// A caller without identity is a wiring bug, not a client error.
-	if _, err := DecodeBatch(batch(``), Caller{}, testNow); err == nil || errors.As(err, &ve) {
+	if _, err := DecodeBatch(batch(``), Caller{}, testNow); err == nil || errors.As(err, new(*refusal.Error)) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -314,8 +315,8 @@ func TestDecodeProgress(t *testing.T) {
 	f := func(body, wantField string) {
 		t.Helper()
 		_, err := DecodeProgress([]byte(body), testUser, testNow)
-		var ve *ValidationError
-		if !errors.As(err, &ve) || len(ve.Errors) != 1 || ve.Errors[0].Field != wantField {
+		ve, ok := refusal.As(err)
+		if !ok || len(ve.Details) != 1 || ve.Details[0].Field != wantField {
 			t.Fatalf("%s: got %v, want an error on %q", body, err, wantField)
 		}
 	}

@@ -70,6 +70,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := WS(ctx, cfg)
 		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0 || s.SendErrors > 0, func() { TextWS(stdout, cfg, s) })
+	case "soak":
+		cfg, err := parseSoak(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "soak", err)
+		}
+		s, err := Soak(ctx, cfg)
+		if err == nil {
+			err = os.MkdirAll(cfg.Run.ReportDir, 0o755)
+		}
+		if err == nil {
+			err = writeJSON(filepath.Join(cfg.Run.ReportDir, "soak.json"), s)
+		}
+		return finish(stdout, stderr, cfg.Run.ReportDir, err, len(s.Problems) > 0 || s.Interrupted, func() { TextSoak(stdout, s) })
 	case "table":
 		cfg, err := parseTable(args, stderr)
 		if err != nil {
@@ -136,6 +149,9 @@ commands:
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]
             [--hold 5s] steady reports and history reads while each dependency of an onair dev
             stack is frozen (SIGSTOP) and killed; latencies, statuses, time to ready, lost events
+  soak      [--scenario mixed] --rate N --duration D [--interval 1m --warmup 5m --flat 0.10]
+            hold a scenario, sample the server's memory (RSS, Go heap, Redis) and
+            p99 every interval; fail if memory keeps rising after the warm-up or any 5xx
   table     [--commit C --go-bench FILE --keep BENCHMARKS.md] DIR...
             write BENCHMARKS.md (to stdout) from the report directories of
             a bench run (summary.json / e2e.json, command.txt, exit.txt)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -79,10 +78,7 @@ func (e *env) node(cfg push.Config) *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a.V1().GET("/ws", func(c *gin.Context) {
-		cl, _ := api.ClaimsFrom(c)
-		gw.ServeWS(c.Writer, c.Request, cl.UserID)
-	})
+	api.MountPush(a, gw)
 	srv := httptest.NewServer(a.Handler())
 	e.t.Cleanup(func() {
 		srv.Close()

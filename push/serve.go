@@ -2,12 +2,13 @@ package push
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // ServeWS upgrades GET /v1/ws?room=<id>[&since=<seq>] for user, whose token
@@ -18,7 +19,7 @@ import (
 // down.
 func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 	if g.conns.isClosing() {
-		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "shutting_down", "", "this node is shutting down; reconnect")
+		g.refuse(w, &refusal.Error{Kind: refusal.Unavailable, Reason: "shutting_down", Message: "this node is shutting down; reconnect"})
 		return
 	}
 	if g.conns.full() {
@@ -28,18 +29,18 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 	q := r.URL.Query()
 	roomID, err := strconv.ParseUint(q.Get("room"), 10, 64)
 	if err != nil || roomID == 0 {
-		g.refuse(w, http.StatusBadRequest, "invalid_argument", "bad_request", "room", "room must be a positive integer room id")
+		g.refuse(w, &refusal.Error{Kind: refusal.Invalid, Reason: "bad_request", Field: "room", Message: "room must be a positive integer room id"})
 		return
 	}
 	since := int64(-1)
 	if s := q.Get("since"); s != "" {
 		if since, err = strconv.ParseInt(s, 10, 64); err != nil || since < 0 {
-			g.refuse(w, http.StatusBadRequest, "invalid_argument", "bad_request", "since", "since must be a non-negative seq")
+			g.refuse(w, &refusal.Error{Kind: refusal.Invalid, Reason: "bad_request", Field: "since", Message: "since must be a non-negative seq"})
 			return
 		}
 	}
 	if !g.originAllowed(r) {
-		g.refuse(w, http.StatusForbidden, "permission_denied", "origin", "Origin", "origin "+r.Header.Get("Origin")+" is not allowed")
+		g.refuse(w, &refusal.Error{Kind: refusal.Forbidden, Reason: "origin", Field: "Origin", Message: "origin " + r.Header.Get("Origin") + " is not allowed"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -47,11 +48,11 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 	cancel()
 	if err != nil {
 		g.log.Warn("push: cannot check room", "room", roomID, "err", err)
-		g.refuse(w, http.StatusServiceUnavailable, "unavailable", "redis", "", "room registry unavailable; retry")
+		g.refuse(w, &refusal.Error{Kind: refusal.Unavailable, Reason: "redis", Message: "room registry unavailable; retry"})
 		return
 	}
 	if !ok {
-		g.refuse(w, http.StatusNotFound, "not_found", "not_found", "room", "room "+strconv.FormatUint(roomID, 10)+" not found")
+		g.refuse(w, &refusal.Error{Kind: refusal.NotFound, Reason: "not_found", Field: "room", Message: "room " + strconv.FormatUint(roomID, 10) + " not found"})
 		return
 	}
 	if !g.conns.reserve() { // the last slot went to a concurrent upgrade
@@ -114,20 +115,16 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 	return false
 }
 
-// refuse answers a refused upgrade in api.md's error shape and counts it.
 // refuseFull answers an upgrade beyond MaxConns.
 func (g *Gateway) refuseFull(w http.ResponseWriter) {
-	g.refuse(w, http.StatusServiceUnavailable, "unavailable", "full", "", "this node holds its maximum of connections; retry (another node may answer)")
+	g.refuse(w, &refusal.Error{Kind: refusal.Unavailable, Reason: "full",
+		Message: "this node holds its maximum of connections; retry (another node may answer)"})
 }
 
-func (g *Gateway) refuse(w http.ResponseWriter, status int, code, result, field, msg string) {
-	g.m.upgrades.WithLabelValues(result).Inc()
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	type body struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	}
-	_ = json.NewEncoder(w).Encode(map[string]body{"error": {code, msg, field}})
+// refuse answers a refused upgrade with the one JSON error writer the API
+// routes use (refusal.Write), and counts it under e.Reason in
+// onair_push_upgrades_total{result}.
+func (g *Gateway) refuse(w http.ResponseWriter, e *refusal.Error) {
+	g.m.upgrades.WithLabelValues(e.Label()).Inc()
+	refusal.Write(w, e)
 }

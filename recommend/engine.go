@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Config configures an Engine. Brokers is required; every other zero value
@@ -237,7 +239,7 @@ func (e *Engine) PutItems(ctx context.Context, items []Item) error {
 // PutStation validates st and writes it to the catalog stream.
 func (e *Engine) PutStation(ctx context.Context, st *Station) error {
 	if st.ID == 0 {
-		return fieldErr("id", "must be a positive integer")
+		return refusal.Invalidf("id", "must be a positive integer")
 	}
 	if err := st.Prepare(); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"math"
 
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Status is whether an item may be played.
@@ -61,27 +62,14 @@ const (
 	MaxTextBytes       = 256 // title, category, region
 )
 
-// FieldError is a validation failure naming the offending input, e.g.
-// "items[3].status" or "dayparts[1].start".
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
 // ValidateItems checks a PUT /v1/admin/catalog body; the first problem is
 // returned with its field path.
-func ValidateItems(items []Item) *FieldError {
+func ValidateItems(items []Item) *refusal.Error {
 	if len(items) == 0 {
-		return fieldErr("items", "at least one item is required")
+		return refusal.Invalidf("items", "at least one item is required")
 	}
 	if len(items) > MaxItemsPerRequest {
-		return fieldErr("items", "at most %d items per request, got %d", MaxItemsPerRequest, len(items))
+		return refusal.Invalidf("items", "at most %d items per request, got %d", MaxItemsPerRequest, len(items))
 	}
 	for i := range items {
 		if err := validateItem(&items[i], fmt.Sprintf("items[%d].", i)); err != nil {
@@ -91,41 +79,41 @@ func ValidateItems(items []Item) *FieldError {
 	return nil
 }
 
-func validateItem(it *Item, p string) *FieldError {
+func validateItem(it *Item, p string) *refusal.Error {
 	switch {
 	case it.ItemID == 0 || it.ItemID > math.MaxInt64:
-		return fieldErr(p+"item_id", "must be an integer in 1..2^63-1")
+		return refusal.Invalidf(p+"item_id", "must be an integer in 1..2^63-1")
 	case it.AlbumID == 0 || it.AlbumID > math.MaxInt64:
-		return fieldErr(p+"album_id", "must be an integer in 1..2^63-1")
+		return refusal.Invalidf(p+"album_id", "must be an integer in 1..2^63-1")
 	case it.ArtistID > math.MaxInt64:
-		return fieldErr(p+"artist_id", "must be an integer in 0..2^63-1")
+		return refusal.Invalidf(p+"artist_id", "must be an integer in 0..2^63-1")
 	case it.Status != StatusOnline && it.Status != StatusOffline:
-		return fieldErr(p+"status", "must be online or offline, got %q", it.Status)
+		return refusal.Invalidf(p+"status", "must be online or offline, got %q", it.Status)
 	case math.IsNaN(it.Score) || math.IsInf(it.Score, 0):
-		return fieldErr(p+"score", "must be a finite number")
+		return refusal.Invalidf(p+"score", "must be a finite number")
 	case it.OnlineAt < 0:
-		return fieldErr(p+"online_at", "must be Unix milliseconds >= 0")
+		return refusal.Invalidf(p+"online_at", "must be Unix milliseconds >= 0")
 	case it.DurationMs < 0:
-		return fieldErr(p+"duration_ms", "must be >= 0")
+		return refusal.Invalidf(p+"duration_ms", "must be >= 0")
 	case it.StartsAt < 0 || it.EndsAt < 0:
-		return fieldErr(p+"starts_at", "flight dates must be Unix milliseconds >= 0")
+		return refusal.Invalidf(p+"starts_at", "flight dates must be Unix milliseconds >= 0")
 	case it.EndsAt != 0 && it.EndsAt <= it.StartsAt:
-		return fieldErr(p+"ends_at", "must be after starts_at")
+		return refusal.Invalidf(p+"ends_at", "must be after starts_at")
 	case len(it.Tags) > MaxTags:
-		return fieldErr(p+"tags", "at most %d tags, got %d", MaxTags, len(it.Tags))
+		return refusal.Invalidf(p+"tags", "at most %d tags, got %d", MaxTags, len(it.Tags))
 	case len(it.Title) > MaxTextBytes:
-		return fieldErr(p+"title", "at most %d bytes", MaxTextBytes)
+		return refusal.Invalidf(p+"title", "at most %d bytes", MaxTextBytes)
 	case len(it.Category) > MaxTextBytes:
-		return fieldErr(p+"category", "at most %d bytes", MaxTextBytes)
+		return refusal.Invalidf(p+"category", "at most %d bytes", MaxTextBytes)
 	case len(it.Region) > MaxTextBytes:
-		return fieldErr(p+"region", "at most %d bytes", MaxTextBytes)
+		return refusal.Invalidf(p+"region", "at most %d bytes", MaxTextBytes)
 	}
 	if _, ok := ingest.ParseBiz(it.Biz); !ok {
-		return fieldErr(p+"biz", "must be one of audio video live article comic radio, got %q", it.Biz)
+		return refusal.Invalidf(p+"biz", "must be one of audio video live article comic radio, got %q", it.Biz)
 	}
 	for j, tag := range it.Tags {
 		if tag == "" || len(tag) > MaxTagBytes {
-			return fieldErr(fmt.Sprintf("%stags[%d]", p, j), "a tag is 1..%d bytes", MaxTagBytes)
+			return refusal.Invalidf(fmt.Sprintf("%stags[%d]", p, j), "a tag is 1..%d bytes", MaxTagBytes)
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 	_ "time/tzdata" // IANA zones even on hosts without /usr/share/zoneinfo
+
+	"github.com/onair/onair/internal/refusal"
 )
 
 // Station is a smart-radio station: its clock (dayparts by weekday in its
@@ -98,41 +100,41 @@ var dayNames = map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, 
 // Prepare validates s and fills what resolution needs (zone, minutes,
 // holiday set). A station is used only once Prepare succeeded; the error
 // names the field.
-func (s *Station) Prepare() *FieldError {
+func (s *Station) Prepare() *refusal.Error {
 	if s.Name == "" || len(s.Name) > MaxTextBytes {
-		return fieldErr("name", "1..%d bytes required", MaxTextBytes)
+		return refusal.Invalidf("name", "1..%d bytes required", MaxTextBytes)
 	}
 	if s.Timezone == "" || s.Timezone == "Local" {
-		return fieldErr("timezone", "an IANA time zone is required, e.g. Asia/Shanghai")
+		return refusal.Invalidf("timezone", "an IANA time zone is required, e.g. Asia/Shanghai")
 	}
 	loc, err := time.LoadLocation(s.Timezone)
 	if err != nil {
-		return fieldErr("timezone", "unknown time zone %q", s.Timezone)
+		return refusal.Invalidf("timezone", "unknown time zone %q", s.Timezone)
 	}
 	s.loc = loc
 	s.holidays = make(map[civil]bool, len(s.Holidays))
 	for i, h := range s.Holidays {
 		d, err := time.Parse(time.DateOnly, h)
 		if err != nil {
-			return fieldErr(fmt.Sprintf("holidays[%d]", i), "want a date YYYY-MM-DD, got %q", h)
+			return refusal.Invalidf(fmt.Sprintf("holidays[%d]", i), "want a date YYYY-MM-DD, got %q", h)
 		}
 		s.holidays[civilOf(d)] = true
 	}
 	if sep := s.Separation; sep != nil {
 		switch {
 		case sep.Window < 2 || sep.Window > 100:
-			return fieldErr("separation.window", "must be in 2..100, got %d", sep.Window)
+			return refusal.Invalidf("separation.window", "must be in 2..100, got %d", sep.Window)
 		case sep.Album < 1:
-			return fieldErr("separation.album", "must be >= 1, got %d", sep.Album)
+			return refusal.Invalidf("separation.album", "must be >= 1, got %d", sep.Album)
 		case sep.Artist < 1:
-			return fieldErr("separation.artist", "must be >= 1, got %d", sep.Artist)
+			return refusal.Invalidf("separation.artist", "must be >= 1, got %d", sep.Artist)
 		}
 	}
 	if s.MaxItems < 0 || s.MaxItems > MaxMaxItems {
-		return fieldErr("max_items", "must be in 0..%d (0 = %d), got %d", MaxMaxItems, DefaultMaxItems, s.MaxItems)
+		return refusal.Invalidf("max_items", "must be in 0..%d (0 = %d), got %d", MaxMaxItems, DefaultMaxItems, s.MaxItems)
 	}
 	if len(s.Dayparts) == 0 || len(s.Dayparts) > MaxDayparts {
-		return fieldErr("dayparts", "1..%d dayparts required", MaxDayparts)
+		return refusal.Invalidf("dayparts", "1..%d dayparts required", MaxDayparts)
 	}
 	for i := range s.Dayparts {
 		if err := s.Dayparts[i].prepare(fmt.Sprintf("dayparts[%d].", i)); err != nil {
@@ -146,22 +148,22 @@ func (s *Station) Prepare() *FieldError {
 	return nil
 }
 
-func (d *Daypart) prepare(p string) *FieldError {
+func (d *Daypart) prepare(p string) *refusal.Error {
 	if d.Name == "" || len(d.Name) > MaxTextBytes {
-		return fieldErr(p+"name", "1..%d bytes required", MaxTextBytes)
+		return refusal.Invalidf(p+"name", "1..%d bytes required", MaxTextBytes)
 	}
 	if len(d.Days) == 0 {
-		return fieldErr(p+"days", "at least one of mon..sun or holiday")
+		return refusal.Invalidf(p+"days", "at least one of mon..sun or holiday")
 	}
 	d.days = 0
 	for j, name := range d.Days {
 		bit, ok := dayNames[name]
 		if !ok {
-			return fieldErr(fmt.Sprintf("%sdays[%d]", p, j), "want mon..sun or holiday, got %q", name)
+			return refusal.Invalidf(fmt.Sprintf("%sdays[%d]", p, j), "want mon..sun or holiday, got %q", name)
 		}
 		d.days |= 1 << bit
 	}
-	var err *FieldError
+	var err *refusal.Error
 	if d.start, err = parseClock(p+"start", d.Start, false); err != nil {
 		return err
 	}
@@ -169,18 +171,18 @@ func (d *Daypart) prepare(p string) *FieldError {
 		return err
 	}
 	if d.end == d.start {
-		return fieldErr(p+"end", "must differ from start (00:00-24:00 is a whole day)")
+		return refusal.Invalidf(p+"end", "must differ from start (00:00-24:00 is a whole day)")
 	}
 	if d.end < d.start {
 		d.end += 1440 // runs past midnight
 	}
 	if len(d.Rounds) == 0 {
-		return fieldErr(p+"rounds", "at least one round of slots is required")
+		return refusal.Invalidf(p+"rounds", "at least one round of slots is required")
 	}
 	for r, round := range d.Rounds {
 		rp := fmt.Sprintf("%srounds[%d].", p, r)
 		if len(round.Slots) == 0 {
-			return fieldErr(rp+"slots", "a round needs at least one slot")
+			return refusal.Invalidf(rp+"slots", "a round needs at least one slot")
 		}
 		for k, sl := range round.Slots {
 			if err := sl.validate(fmt.Sprintf("%sslots[%d].", rp, k)); err != nil {
@@ -191,33 +193,33 @@ func (d *Daypart) prepare(p string) *FieldError {
 	return nil
 }
 
-func (sl *Slot) validate(p string) *FieldError {
+func (sl *Slot) validate(p string) *refusal.Error {
 	switch sl.Type {
 	case SlotPromo, SlotPersonal, SlotLive, SlotProgram:
 	default:
-		return fieldErr(p+"type", "unknown slot type %q (want promo, personal, live or program)", sl.Type)
+		return refusal.Invalidf(p+"type", "unknown slot type %q (want promo, personal, live or program)", sl.Type)
 	}
 	if sl.Count < 1 || sl.Count > MaxSlotCount {
-		return fieldErr(p+"count", "must be in 1..%d, got %d", MaxSlotCount, sl.Count)
+		return refusal.Invalidf(p+"count", "must be in 1..%d, got %d", MaxSlotCount, sl.Count)
 	}
 	if sl.MaxPerHour < 0 {
-		return fieldErr(p+"max_per_hour", "must be >= 0 (0 = no cap), got %d", sl.MaxPerHour)
+		return refusal.Invalidf(p+"max_per_hour", "must be >= 0 (0 = no cap), got %d", sl.MaxPerHour)
 	}
 	if len(sl.Filter.Tags) > MaxTags {
-		return fieldErr(p+"filter.tags", "at most %d tags", MaxTags)
+		return refusal.Invalidf(p+"filter.tags", "at most %d tags", MaxTags)
 	}
 	return nil
 }
 
 // parseClock parses "HH:MM" into minutes; "24:00" only where allowEnd.
-func parseClock(field, s string, allowEnd bool) (int, *FieldError) {
+func parseClock(field, s string, allowEnd bool) (int, *refusal.Error) {
 	var h, m int
 	if len(s) != 5 || s[2] != ':' || !digits(s[:2]) || !digits(s[3:]) {
-		return 0, fieldErr(field, "want HH:MM, got %q", s)
+		return 0, refusal.Invalidf(field, "want HH:MM, got %q", s)
 	}
 	h, m = int(s[0]-'0')*10+int(s[1]-'0'), int(s[3]-'0')*10+int(s[4]-'0')
 	if m > 59 || h > 24 || (h == 24 && (m != 0 || !allowEnd)) {
-		return 0, fieldErr(field, "%q is not a time of day (00:00..23:59%s)", s, map[bool]string{true: ", or 24:00 as an end"}[allowEnd])
+		return 0, refusal.Invalidf(field, "%q is not a time of day (00:00..23:59%s)", s, map[bool]string{true: ", or 24:00 as an end"}[allowEnd])
 	}
 	return h*60 + m, nil
 }
@@ -234,7 +236,7 @@ func digits(s string) bool {
 // checkOverlaps refuses two dayparts that share a minute of the week (or
 // of a holiday, which has its own clock). A daypart running past midnight
 // occupies the next day's first minutes.
-func (s *Station) checkOverlaps() *FieldError {
+func (s *Station) checkOverlaps() *refusal.Error {
 	type span struct{ from, to, dp int }
 	const week = 7 * 1440
 	var weekSpans, holSpans []span
@@ -260,7 +262,7 @@ func (s *Station) checkOverlaps() *FieldError {
 				x, y := spans[a], spans[b]
 				if x.dp != y.dp && x.from < y.to && y.from < x.to {
 					i, j := min(x.dp, y.dp), max(x.dp, y.dp)
-					return fieldErr(fmt.Sprintf("dayparts[%d]", j), "overlaps dayparts[%d] (%q and %q share time)", i, s.Dayparts[i].Name, s.Dayparts[j].Name)
+					return refusal.Invalidf(fmt.Sprintf("dayparts[%d]", j), "overlaps dayparts[%d] (%q and %q share time)", i, s.Dayparts[i].Name, s.Dayparts[j].Name)
 				}
 			}
 		}

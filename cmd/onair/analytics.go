@@ -12,6 +12,6 @@ func mountAnalytics(srv *api.Server, d *deps) error {
 	if err != nil {
 		return err
 	}
-	st.Mount(srv.Admin(), srv.Router())
+	api.MountAnalytics(srv, st)
 	return nil
 }

@@ -56,6 +56,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
+	if err := applyMemoryLimit(&cfg, devMemoryLimit, log); err != nil {
+		return err
+	}
 	if cfg.AuthSecret, err = authSecret(&cfg, true); err != nil {
 		return err
 	}
@@ -143,6 +146,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	}
 	log, err := cfg.newLogger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := applyMemoryLimit(&cfg, 0, log); err != nil {
 		return err
 	}
 	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {

@@ -45,6 +45,7 @@ type config struct {
 	DanmakuRate   int
 	LogLevel      string
 	Pprof         bool
+	MemoryLimit   string
 	Push          pushConfig
 
 	// secrets are the flags registered by secretVar, which redact masks.
@@ -102,6 +103,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.DanmakuRate, "danmaku-rate", board.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
+	if dev {
+		memDefault = "1536MiB unless GOMEMLIMIT or a cgroup limit is set"
+	}
+	str(&c.MemoryLimit, "memory-limit", "", "soft memory limit of the process, e.g. 1536MiB, 2GiB or off (default "+memDefault+")")
 	c.Push.flags(fs, dev, c)
 	if dev {
 		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")

@@ -61,10 +61,7 @@ func startPush(ctx context.Context, d *deps, srv *api.Server) error {
 	if err := gw.Start(ctx); err != nil {
 		return err
 	}
-	srv.V1().GET("/ws", func(c *gin.Context) {
-		cl, _ := api.ClaimsFrom(c)
-		gw.ServeWS(c.Writer, c.Request, cl.UserID)
-	})
+	api.MountPush(srv, gw)
 	d.st.started("push gateway", t0, gw.Shutdown)
 	return nil
 }

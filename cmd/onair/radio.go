@@ -34,24 +34,17 @@ func startRadio(ctx context.Context, d *deps) (*recommend.Engine, error) {
 	return eng, nil
 }
 
-// radioAPI is the Radio of api.Config: nil (not mounted) without the role.
-func radioAPI(eng *recommend.Engine) api.Radio {
-	if eng == nil {
-		return nil
-	}
-	return eng
-}
-
 // radioOnlyAPI serves the radio routes (and health, metrics) when the
 // process runs the radio role without the api role. Its /readyz checks
 // what radio depends on.
 func radioOnlyAPI(d *deps, eng *recommend.Engine) (string, error) {
 	t0 := time.Now()
-	srv, err := api.New(api.Config{Addr: d.cfg.HTTPAddr, AuthSecret: []byte(d.cfg.AuthSecret.reveal()), Radio: eng,
+	srv, err := api.New(api.Config{Addr: d.cfg.HTTPAddr, AuthSecret: []byte(d.cfg.AuthSecret.reveal()),
 		Registry: d.reg, Log: d.log.With("component", "api"), Ready: d.ready})
 	if err != nil {
 		return "", err
 	}
+	api.MountRadio(srv, eng)
 	if err := srv.Start(); err != nil {
 		return "", err
 	}

@@ -188,11 +188,14 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	srv, err := api.New(api.Config{
 		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
 		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
-		Producer: apiProd, History: apiHist, Radio: radioAPI(radio), Registry: d.reg, Log: d.log.With("component", "api"),
+		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
 		Ready: d.ready,
 	})
 	if err != nil {
 		return "", err
+	}
+	if radio != nil {
+		api.MountRadio(srv, radio)
 	}
 	if cfg.has("api") {
 		api.MountRooms(srv, c.rooms)
