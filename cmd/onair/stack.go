@@ -91,19 +91,19 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 	if err != nil {
 		return err
 	}
-	core, err := newCore(ctx, d)
+	c, err := newCore(ctx, d)
 	if err != nil {
 		return err
 	}
 	if cfg.has("aggregate") {
-		if err := startAggregate(d, core); err != nil {
+		if err := startAggregate(d, c); err != nil {
 			return err
 		}
 	}
 	apiAddr := ""
 	switch {
 	case cfg.has("api") || cfg.has("push"):
-		apiAddr, err = startAPI(ctx, d, core, radio)
+		apiAddr, err = startAPI(ctx, d, c, radio)
 	case radio != nil:
 		apiAddr, err = radioOnlyAPI(d, radio)
 	}
