@@ -42,7 +42,7 @@ type Config struct {
 	// than this is counted again. 0 means 1 hour.
 	DedupeWindow time.Duration
 
-	// Rooms counts gifts into live rooms (package push/board); nil = gifts
+	// Rooms counts gifts into live rooms (package rooms); nil = gifts
 	// are only stored in ClickHouse.
 	Rooms RoomSink
 

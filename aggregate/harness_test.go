@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -301,44 +300,32 @@ func head(s []string) []string {
 // on h's world, for a test to SIGKILL at any instant.
 func (h *harness) startChild() *exec.Cmd {
 	h.t.Helper()
-	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(h.t), h.prefix, testenv.ClickHouseAddr(h.t), h.db}, "|")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
-	cmd.Env = testenv.ChildEnv(childEnv + "=" + spec)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	return cmd
+	return testenv.StartChild(h.t, "TestAggregatorChild", h.childWorld(""))
 }
 
-// childEnv is how the kill test hands its world to the child aggregator.
-const childEnv = "ONAIR_AGGREGATE_CHILD"
+// childWorld is h's world for a child aggregator playing mode.
+func (h *harness) childWorld(mode string) testenv.ChildWorld {
+	return testenv.ChildWorld{Brokers: h.brokers, Redis: testenv.RedisAddr(h.t), Prefix: h.prefix,
+		ClickHouse: testenv.ClickHouseAddr(h.t), Database: h.db, Mode: mode}
+}
 
 // TestAggregatorChild is not a test: it is the body of the child process the
-// kill test starts (and SIGKILLs). It runs only with childEnv set.
+// kill test starts (and SIGKILLs). It runs only under testenv.StartChild.
 func TestAggregatorChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("helper process for TestKillAnywhereExactlyOnce")
-	}
-	// spec: brokers|redis|prefix|clickhouse|db[|mode]
-	f := strings.Split(spec, "|")
-	if len(f) < 5 {
-		t.Skipf("%s=%q is not a spec from this package's tests", childEnv, spec)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: f[1]})
-	ch, err := chdb.Open(chdb.Config{Addr: f[3]})
+	w := testenv.ChildWorldOf(t)
+	rdb := redis.NewClient(&redis.Options{Addr: w.Redis})
+	ch, err := chdb.Open(chdb.Config{Addr: w.ClickHouse})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, err := history.New(history.Config{Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4]})
+	hs, err := history.New(history.Config{Redis: rdb, Prefix: w.Prefix, ClickHouse: ch, Database: w.Database})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Brokers: strings.Split(f[0], ","), InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: f[2], ClickHouse: ch, Database: f[4],
+	cfg := Config{Brokers: w.Brokers, InstanceID: "kill-test-child", History: hs, Redis: rdb, Prefix: w.Prefix, ClickHouse: ch, Database: w.Database,
 		RedisFlush: 20 * time.Millisecond, ClickHouseFlush: time.Duration(50+os.Getpid()%100) * time.Millisecond,
 		ProgressFlush: time.Duration(100+os.Getpid()%500) * time.Millisecond}
-	if len(f) > 5 && f[5] == crasherMode {
+	if w.Mode == crasherMode {
 		// the rebalance test's member that crashes: it holds every
 		// ClickHouse row it fetched (it never flushes before its SIGKILL),
 		// and the group notices its silence within a short session

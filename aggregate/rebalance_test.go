@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,13 +110,7 @@ func TestRebalanceMidStreamKeepsExactness(t *testing.T) {
 // with the test binary).
 func (h *harness) startCrasher() *exec.Cmd {
 	h.t.Helper()
-	spec := strings.Join([]string{strings.Join(h.brokers, ","), testenv.RedisAddr(h.t), h.prefix, testenv.ClickHouseAddr(h.t), h.db, crasherMode}, "|")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAggregatorChild$", "-test.count=1")
-	cmd.Env = testenv.ChildEnv(childEnv + "=" + spec)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
+	cmd := testenv.StartChild(h.t, "TestAggregatorChild", h.childWorld(crasherMode))
 	h.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

@@ -8,7 +8,7 @@ import (
 )
 
 // RoomSink counts gifts into live rooms' rankings and PK bars (package
-// push/board). The write-back hands it every gift record above the
+// rooms). The write-back hands it every gift record above the
 // progress watermark, so after a crash it sees some records again: it must
 // count each (partition, offset) once, e.g. by a fence in the script that
 // counts. A failed call is retried with the same gifts first, so within a
@@ -23,10 +23,17 @@ import (
 // skipped), and drop what Redis counted of pending's users since the loss,
 // which ApplyGifts then applies. counted holds every gift of parts counted
 // in Redis that onair.events may not hold yet; pending is the job's gifts.
+// Once that succeeded it records that parts were rebuilt in epoch (the
+// Redis epoch's token), and Rebuilt returns that record: partition → the
+// epoch of its last rebuild. An aggregator that did not see the loss
+// itself (it started, or gained the partition, after it) rebuilds only
+// partitions nobody rebuilt in the current epoch: a second rebuild would
+// lower fences another owner already moved.
 // See DESIGN.md, "Live rooms after a Redis loss".
 type RoomSink interface {
 	ApplyGifts(ctx context.Context, gifts []Gift) error
-	RebuildGifts(ctx context.Context, parts []int32, counted, pending []Gift) error
+	RebuildGifts(ctx context.Context, parts []int32, epoch string, counted, pending []Gift) error
+	Rebuilt(ctx context.Context) (map[int32]string, error)
 }
 
 // Gift is one gift record as the aggregator took it in. It is ingest's
@@ -61,13 +68,6 @@ func (p *partition) applied(gifts []Gift) {
 	p.giftsApplied = append(p.giftsApplied[:0], p.giftsApplied[n:]...)
 }
 
-// rebuiltKey names a hash: partition → the Redis epoch in which its share
-// of the room rankings was rebuilt. An aggregator that did not see the loss
-// itself (it started, or gained the partition, after it) rebuilds only
-// partitions nobody rebuilt in the current epoch: a second rebuild would
-// lower fences another owner already moved (see DESIGN.md).
-func (a *Aggregator) rebuiltKey() string { return a.cfg.Prefix + "rooms:rebuilt" }
-
 // rebuildRooms marks partitions' share of the room rankings for a rebuild
 // by the next write-back: all of ids when this aggregator saw Redis lose
 // data (seen), else those not rebuilt in the current epoch, if it began
@@ -76,17 +76,17 @@ func (a *Aggregator) rebuildRooms(ids []int32, seen bool) {
 	if a.cfg.Rooms == nil || len(ids) == 0 || !seen && a.epoch.LostAt == 0 {
 		return
 	}
-	var done map[string]string
+	var done map[int32]string
 	if !seen {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // under mu
 		defer cancel()
 		var err error
-		if done, err = a.cfg.Redis.HGetAll(ctx, a.rebuiltKey()).Result(); err != nil {
+		if done, err = a.cfg.Rooms.Rebuilt(ctx); err != nil {
 			a.cfg.Log.Warn("cannot read which partitions' room rankings were rebuilt; rebuilding", "err", err)
 		}
 	}
 	for _, id := range ids {
-		if p := a.parts[id]; p != nil && done[itoa32(id)] != a.epoch.Token {
+		if p := a.parts[id]; p != nil && done[id] != a.epoch.Token {
 			p.rebuildRooms = true
 		}
 	}
@@ -98,13 +98,4 @@ func (a *Aggregator) rebuildRooms(ids []int32, seen bool) {
 // holds mu.
 func (p *partition) rebuildDue() bool {
 	return p.rebuildRooms && max(p.processed, p.watermark) >= p.progressWM
-}
-
-// rebuilt records that parts' share was rebuilt in epoch. Runs in the job.
-func (a *Aggregator) rebuilt(ctx context.Context, parts []int32, epoch string) error {
-	fields := make([]any, 0, 2*len(parts))
-	for _, id := range parts {
-		fields = append(fields, itoa32(id), epoch)
-	}
-	return a.cfg.Redis.HSet(ctx, a.rebuiltKey(), fields...).Err()
 }

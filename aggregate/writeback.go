@@ -127,10 +127,7 @@ func (a *Aggregator) runWriteBack(ctx context.Context, job *writeBackJob, gifts 
 		job.applied = applied
 	}
 	if len(job.rebuild) > 0 {
-		if err := a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.counted, gifts); err != nil {
-			return err
-		}
-		if err := a.rebuilt(ctx, job.rebuild, job.epoch); err != nil {
+		if err := a.cfg.Rooms.RebuildGifts(ctx, job.rebuild, job.epoch, job.counted, gifts); err != nil {
 			return err
 		}
 	}

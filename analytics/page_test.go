@@ -15,6 +15,7 @@ import (
 	"github.com/onair/onair/analytics"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/internal/apitest"
+	"github.com/onair/onair/internal/browsertest"
 	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
 )
@@ -129,21 +130,13 @@ func TestEndpoints(t *testing.T) {
 func TestPageInBrowser(t *testing.T) {
 	t.Parallel()
 	hs := pageServer(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(browsertest.Start(t), 60*time.Second)
 	defer cancel()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL+api.AnalyticsPagePath)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(ctx, t, `!document.getElementById("token-form").hidden`, "the page to ask for a token")
+	browsertest.WaitJS(t, ctx, `!document.getElementById("token-form").hidden`, "the page to ask for a token")
 	tok := token(t, api.RoleAdmin)
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Evaluate[chromedp.Void](`document.getElementById("token").value = "`+tok+`"; document.getElementById("token-save").click()`)(ctx, tg)
@@ -151,7 +144,7 @@ func TestPageInBrowser(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(ctx, t, `!!document.body.dataset.loaded`, "the page to load its data")
+	browsertest.WaitJS(t, ctx, `!!document.body.dataset.loaded`, "the page to load its data")
 	type drawn struct {
 		DauCanvas, ListeningCanvas, TopDay, Stations int
 		StationText                                  string
@@ -174,27 +167,10 @@ func TestPageInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(ctx, t, `!!document.body.dataset.loaded`, "the reloaded page to load its data")
+	browsertest.WaitJS(t, ctx, `!!document.body.dataset.loaded`, "the reloaded page to load its data")
 	formHidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("token-form").hidden`))
 	if err != nil || !formHidden {
 		t.Fatalf("after reload: form hidden %v, err %v; want the token remembered", formHidden, err)
-	}
-}
-
-// waitJS polls the page until the expression is true or ctx ends.
-func waitJS(ctx context.Context, t *testing.T, expr, what string) {
-	t.Helper()
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			status, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.getElementById("status").textContent`))
-			t.Fatalf("waiting for %s: %v (last error %v, page status %q)", what, ctx.Err(), err, status)
-		case <-time.After(50 * time.Millisecond): // polling with a deadline
-		}
 	}
 }
 

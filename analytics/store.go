@@ -1,6 +1,6 @@
 // Package analytics answers questions about what people play from the
 // ClickHouse rollups (docs/analytics.md): item popularity per window and a
-// user's tag / category affinity for other packages, and the figures of the
+// user's engagement with tags and categories, and the figures of the
 // analytics page (/analytics/). It reads only; the rollups are kept by
 // materialized views on onair.events (internal/migrate/sql).
 //
@@ -68,12 +68,15 @@ func New(cfg Config) (*Store, error) {
 // Window is a popularity window.
 type Window string
 
-// Windows of Popularity: the current hour, today, the last 7 days (today
-// included), by the ClickHouse server's clock and time zone.
+// Windows of Popularity, by the ClickHouse server's clock and time zone.
+// Their values are the query parameter of GET /v1/admin/analytics/top
+// (docs/api.md), a contract: the last 7 days travel as "week", though in
+// onair a week is the calendar week (since Monday, the play leaderboards'
+// window=week) and analytics' rolling windows are "the last N days".
 const (
-	WindowHour Window = "hour"
-	WindowDay  Window = "day"
-	WindowWeek Window = "week"
+	WindowHour      Window = "hour" // the current hour
+	WindowDay       Window = "day"  // today
+	WindowLast7Days Window = "week" // the last 7 days, today included (as days=7 elsewhere here)
 )
 
 // ItemStat is one item's counts over a window.
@@ -110,7 +113,7 @@ func (s *Store) Popularity(ctx context.Context, biz ingest.Biz, w Window, limit 
 		from = s.db + ".item_plays_hourly WHERE biz = ? AND hour = toStartOfHour(now())"
 	case WindowDay:
 		from = s.db + ".item_plays_daily WHERE biz = ? AND day = today()"
-	case WindowWeek:
+	case WindowLast7Days:
 		from = s.db + ".item_plays_daily WHERE biz = ? AND day > today() - 7"
 	default:
 		return nil, refusal.Invalidf("window", "window %q: want hour, day or week", w)
@@ -129,22 +132,25 @@ func (s *Store) Popularity(ctx context.Context, biz ingest.Biz, w Window, limit 
 	return out, err
 }
 
-// Affinity is a user's taste for one tag or category.
-type Affinity struct {
+// Engagement is a user's engagement with one tag or category: the sums of
+// the user_affinity rollup and their engagement score.
+type Engagement struct {
 	Kind       string `json:"kind"` // "tag" or "category"
 	Key        string `json:"key"`
 	Plays      uint64 `json:"plays"`
 	ListenedMs uint64 `json:"listened_ms"`
 	Skips      uint64 `json:"skips"`
-	// Score = minutes listened + plays − 2 × skips: listening is the
-	// signal, a skip a stronger one against (docs/analytics.md).
+	// Score is the engagement score, minutes listened + plays − 2 × skips:
+	// listening is the signal, a skip a stronger one against
+	// (docs/analytics.md). It is not smart radio's affinity, which weighs
+	// log(1+plays) − log(1+skips) for ordering personal slots (recommend).
 	Score float64 `json:"score"`
 }
 
-// UserAffinity returns user's tags and categories of the last days days
-// (today included), best score first (ties by kind, key), from
-// user_affinity.
-func (s *Store) UserAffinity(ctx context.Context, user uint64, days, limit int) ([]Affinity, error) {
+// UserEngagement returns user's tags and categories of the last days days
+// (today included), best engagement score first (ties by kind, key), from
+// user_affinity. GET /v1/admin/analytics/affinity serves it.
+func (s *Store) UserEngagement(ctx context.Context, user uint64, days, limit int) ([]Engagement, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
@@ -154,11 +160,11 @@ func (s *Store) UserAffinity(ctx context.Context, user uint64, days, limit int) 
 	if err := checkDays(days); err != nil {
 		return nil, err
 	}
-	q := "SELECT toString(kind) AS k, key, sum(plays) AS p, sum(listened_ms) AS l, sum(skips) AS sk, " + affinityScore + " AS score FROM " + s.db +
+	q := "SELECT toString(kind) AS k, key, sum(plays) AS p, sum(listened_ms) AS l, sum(skips) AS sk, " + engagementScore + " AS score FROM " + s.db +
 		".user_affinity WHERE user_id = ? AND day > today() - ? GROUP BY kind, key ORDER BY score DESC, k, key LIMIT " + fmt.Sprint(limit)
-	var out []Affinity
+	var out []Engagement
 	err := s.query(ctx, "affinity", q, []any{user, days}, func(scan func(...any) error) error {
-		var a Affinity
+		var a Engagement
 		if err := scan(&a.Kind, &a.Key, &a.Plays, &a.ListenedMs, &a.Skips, &a.Score); err != nil {
 			return err
 		}
@@ -168,8 +174,8 @@ func (s *Store) UserAffinity(ctx context.Context, user uint64, days, limit int) 
 	return out, err
 }
 
-// affinityScore is Affinity.Score in SQL over the sums p, l, sk.
-const affinityScore = "l / 60000 + p - 2 * sk"
+// engagementScore is Engagement.Score in SQL over the sums p, l, sk.
+const engagementScore = "l / 60000 + p - 2 * sk"
 
 // query runs q and calls row for each row, timing it and counting failures.
 func (s *Store) query(ctx context.Context, name, q string, args []any, row func(scan func(...any) error) error) error {

@@ -124,7 +124,7 @@ func TestPopularityWindows(t *testing.T) {
 	}
 	f(WindowHour, 10, hourWant...)
 	f(WindowDay, 2, ItemStat{ItemID: 3, Plays: 4, ListenedMs: 40}, ItemStat{ItemID: 1, Plays: 3, ListenedMs: 3000})
-	f(WindowWeek, 10, ItemStat{ItemID: 4, Plays: 6, ListenedMs: 60}, ItemStat{ItemID: 3, Plays: 4, ListenedMs: 40},
+	f(WindowLast7Days, 10, ItemStat{ItemID: 4, Plays: 6, ListenedMs: 60}, ItemStat{ItemID: 3, Plays: 4, ListenedMs: 40},
 		ItemStat{ItemID: 1, Plays: 3, ListenedMs: 3000}, ItemStat{ItemID: 2, Plays: 2, ListenedMs: 1000, Likes: 1})
 
 	for _, bad := range []func() error{
@@ -138,7 +138,7 @@ func TestPopularityWindows(t *testing.T) {
 	}
 }
 
-func TestUserAffinity(t *testing.T) {
+func TestUserEngagement(t *testing.T) {
 	t.Parallel()
 	ch, db := testenv.ClickHouse(t)
 	s, err := New(Config{ClickHouse: ch, Database: db})
@@ -164,11 +164,11 @@ func TestUserAffinity(t *testing.T) {
 		e(ingest.TypePlay, 42, 99, time.Hour, 60_000),       // not in the catalog
 		e(ingest.TypePlay, 7, 1, time.Hour, 60_000),         // another user
 	)
-	got, err := s.UserAffinity(context.Background(), 42, 30, 10)
+	got, err := s.UserEngagement(context.Background(), 42, 30, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Affinity{
+	want := []Engagement{
 		{Kind: "category", Key: "news", Plays: 2, ListenedMs: 180_000, Score: 5},
 		{Kind: "tag", Key: "tech", Plays: 2, ListenedMs: 180_000, Score: 5},
 		{Kind: "tag", Key: "finance", Plays: 1, ListenedMs: 120_000, Score: 3},
@@ -177,13 +177,13 @@ func TestUserAffinity(t *testing.T) {
 		{Kind: "tag", Key: "pop", Skips: 1, Score: -2},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("UserAffinity(42, 30 days) =\n%+v\nwant\n%+v", got, want)
+		t.Fatalf("UserEngagement(42, 30 days) =\n%+v\nwant\n%+v", got, want)
 	}
-	got, err = s.UserAffinity(context.Background(), 42, 30, 2)
+	got, err = s.UserEngagement(context.Background(), 42, 30, 2)
 	if err != nil || len(got) != 2 || got[1].Key != "tech" {
-		t.Fatalf("UserAffinity limit 2 = %+v, %v; want the best two", got, err)
+		t.Fatalf("UserEngagement limit 2 = %+v, %v; want the best two", got, err)
 	}
-	if _, err := s.UserAffinity(context.Background(), 0, 30, 10); err == nil || err.(*refusal.Error).Field != "user" {
+	if _, err := s.UserEngagement(context.Background(), 0, 30, 10); err == nil || err.(*refusal.Error).Field != "user" {
 		t.Errorf("user 0: err = %v, want an Invalid refusal naming user", err)
 	}
 	stations, err := s.Stations(context.Background(), 7)

@@ -80,7 +80,7 @@ func (s *analyticsHandlers) top(ctx context.Context, c *gin.Context) (any, error
 		return nil, refusal.Invalidf("biz", "must be one of audio video live article comic radio")
 	}
 	w := analytics.Window(c.DefaultQuery("window", string(analytics.WindowHour)))
-	if w != analytics.WindowHour && w != analytics.WindowDay && w != analytics.WindowWeek {
+	if w != analytics.WindowHour && w != analytics.WindowDay && w != analytics.WindowLast7Days {
 		return nil, refusal.Invalidf("window", "must be hour, day or week")
 	}
 	limit, e := intParam(c, "limit", 10, 1, analytics.MaxLimit)
@@ -104,7 +104,7 @@ func (s *analyticsHandlers) affinity(ctx context.Context, c *gin.Context) (any, 
 	if e != nil {
 		return nil, e
 	}
-	return wrapItems(s.st.UserAffinity(ctx, user, days, limit))
+	return wrapItems(s.st.UserEngagement(ctx, user, days, limit))
 }
 
 // analyticsHandlers serves the analytics endpoints from a store.

@@ -42,7 +42,7 @@ func TestAnalyticsRoutesDocumentedAndClickHouseDown(t *testing.T) {
 	e := newEnv(t, nil)
 	MountAnalytics(e.s, deadAnalytics(t))
 	if missing, err := e.s.Undocumented(); err != nil || len(missing) != 0 {
-		t.Fatalf("Undocumented() = %v, %v; add them to api/openapi/openapi.yaml", missing, err)
+		t.Fatalf("Undocumented() = %v, %v; add them to internal/openapi/openapi.yaml", missing, err)
 	}
 	admin := token(t, 1, RoleAdmin)
 	for _, path := range []string{"dau", "listening", "retention", "stations", "top", "affinity?user=1"} {

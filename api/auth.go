@@ -11,13 +11,14 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/refusal"
 )
 
 // Token roles, as named in api.md. A token without a role is a plain user.
 const (
-	RoleAdmin   = "admin"   // may call /v1/admin/*
-	RoleService = "service" // a trusted backend: may post events for any user
+	RoleAdmin   = authtoken.RoleAdmin   // may call /v1/admin/*
+	RoleService = authtoken.RoleService // a trusted backend: may post events for any user
 )
 
 // Claims is what a verified token says about its bearer.
@@ -28,38 +29,12 @@ type Claims struct {
 	Role string
 }
 
-// jwtClaims is the token body: sub, exp (required) and an optional role.
-type jwtClaims struct {
-	jwt.RegisteredClaims
-	Role string `json:"role,omitempty"`
-}
-
 // SignToken returns an HS256 token for userID with role ("" for a plain
-// user) that expires ttl from now. It is what `onair token` prints and what
-// load tests send.
+// user) that expires ttl from now. It is internal/authtoken's signer, the one
+// every token of onair comes from; api keeps the name because `onair token`
+// and the dev sign-in speak of the API's tokens.
 func SignToken(secret []byte, userID uint64, role string, ttl time.Duration) (string, error) {
-	if len(secret) == 0 {
-		return "", errors.New("api: empty auth secret")
-	}
-	if userID == 0 {
-		return "", errors.New("api: user id must be positive")
-	}
-	if !validRole(role) {
-		return "", fmt.Errorf("api: unknown role %q (want %q, %q or none)", role, RoleAdmin, RoleService)
-	}
-	if ttl <= 0 {
-		return "", fmt.Errorf("api: token ttl must be positive, got %s", ttl)
-	}
-	now := time.Now()
-	c := jwtClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   strconv.FormatUint(userID, 10),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		Role: role,
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	return authtoken.Sign(secret, userID, role, ttl)
 }
 
 // ParseToken verifies token against secret and returns its claims. Only
@@ -72,7 +47,7 @@ func ParseToken(secret []byte, token string) (Claims, error) {
 }
 
 func parseToken(secret []byte, token string, now func() time.Time) (Claims, time.Time, error) {
-	var jc jwtClaims
+	var jc authtoken.Claims
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -86,13 +61,11 @@ func parseToken(secret []byte, token string, now func() time.Time) (Claims, time
 	if err != nil || uid == 0 {
 		return Claims{}, time.Time{}, fmt.Errorf("token sub %q is not a positive user id", jc.Subject)
 	}
-	if !validRole(jc.Role) {
+	if !authtoken.ValidRole(jc.Role) {
 		return Claims{}, time.Time{}, fmt.Errorf("token role %q is unknown", jc.Role)
 	}
 	return Claims{UserID: uid, Role: jc.Role}, jc.ExpiresAt.Time, nil
 }
-
-func validRole(r string) bool { return r == "" || r == RoleAdmin || r == RoleService }
 
 // tokenCache remembers verified tokens, so the hot path pays one map lookup
 // instead of an HMAC and a reflective JSON decode per request. Only tokens

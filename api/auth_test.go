@@ -9,13 +9,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/refusal"
 )
 
 // signAt signs a token expiring at exp (SignToken counts from the real
 // clock; test servers run on a pinned one).
 func signAt(secret []byte, uid uint64, role string, exp time.Time) (string, error) {
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwtClaims{
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, authtoken.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: strconv.FormatUint(uid, 10), ExpiresAt: jwt.NewNumericDate(exp)},
 		Role:             role,
 	}).SignedString(secret)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/onair/onair/api/openapi"
+	"github.com/onair/onair/internal/openapi"
 )
 
 // serveOpenAPI is GET /openapi.yaml: the OpenAPI 3 document of every route.

@@ -10,13 +10,13 @@ import (
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/refusal"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // MountRooms adds the live-room routes of api.md ("Leaderboards and live
 // rooms", without the WebSocket) backed by b: rooms, danmaku, gifts, the
 // room ranking, play leaderboards, PK and the admin blocked-words list.
-func MountRooms(s *Server, b *board.Board) {
+func MountRooms(s *Server, b *rooms.Board) {
 	h := &roomHandlers{s: s, b: b}
 	v1 := s.V1()
 	v1.GET("/rooms", h.list)
@@ -35,7 +35,7 @@ func MountRooms(s *Server, b *board.Board) {
 
 type roomHandlers struct {
 	s *Server
-	b *board.Board
+	b *rooms.Board
 }
 
 func (h *roomHandlers) list(c *gin.Context) {
@@ -52,12 +52,12 @@ func (h *roomHandlers) list(c *gin.Context) {
 		WriteError(c, e)
 		return
 	}
-	rooms, err := h.b.List(c.Request.Context(), live, limit)
+	list, err := h.b.List(c.Request.Context(), live, limit)
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": rooms})
+	c.JSON(http.StatusOK, gin.H{"items": list})
 }
 
 func (h *roomHandlers) get(c *gin.Context) {
@@ -152,7 +152,7 @@ func (h *roomHandlers) gift(c *gin.Context) {
 		return
 	}
 	f, err := h.b.Gift(c.Request.Context(), room, callerOf(c),
-		board.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
+		rooms.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
 	if err != nil {
 		WriteError(c, h.fail(c, err))
 		return
@@ -185,7 +185,7 @@ func (h *roomHandlers) plays(c *gin.Context) {
 		WriteError(c, refusal.Invalidf("biz", "must be one of audio, video, live, article, comic, radio"))
 		return
 	}
-	limit, e := queryInt(c.Request.URL.Query(), "limit", 10, 1, board.PlaysTop)
+	limit, e := queryInt(c.Request.URL.Query(), "limit", 10, 1, rooms.PlaysTop)
 	if e != nil {
 		WriteError(c, e)
 		return
@@ -256,36 +256,29 @@ func (h *roomHandlers) putWords(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"words": ws})
 }
 
-// fail maps board's errors to API errors; anything unexpected is logged
+// fail maps rooms' errors to API errors; anything unexpected is logged
 // and is a 500.
 func (h *roomHandlers) fail(c *gin.Context, err error) *refusal.Error {
-	var be *board.Error
-	switch {
-	case errors.As(err, &be):
-		e := &refusal.Error{Field: be.Field, Message: be.Message, Reason: "rooms"}
-		switch be.Kind {
-		case board.Invalid:
-			e.Kind = refusal.Invalid
-		case board.Forbidden:
-			e.Kind = refusal.Forbidden
-		case board.NotFound:
-			e.Kind = refusal.NotFound
-		case board.Conflict:
-			e.Kind = refusal.Conflict
-		case board.RateLimited:
-			e.Kind, e.Reason, e.RetryAfterMs = refusal.RateLimited, "danmaku_rate", be.RetryAfterMs
+	switch be, refused := refusal.As(err); {
+	case refused:
+		e := *be // rooms' refusal, labelled for onair_api_errors_total
+		if e.Reason == "" {
+			e.Reason = "rooms"
+			if e.Kind == refusal.RateLimited {
+				e.Reason = "danmaku_rate"
+			}
 		}
-		return e
-	case errors.Is(err, board.ErrUnavailable):
+		return &e
+	case errors.Is(err, rooms.ErrUnavailable):
 		return refusal.UnavailableFor("rooms_unavailable", "Redis or Kafka did not answer; retry with the same event_id")
 	}
 	h.s.log.Error("rooms: unexpected error", "route", c.FullPath(), "err", err)
 	return refusal.InternalFor("rooms_failed")
 }
 
-func callerOf(c *gin.Context) board.Caller {
+func callerOf(c *gin.Context) rooms.Caller {
 	cl, _ := ClaimsFrom(c)
-	return board.Caller{UserID: cl.UserID, Admin: cl.Role == RoleAdmin}
+	return rooms.Caller{UserID: cl.UserID, Admin: cl.Role == RoleAdmin}
 }
 
 // idInRange refuses an id in a body above 2^63-1 (api.md: ids are

@@ -17,14 +17,14 @@ import (
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // roomsEnv is a test server with the live-room routes on a real Board
 // (its own Redis prefix and kfake cluster).
 type roomsEnv struct {
 	*env
-	b      *board.Board
+	b      *rooms.Board
 	rdb    *redis.Client
 	prefix string
 }
@@ -43,7 +43,7 @@ func newRoomsEnv(t *testing.T) *roomsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := board.New(board.Config{Redis: rdb, Prefix: prefix, Kafka: kcl, Events: prod, DanmakuRate: 1, MaxText: 10})
+	b, err := rooms.New(rooms.Config{Redis: rdb, Prefix: prefix, Kafka: kcl, Events: prod, DanmakuRate: 1, MaxText: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,9 +145,9 @@ func TestRoomRoutesReplies(t *testing.T) {
 	t.Parallel()
 	e := newRoomsEnv(t)
 	anchor, viewer, admin := token(t, 8, ""), token(t, 42, ""), token(t, 1, RoleAdmin)
-	room := func(r reply, want board.Room) board.Room {
+	room := func(r reply, want rooms.Room) rooms.Room {
 		t.Helper()
-		var got board.Room
+		var got rooms.Room
 		decodeReply(t, r, http.StatusOK, &got)
 		want.OpenedAt = got.OpenedAt
 		if got != want || got.OpenedAt <= 0 {
@@ -157,16 +157,16 @@ func TestRoomRoutesReplies(t *testing.T) {
 	}
 	// The anchor rule: the first opener is the anchor; an admin may name
 	// one, or open without one, and then the next opener becomes it.
-	room(e.post("/v1/rooms/5/open", anchor, ""), board.Room{RoomID: 5, Status: "open", AnchorID: 8, Version: 1})
-	room(e.post("/v1/rooms/6/open", admin, `{"anchor_id":9}`), board.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
-	room(e.post("/v1/rooms/11/open", admin, ""), board.Room{RoomID: 11, Status: "open", Version: 1})
-	room(e.post("/v1/rooms/11/open", viewer, `{"anchor_id":77}`), board.Room{RoomID: 11, Status: "open", AnchorID: 42, Version: 2})
-	room(e.post("/v1/rooms/11/close", viewer, ""), board.Room{RoomID: 11, Status: "closed", AnchorID: 42, Version: 3})
-	room(e.get("/v1/rooms/6", viewer), board.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
+	room(e.post("/v1/rooms/5/open", anchor, ""), rooms.Room{RoomID: 5, Status: "open", AnchorID: 8, Version: 1})
+	room(e.post("/v1/rooms/6/open", admin, `{"anchor_id":9}`), rooms.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
+	room(e.post("/v1/rooms/11/open", admin, ""), rooms.Room{RoomID: 11, Status: "open", Version: 1})
+	room(e.post("/v1/rooms/11/open", viewer, `{"anchor_id":77}`), rooms.Room{RoomID: 11, Status: "open", AnchorID: 42, Version: 2})
+	room(e.post("/v1/rooms/11/close", viewer, ""), rooms.Room{RoomID: 11, Status: "closed", AnchorID: 42, Version: 3})
+	room(e.get("/v1/rooms/6", viewer), rooms.Room{RoomID: 6, Status: "open", AnchorID: 9, Version: 1})
 
 	listed := func(path string, want ...uint64) {
 		t.Helper()
-		var got struct{ Items []board.Room }
+		var got struct{ Items []rooms.Room }
 		decodeReply(t, e.get(path, viewer), http.StatusOK, &got)
 		ids := map[uint64]bool{}
 		for _, r := range got.Items {
@@ -208,13 +208,13 @@ func TestRoomRoutesReplies(t *testing.T) {
 
 	// A PK, then a gift as the aggregator hands it over: the ranking and
 	// the bar (value 200 = 20 points toward room_a) move.
-	var pk board.PKFrame
+	var pk rooms.PKFrame
 	decodeReply(t, e.post("/v1/pk", anchor, `{"room_a":5,"room_b":6}`), http.StatusCreated, &pk)
 	if pk.Type != "pk" || pk.RoomA != 5 || pk.RoomB != 6 || pk.ScoreA != 50 || pk.ScoreB != 50 || pk.Winner != 0 ||
 		!strings.HasPrefix(pk.PKID, "5-6-") {
 		t.Fatalf("POST /v1/pk: %+v", pk)
 	}
-	room(e.get("/v1/rooms/5", viewer), board.Room{RoomID: 5, Status: "open", AnchorID: 8, PKID: pk.PKID, Version: 1})
+	room(e.get("/v1/rooms/5", viewer), rooms.Room{RoomID: 5, Status: "open", AnchorID: 8, PKID: pk.PKID, Version: 1})
 	ev := ingest.Event{Type: ingest.TypeGift, UserID: 42, RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, EventID: "g-1"}
 	if err := e.b.ApplyGifts(context.Background(), []aggregate.Gift{{Offset: 1, Appended: time.Now(), Event: ev}}); err != nil {
 		t.Fatal(err)
@@ -224,11 +224,11 @@ func TestRoomRoutesReplies(t *testing.T) {
 		t.Fatalf("GET /v1/pk: %+v, want 70:30 at version 2", pk)
 	}
 	var lb struct {
-		Items   []board.Entry
+		Items   []rooms.Entry
 		Version int64
 	}
 	decodeReply(t, e.get("/v1/rooms/5/leaderboard?limit=5", viewer), http.StatusOK, &lb)
-	if len(lb.Items) != 1 || lb.Items[0] != (board.Entry{UserID: 42, Score: 200}) || lb.Version < 1 {
+	if len(lb.Items) != 1 || lb.Items[0] != (rooms.Entry{UserID: 42, Score: 200}) || lb.Version < 1 {
 		t.Fatalf("leaderboard %+v", lb)
 	}
 	decodeReply(t, e.get("/v1/rooms/6/leaderboard", viewer), http.StatusOK, &lb)
@@ -245,9 +245,9 @@ func TestRoomRoutesReplies(t *testing.T) {
 	if err := e.rdb.ZAdd(context.Background(), key, redis.Z{Score: 3, Member: 7}, redis.Z{Score: 5, Member: 9}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	var plays struct{ Items []board.PlayEntry }
+	var plays struct{ Items []rooms.PlayEntry }
 	decodeReply(t, e.get("/v1/leaderboards/plays?biz=audio&window=week&limit=", viewer), http.StatusOK, &plays)
-	if want := []board.PlayEntry{{ItemID: 9, Score: 5}, {ItemID: 7, Score: 3}}; !slices.Equal(plays.Items, want) {
+	if want := []rooms.PlayEntry{{ItemID: 9, Score: 5}, {ItemID: 7, Score: 3}}; !slices.Equal(plays.Items, want) {
 		t.Fatalf("plays %+v, want %+v", plays.Items, want)
 	}
 	decodeReply(t, e.get("/v1/leaderboards/plays?biz=video&window=hour", viewer), http.StatusOK, &plays)

@@ -114,7 +114,7 @@ type Event struct {
 }
 
 // Placed is an event with its place in the events topic: what a consumer
-// that fences by (partition, offset) needs (aggregate.Gift, push/board).
+// that fences by (partition, offset) needs (aggregate.Gift, rooms).
 type Placed struct {
 	Partition int32
 	Offset    int64

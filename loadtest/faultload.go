@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/onair/onair/internal/authtoken"
 )
 
 // FaultLoadConfig configures StartFaultLoad. Zero values mean the
@@ -125,10 +125,8 @@ func StartFaultLoad(cfg FaultLoadConfig) (*FaultLoad, error) {
 	}
 	l := &FaultLoad{cfg: cfg, phases: map[string]*PhaseStats{}, cursors: map[int]string{},
 		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-	exp := jwt.NewNumericDate(time.Now().Add(24 * time.Hour))
 	for i := range cfg.Users {
-		c := jwt.RegisteredClaims{Subject: strconv.Itoa(cfg.FirstUser + i), ExpiresAt: exp}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(cfg.Secret)
+		tok, err := authtoken.Sign(cfg.Secret, uint64(cfg.FirstUser+i), "", 24*time.Hour)
 		if err != nil {
 			return nil, err
 		}

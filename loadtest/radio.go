@@ -1,19 +1,18 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/onair/onair/internal/apiclient"
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/recommend"
 )
 
@@ -38,50 +37,32 @@ func (g *generator) fillPlaylist(t *vegeta.Target, d *drawer, u *urls) {
 // seedRadio puts the demo catalog and stations and waits until station 1
 // serves a playlist.
 func seedRadio(ctx context.Context, cfg RunConfig) error {
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "1", "role": "admin",
-		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(cfg.TokenSecret)
+	tok, err := authtoken.Sign(cfg.TokenSecret, 1, authtoken.RoleAdmin, time.Hour)
 	if err != nil {
 		return err
 	}
-	client := newClient(cfg.Timeout, nil)
-	put := func(path string, body any) error {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, cfg.Target+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("radio seed: PUT %s: %w", path, err)
-		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("radio seed: PUT %s: %s: %s", path, resp.Status, msg)
-		}
-		return nil
-	}
-	if err := put("/v1/admin/catalog", map[string]any{"items": recommend.DemoCatalog()}); err != nil {
-		return err
+	admin := apiclient.Client{Base: cfg.Target, Token: tok, HTTP: newClient(cfg.Timeout, nil)}
+	if err := admin.PutCatalog(ctx, recommend.DemoCatalog()); err != nil {
+		return fmt.Errorf("radio seed: %w", err)
 	}
 	for _, st := range recommend.DemoStations() {
-		if err := put("/v1/admin/stations/"+strconv.FormatUint(st.ID, 10), st); err != nil {
-			return err
+		if err := admin.PutStation(ctx, st.ID, st); err != nil {
+			return fmt.Errorf("radio seed: %w", err)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Target+radioPlaylistPath(1), nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if resp, err := client.Do(req); err == nil {
-			var r struct{ Items []json.RawMessage }
-			_ = json.NewDecoder(resp.Body).Decode(&r)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && len(r.Items) > 0 {
-				return nil
-			}
+		var r struct{ Items []json.RawMessage }
+		if err := admin.Do(ctx, http.MethodGet, radioPlaylistPath(1), nil, &r); err == nil && len(r.Items) > 0 {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("radio seed: station 1 serves no playlist 10 s after the demo data was put")
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond): // the engine builds the playlists in the background
+		}
 	}
 }

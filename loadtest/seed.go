@@ -11,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/onair/onair/internal/apiclient"
+	"github.com/onair/onair/internal/authtoken"
 )
 
 // Seeding defaults, used when a RunConfig field is zero.
@@ -93,13 +94,6 @@ func seedEvent(b []byte, uid uint64, j, n, items int, ts int64, prefix string) [
 	return append(b, `"}`...)
 }
 
-// serviceClaims is a token of role "service", which may post events for
-// any user (api.md, "Auth").
-type serviceClaims struct {
-	jwt.RegisteredClaims
-	Role string `json:"role"`
-}
-
 // Seed gives every user in 1..cfg.Users cfg.SeedItems distinct items with
 // unfinished positions, posted as batches of up to 1000 events with a
 // service token, then waits (at most cfg.SeedWait) until a sample of users
@@ -117,15 +111,12 @@ func Seed(ctx context.Context, cfg RunConfig) (SeedSummary, error) {
 func seed(ctx context.Context, cfg RunConfig, client *http.Client) (SeedSummary, error) {
 	n := cfg.SeedItems
 	s := SeedSummary{Users: cfg.Users, ItemsPerUser: n, Events: cfg.Users * n}
-	c := serviceClaims{Role: "service", RegisteredClaims: jwt.RegisteredClaims{
-		Subject:   strconv.Itoa(seedServiceID),
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour + cfg.SeedWait)),
-	}}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(cfg.TokenSecret)
+	// Role service may post events for any user (api.md, "Auth").
+	tok, err := authtoken.Sign(cfg.TokenSecret, seedServiceID, authtoken.RoleService, time.Hour+cfg.SeedWait)
 	if err != nil {
 		return s, fmt.Errorf("cannot sign the seeding service token: %w", err)
 	}
-	auth := "Bearer " + tok
+	api := apiclient.Client{Base: cfg.Target, Token: tok, HTTP: client}
 	prefix := "lt-seed-" + newRunID() + "-"
 	// Now, so that the seeded items are the newest of every user's history
 	// (and on its first page) even after earlier runs; the attack's own
@@ -146,7 +137,7 @@ func seed(ctx context.Context, cfg RunConfig, client *http.Client) (SeedSummary,
 		go func() {
 			defer wg.Done()
 			for body := range bodies {
-				retries, err := postSeed(cctx, client, cfg.Target+"/v1/events", auth, body)
+				retries, err := api.PostEvents(cctx, body)
 				mu.Lock()
 				s.Requests++
 				s.Retries += retries
@@ -274,51 +265,6 @@ func warmUser(ctx context.Context, client *http.Client, cfg RunConfig, token str
 
 // errUnavailable marks a 503 reply: the server asks to retry.
 var errUnavailable = errors.New("service unavailable")
-
-// PostEvents posts one batch of events (body: {"events": [...]}) to url,
-// retrying at most 5 times what the server asks to be retried (429, 503,
-// transport errors). `onair seed` posts its traffic with it too.
-func PostEvents(ctx context.Context, client *http.Client, url, auth string, body []byte) (retries int, err error) {
-	return postSeed(ctx, client, url, auth, body)
-}
-
-// postSeed posts one batch, retrying (at most 5 times) what the server
-// asks to be retried; event ids make the retries idempotent.
-func postSeed(ctx context.Context, client *http.Client, url, auth string, body []byte) (retries int, err error) {
-	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return attempt, err
-		}
-		req.Header.Set("Authorization", auth)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		wait := time.Duration(100<<attempt) * time.Millisecond
-		if err == nil {
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusAccepted:
-				return attempt, nil
-			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-				if ra, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && ra > 0 {
-					wait = time.Duration(min(ra, 5)) * time.Second
-				}
-				err = fmt.Errorf("POST /v1/events: %s: %s", resp.Status, bytes.TrimSpace(msg))
-			default:
-				return attempt, fmt.Errorf("POST /v1/events (%d bytes): %s: %s", len(body), resp.Status, bytes.TrimSpace(msg))
-			}
-		}
-		if attempt == 5 || ctx.Err() != nil {
-			return attempt, err
-		}
-		select {
-		case <-ctx.Done():
-			return attempt, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
 
 // waitSeeded polls GET /v1/history?limit=100 of a sample of users until
 // each shows all its seeded items with their seeded ts or newer.

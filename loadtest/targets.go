@@ -12,8 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/onair/onair/internal/authtoken"
 )
 
 // kind is one request shape. Every HTTP scenario is a weighted mix of
@@ -155,15 +156,13 @@ func newGenerator(cfg RunConfig, track bool, probeEvery int) (*generator, error)
 		g.probeEvery = uint64(probeEvery)
 	}
 	ttl := cfg.Duration + 2*time.Hour
-	exp := jwt.NewNumericDate(time.Now().Add(ttl))
 	n := cfg.Users
 	if g.probeEvery > 0 {
 		n += probeUsers
 	}
 	g.tokens = make([]string, n)
 	for i := range g.tokens {
-		c := jwt.RegisteredClaims{Subject: strconv.Itoa(i + 1), ExpiresAt: exp}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(cfg.TokenSecret)
+		tok, err := authtoken.Sign(cfg.TokenSecret, uint64(i+1), "", ttl)
 		if err != nil {
 			return nil, fmt.Errorf("cannot sign token for user %d: %w", i+1, err)
 		}

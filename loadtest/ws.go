@@ -15,10 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/onair/onair/internal/authtoken"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // WSConfig configures `onair loadtest ws`: a swarm of WebSocket viewers in
@@ -202,7 +204,7 @@ func (r *wsRun) sender(ctx context.Context) (func(idx int) error, func(), error)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
 	defer rdb.Close()
-	roomKey := cfg.RedisPrefix + "{r" + strconv.FormatUint(cfg.Room, 10) + "}:room"
+	roomKey := wire.Key(cfg.RedisPrefix, cfg.Room, wire.KindRoom)
 	if err := rdb.HSetNX(ctx, roomKey, "status", "open").Err(); err != nil {
 		return nil, nil, fmt.Errorf("cannot open room %d in Redis at %s: %w", cfg.Room, cfg.Redis, err)
 	}
@@ -212,8 +214,8 @@ func (r *wsRun) sender(ctx context.Context) (func(idx int) error, func(), error)
 	}
 	key := []byte(strconv.FormatUint(cfg.Room, 10))
 	return func(idx int) error {
-		v := fmt.Sprintf(`{"type":"danmaku","room_id":%d,"user_id":%d,"text":%q,"ts":%d,"id":"lt-%s-%d"}`,
-			cfg.Room, ltSender, text(idx), time.Now().UnixMilli(), r.id, idx)
+		v := fmt.Sprintf(`{"type":%q,"room_id":%d,"user_id":%d,"text":%q,"ts":%d,"id":"lt-%s-%d"}`,
+			wire.TypeDanmaku, cfg.Room, ltSender, text(idx), time.Now().UnixMilli(), r.id, idx)
 		r.sent[idx].Store(time.Now().UnixNano())
 		return cl.ProduceSync(ctx, &kgo.Record{Key: key, Value: []byte(v)}).FirstErr()
 	}, cl.Close, nil
@@ -441,9 +443,10 @@ func (r *wsRun) percentiles() (p50, p90, p99, pmax time.Duration) {
 	return at(0.5), at(0.9), at(0.99), pmax
 }
 
+// signWS signs a plain user's token for the run (two hours: the longest
+// ws scenario with its warm-up).
 func signWS(secret []byte, user uint64) (string, error) {
-	c := jwt.RegisteredClaims{Subject: strconv.FormatUint(user, 10), ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Hour))}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	return authtoken.Sign(secret, user, "", 2*time.Hour)
 }
 
 // metricsClient reads the server's /metrics and forces its GC; a server out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // TestGiftAckAndResend: a gift not acked within AckTimeout is re-sent
@@ -34,7 +35,7 @@ func TestGiftAckAndResend(t *testing.T) {
 	acker.send(`{"type":"ack","id":"g-1"}`)
 	first := silent.events(1, 5*time.Second)
 	again := silent.next(5 * time.Second) // the re-send: a bare gift frame
-	if again.Type != push.TypeGift || again.ID != "g-1" || again.Seq != seq || first[0].ID != "g-1" {
+	if again.Type != wire.TypeGift || again.ID != "g-1" || again.Seq != seq || first[0].ID != "g-1" {
 		t.Fatalf("silent viewer got %+v then %+v, want gift g-1 twice", first[0], again)
 	}
 	if d := time.Since(sent); d < 300*time.Millisecond {

@@ -24,6 +24,7 @@ import (
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // env is one test's world: a kfake cluster with the pushes topic, the
@@ -92,7 +93,7 @@ func (e *env) node(cfg push.Config) *node {
 // openRoom writes {r<id>}:room as the room owner does when a room opens.
 func (e *env) openRoom(id uint64) {
 	e.t.Helper()
-	key := e.prefix + "{r" + strconv.FormatUint(id, 10) + "}:room"
+	key := wire.Key(e.prefix, id, wire.KindRoom)
 	if err := e.rdb.HSet(context.Background(), key, "status", "open", "anchor_id", 8).Err(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -118,8 +119,8 @@ func gift(room uint64, id string) string {
 		room, id, time.Now().UnixMilli())
 }
 
-// wire is a server frame as a client decodes it.
-type wire struct {
+// msg is a server frame as a client decodes it.
+type msg struct {
 	Type        string `json:"type"`
 	RoomID      uint64 `json:"room_id"`
 	Seq         int64  `json:"seq"`
@@ -128,11 +129,11 @@ type wire struct {
 	Version     int64  `json:"version"`
 	Count       int64  `json:"count"`
 	Gap         bool   `json:"gap"`
-	Items       []wire `json:"items"`
-	Recent      []wire `json:"recent"`
-	Leaderboard *wire  `json:"leaderboard"`
-	PK          *wire  `json:"pk"`
-	Online      *wire  `json:"online"`
+	Items       []msg  `json:"items"`
+	Recent      []msg  `json:"recent"`
+	Leaderboard *msg   `json:"leaderboard"`
+	PK          *msg   `json:"pk"`
+	Online      *msg   `json:"online"`
 }
 
 // viewer is a test client.
@@ -207,14 +208,14 @@ func (e *env) tryDialWith(d *websocket.Dialer, n *node, room uint64, user uint64
 }
 
 // next reads one frame, failing the test after timeout.
-func (v *viewer) next(timeout time.Duration) wire {
+func (v *viewer) next(timeout time.Duration) msg {
 	v.t.Helper()
 	_ = v.ws.SetReadDeadline(time.Now().Add(timeout))
 	_, data, err := v.ws.ReadMessage()
 	if err != nil {
 		v.t.Fatalf("read: %v", err)
 	}
-	var w wire
+	var w msg
 	if err := json.Unmarshal(data, &w); err != nil {
 		v.t.Fatalf("frame %s: %v", data, err)
 	}
@@ -223,9 +224,9 @@ func (v *viewer) next(timeout time.Duration) wire {
 
 // events reads frames until it has seen n events (danmaku and gifts, from
 // snapshots and batches), returning them in arrival order.
-func (v *viewer) events(n int, timeout time.Duration) []wire {
+func (v *viewer) events(n int, timeout time.Duration) []msg {
 	v.t.Helper()
-	var out []wire
+	var out []msg
 	deadline := time.Now().Add(timeout)
 	for len(out) < n {
 		if time.Now().After(deadline) {
@@ -237,11 +238,29 @@ func (v *viewer) events(n int, timeout time.Duration) []wire {
 	return out
 }
 
-func eventsOf(w wire) []wire {
-	var out []wire
-	for _, list := range [][]wire{w.Recent, w.Items, {w}} {
+// online waits for an online frame whose count satisfies ok and returns
+// that count; format and args say what it waits for, as for testenv.Wait.
+func (v *viewer) online(ok func(count int64) bool, format string, args ...any) int64 {
+	v.t.Helper()
+	var got int64
+	testenv.Wait(v.t, 10*time.Second, func() bool {
+		w := v.next(5 * time.Second)
+		for _, it := range append(w.Items, w) {
+			if it.Type == wire.TypeOnline && ok(it.Count) {
+				got = it.Count
+				return true
+			}
+		}
+		return false
+	}, format, args...)
+	return got
+}
+
+func eventsOf(w msg) []msg {
+	var out []msg
+	for _, list := range [][]msg{w.Recent, w.Items, {w}} {
 		for _, it := range list {
-			if it.Type == push.TypeDanmaku || it.Type == push.TypeGift {
+			if it.Type == wire.TypeDanmaku || it.Type == wire.TypeGift {
 				out = append(out, it)
 			}
 		}

@@ -7,19 +7,16 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/onair/onair/rooms/wire"
 )
 
-// Frame types, as in docs/api.md "Live rooms: WebSocket".
+// The gateway's own frame types, as in docs/api.md "Live rooms: WebSocket";
+// the room frames it fans out are typed in package wire (rooms/wire).
 const (
-	TypeDanmaku     = "danmaku"
-	TypeGift        = "gift"
-	TypeLeaderboard = "leaderboard"
-	TypePK          = "pk"
-	TypeRoom        = "room"
-	TypeOnline      = "online"
-	TypeBatch       = "batch"
-	TypeSnapshot    = "snapshot"
-	TypePong        = "pong"
+	TypeBatch    = "batch"
+	TypeSnapshot = "snapshot"
+	TypePong     = "pong"
 )
 
 // class is a frame's delivery class; it decides what a slow connection
@@ -88,14 +85,14 @@ func parseFrame(value []byte, seq int64) (frame, error) {
 	}
 	f := frame{typ: h.Type, version: h.Version, id: h.ID, pkID: h.PKID}
 	switch h.Type {
-	case TypeDanmaku:
+	case wire.TypeDanmaku:
 		f.class = classDanmaku
-	case TypeGift:
+	case wire.TypeGift:
 		f.class = classGift
 		if h.ID == "" {
 			return frame{}, errors.New("gift frame has no id")
 		}
-	case TypeLeaderboard, TypePK, TypeRoom, TypeOnline:
+	case wire.TypeLeaderboard, wire.TypePK, wire.TypeRoom, wire.TypeOnline:
 		f.class = classState
 		f.raw = value
 		return f, nil
@@ -119,7 +116,7 @@ func parseFrame(value []byte, seq int64) (frame, error) {
 // newer reports whether state frame f replaces cur: a higher version, or
 // the frame of another PK.
 func (f *frame) newer(cur frame) bool {
-	return f.version > cur.version || (f.typ == TypePK && f.pkID != cur.pkID)
+	return f.version > cur.version || (f.typ == wire.TypePK && f.pkID != cur.pkID)
 }
 
 // withSeq returns the JSON object v with "seq":seq added at its end.

@@ -6,14 +6,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onair/onair/rooms/wire"
 )
 
 // onlineCounter keeps a room's head-count across nodes as a merged counter
-// (not a member list): {r<id>}:online is a hash node id → this node's
-// viewer count, {r<id>}:online:seen node id → when that count expires
-// (unix ms). Every node refreshes its own field each OnlineInterval and
-// reads the sum in the same script, which also drops the fields of nodes
-// that stopped refreshing. Both keys carry the room's hash tag.
+// (not a member list): wire.KindOnline is a hash node id → this node's
+// viewer count, wire.KindOnlineSeen node id → when that count expires
+// (unix ms). Every node refreshes its own fields each OnlineInterval, in
+// one script that also drops the fields of nodes that stopped refreshing
+// and returns what is left; the sum is wire.HeadCount, the rule rooms
+// reads GET /v1/rooms' online with. Both keys carry the room's hash tag.
 type onlineCounter struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -26,8 +29,9 @@ func newOnlineCounter(rdb redis.UniversalClient, prefix, node string, ttl time.D
 }
 
 // onlineScript: KEYS = counts, seen; ARGV = node, count, now ms, ttl ms.
-// It sets (count > 0) or removes this node's field, drops expired nodes
-// and returns the sum of the rest.
+// It sets (count > 0) or removes this node's fields, drops the nodes whose
+// expiry passed (wire.HeadCount would not count them), keeps both keys
+// while a live node is left, and returns {counts, seen} as HGETALL does.
 var onlineScript = redis.NewScript(`
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 if tonumber(ARGV[2]) > 0 then
@@ -38,31 +42,31 @@ else
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
 local seen = redis.call('HGETALL', KEYS[2])
-local total = 0
+local live = false
 for i = 1, #seen, 2 do
   if tonumber(seen[i+1]) < now then
     redis.call('HDEL', KEYS[1], seen[i])
     redis.call('HDEL', KEYS[2], seen[i])
   else
-    total = total + (tonumber(redis.call('HGET', KEYS[1], seen[i])) or 0)
+    live = true
   end
 end
-if total > 0 then
+if live then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-return total
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `)
 
 func (o *onlineCounter) keys(room uint64) []string {
-	k := roomKey(o.prefix, room, "online")
-	return []string{k, k + ":seen"}
+	return []string{wire.Key(o.prefix, room, wire.KindOnline), wire.Key(o.prefix, room, wire.KindOnlineSeen)}
 }
 
 // report sets this node's counts for the rooms (one pipeline) and returns
 // each room's merged head-count.
 func (o *onlineCounter) report(ctx context.Context, rooms []uint64, counts []int) ([]int64, error) {
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	nowMs := time.Now().UnixMilli()
+	now := strconv.FormatInt(nowMs, 10)
 	ttl := strconv.FormatInt(o.ttl.Milliseconds(), 10)
 	cmds := make([]*redis.Cmd, len(rooms))
 	_, err := o.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -76,9 +80,23 @@ func (o *onlineCounter) report(ctx context.Context, rooms []uint64, counts []int
 	}
 	out := make([]int64, len(rooms))
 	for i, c := range cmds {
-		out[i], _ = c.Int64()
+		v, _ := c.Slice()
+		if len(v) == 2 {
+			out[i] = wire.HeadCount(pairs(v[0]), pairs(v[1]), nowMs)
+		}
 	}
 	return out, nil
+}
+
+// pairs reads a script's HGETALL reply (field, value, ...) as a map.
+func pairs(v any) map[string]string {
+	l, _ := v.([]any)
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		k, _ := l[i].(string)
+		m[k], _ = l[i+1].(string)
+	}
+	return m
 }
 
 // clear removes this node's counts of the rooms.

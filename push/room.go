@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/onair/onair/rooms/wire"
 )
 
 // room is one room's state on this node: its viewers, the frames waiting
@@ -214,7 +216,7 @@ func (r *room) snapshotLocked(since int64) []byte {
 	b = strconv.AppendInt(b, max(r.flushedSeq, since), 10)
 	b = append(b, `,"gap":`...)
 	b = strconv.AppendBool(b, since >= 0 && since+1 < r.knownFrom)
-	for _, typ := range []string{TypeLeaderboard, TypePK, TypeOnline, TypeRoom} {
+	for _, typ := range []string{wire.TypeLeaderboard, wire.TypePK, wire.TypeOnline, wire.TypeRoom} {
 		b = append(b, ',', '"')
 		b = append(b, typ...)
 		b = append(b, '"', ':')

@@ -3,29 +3,16 @@ package push
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Redis keys of a room (the contract between push and the room owner, see
-// docs/api.md): all hash-tagged {r<id>}, so they share a cluster slot.
-func roomKey(prefix string, id uint64, suffix string) string {
-	return prefix + "{r" + strconv.FormatUint(id, 10) + "}:" + suffix
-}
-
-const (
-	keyRoom   = "room"   // hash: status, anchor_id, opened_at (written by the rooms owner)
-	keyState  = "state"  // hash: leaderboard, pk = latest frame JSON
-	keyRecent = "recent" // list: last 50 danmaku frames with seq, newest first
-	// contractRecent is how many danmaku the room owner keeps in keyRecent.
-	contractRecent = 50
+	"github.com/onair/onair/rooms/wire"
 )
 
 // roomExists reports whether the room was ever opened ({r<id>}:room).
 func (g *Gateway) roomExists(ctx context.Context, id uint64) (bool, error) {
-	n, err := g.cfg.Redis.Exists(ctx, roomKey(g.cfg.Prefix, id, keyRoom)).Result()
+	n, err := g.cfg.Redis.Exists(ctx, wire.Key(g.cfg.Prefix, id, wire.KindRoom)).Result()
 	return n > 0, err
 }
 
@@ -42,8 +29,8 @@ func (g *Gateway) ensureLoaded(r *room) {
 		var state *redis.MapStringStringCmd
 		var recent *redis.StringSliceCmd
 		_, err := g.cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-			state = p.HGetAll(ctx, roomKey(g.cfg.Prefix, r.id, keyState))
-			recent = p.LRange(ctx, roomKey(g.cfg.Prefix, r.id, keyRecent), 0, -1)
+			state = p.HGetAll(ctx, wire.Key(g.cfg.Prefix, r.id, wire.KindState))
+			recent = p.LRange(ctx, wire.Key(g.cfg.Prefix, r.id, wire.KindRecent), 0, -1)
 			return nil
 		})
 		if err != nil {
@@ -52,11 +39,11 @@ func (g *Gateway) ensureLoaded(r *room) {
 			return
 		}
 		var frames []frame
-		for _, field := range []string{TypeLeaderboard, TypePK} {
+		for _, field := range []string{wire.TypeLeaderboard, wire.TypePK} {
 			if v, ok := state.Val()[field]; ok {
 				f, err := parseFrame([]byte(v), 0)
 				if err != nil || f.typ != field {
-					g.badStored(r.id, keyState+"."+field, err)
+					g.badStored(r.id, wire.KindState+"."+field, err)
 					continue
 				}
 				frames = append(frames, f)
@@ -66,12 +53,12 @@ func (g *Gateway) ensureLoaded(r *room) {
 		for i := len(list) - 1; i >= 0; i-- { // oldest first
 			f, err := parseFrame([]byte(list[i]), -1)
 			if err != nil {
-				g.badStored(r.id, keyRecent, err)
+				g.badStored(r.id, wire.KindRecent, err)
 				continue
 			}
 			frames = append(frames, f)
 		}
-		r.merge(frames, len(list) >= contractRecent)
+		r.merge(frames, len(list) >= wire.RecentDanmaku)
 		// The joiner counts itself: the first head-count of a fresh room.
 		totals, err := g.online.report(ctx, []uint64{r.id}, []int{r.viewers() + 1})
 		if err != nil {
@@ -132,6 +119,6 @@ func (r *room) merge(frames []frame, truncated bool) {
 
 // online frame: {"type":"online","room_id":5,"version":N,"count":1234}
 func onlineFrame(room uint64, version, count int64) frame {
-	b := fmt.Appendf(nil, `{"type":"online","room_id":%d,"version":%d,"count":%d}`, room, version, count)
-	return frame{typ: TypeOnline, class: classState, version: version, raw: b}
+	b := fmt.Appendf(nil, `{"type":%q,"room_id":%d,"version":%d,"count":%d}`, wire.TypeOnline, room, version, count)
+	return frame{typ: wire.TypeOnline, class: classState, version: version, raw: b}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onair/onair/internal/testenv"
 	"github.com/onair/onair/push"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // TestSnapshotOnReconnect: a viewer that drops and reconnects with
@@ -57,7 +58,7 @@ func TestSnapshotOnReconnect(t *testing.T) {
 			t.Fatalf("round %d: first frame %+v, want a snapshot without gap", round, snap)
 		}
 		for _, w := range eventsOf(snap) {
-			if round == 0 && w.Type == push.TypeGift {
+			if round == 0 && w.Type == wire.TypeGift {
 				t.Fatalf("a fresh join's snapshot carries danmaku only, got %+v", w)
 			}
 		}
@@ -66,7 +67,7 @@ func TestSnapshotOnReconnect(t *testing.T) {
 			evs = append(evs, eventsOf(v.next(5*time.Second))...)
 		}
 		for _, w := range evs {
-			if round > 0 || len(seen) > 0 || w.Type == push.TypeDanmaku {
+			if round > 0 || len(seen) > 0 || w.Type == wire.TypeDanmaku {
 				seen = append(seen, w.Seq)
 			}
 		}
@@ -99,15 +100,15 @@ func TestSnapshotFromRedis(t *testing.T) {
 	n := e.node(push.Config{})
 	e.openRoom(5)
 	ctx := context.Background()
-	key := func(s string) string { return e.prefix + "{r5}:" + s }
+	key := func(kind string) string { return wire.Key(e.prefix, 5, kind) }
 	lb := `{"type":"leaderboard","room_id":5,"version":17,"items":[{"user_id":42,"score":1200}]}`
 	pk := `{"type":"pk","room_id":5,"version":3,"pk_id":"p1","room_a":5,"room_b":6,"score_a":60,"score_b":40,"winner":0}`
-	if err := e.rdb.HSet(ctx, key("state"), "leaderboard", lb, "pk", pk).Err(); err != nil {
+	if err := e.rdb.HSet(ctx, key(wire.KindState), wire.TypeLeaderboard, lb, wire.TypePK, pk).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for seq := 10; seq <= 14; seq++ { // LPUSH: newest first
 		f := fmt.Sprintf(`{"type":"danmaku","room_id":5,"user_id":1,"text":"old %d","ts":1,"id":"e%d","seq":%d}`, seq, seq, seq)
-		if err := e.rdb.LPush(ctx, key("recent"), f).Err(); err != nil {
+		if err := e.rdb.LPush(ctx, key(wire.KindRecent), f).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,15 +147,7 @@ func TestHeadCountAcrossNodes(t *testing.T) {
 	}
 	waitOnline := func(want int64) {
 		t.Helper()
-		testenv.Wait(t, 10*time.Second, func() bool {
-			w := v.next(5 * time.Second)
-			for _, it := range append(w.Items, w) {
-				if it.Type == push.TypeOnline && it.Count == want {
-					return true
-				}
-			}
-			return false
-		}, "online frame with count %d", want)
+		v.online(func(n int64) bool { return n == want }, "online frame with count %d", want)
 	}
 	waitOnline(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

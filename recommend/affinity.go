@@ -13,11 +13,17 @@ import (
 // The analytics rollup onair.user_affinity (user_id, kind 'tag'|'category',
 // key, day, plays, listened_ms, skips; a summing table owned by analytics)
 // is read in the background, never on a request: every AffinityEvery, for
-// the listeners this node served since the last round, the last 30 days
-// are summed and written to Redis as r{uid}:c ("t:<tag>" / "c:<category>"
-// → log(1+plays) − log(1+skips)), which the request path reads beside the
-// feedback hash. Without the table (analytics not deployed), nothing
-// happens and affinity comes from recent plays alone.
+// the listeners this node served since the last round, today and the 30
+// days before are summed and written to Redis as r{uid}:c ("t:<tag>" /
+// "c:<category>" → log(1+plays) − log(1+skips)), which the request path
+// reads beside the feedback hash. Without the table (analytics not
+// deployed), nothing happens and affinity comes from recent plays alone.
+//
+// Affinity is this package's word: the weight that orders personal slots.
+// The analytics API's score over the same rollup (minutes + plays −
+// 2 × skips, analytics.Engagement) is the engagement score, a figure for
+// people; the log keeps a heavy listener's counts from swamping the
+// recent ±1 feedback they are added to.
 
 // seenListeners collects the listeners served since the last round.
 type seenListeners struct {

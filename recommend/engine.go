@@ -67,7 +67,7 @@ type Engine struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
-	board    *board
+	actors   *stationActors
 	producer *kgo.Client
 	ownProd  bool
 	follower *follower
@@ -120,7 +120,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Log, m: m, producer: cfg.Producer}
-	e.board = newBoard(cfg.Log, m, cfg.Now, max(cfg.Debounce, 0))
+	e.actors = newStationActors(cfg.Log, m, cfg.Now, max(cfg.Debounce, 0))
 	if e.producer == nil {
 		if e.producer, err = kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ProducerLinger(0)); err != nil {
 			return nil, fmt.Errorf("recommend: producer: %w", err)
@@ -195,7 +195,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
-		e.board.close()
+		e.actors.close()
 		close(done)
 	}()
 	var err error
@@ -252,10 +252,10 @@ func (e *Engine) PutStation(ctx context.Context, st *Station) error {
 }
 
 // Station returns the station with id as this node knows it.
-func (e *Engine) Station(id uint64) (*Station, bool) { return e.board.station(id) }
+func (e *Engine) Station(id uint64) (*Station, bool) { return e.actors.station(id) }
 
 // Stations lists the stations by id.
-func (e *Engine) Stations() []*Station { return e.board.stations() }
+func (e *Engine) Stations() []*Station { return e.actors.stations() }
 
 // Item returns the item with id as this node's catalog holds it.
-func (e *Engine) Item(id uint64) (*Item, bool) { return e.board.snap.Load().Item(id) }
+func (e *Engine) Item(id uint64) (*Item, bool) { return e.actors.snap.Load().Item(id) }

@@ -59,11 +59,11 @@ func TestEngineCatalogStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Wait(t, 10*time.Second, func() bool { return len(e1.Stations()) == 2 && e1.board.snap.Load().Len() == 240 },
+	testenv.Wait(t, 10*time.Second, func() bool { return len(e1.Stations()) == 2 && e1.actors.snap.Load().Len() == 240 },
 		"node 1 never applied its own changes")
 
 	e2 := startEngine(t, cfg)
-	if n, s := e2.board.snap.Load().Len(), len(e2.Stations()); n != 240 || s != 2 {
+	if n, s := e2.actors.snap.Load().Len(), len(e2.Stations()); n != 240 || s != 2 {
 		t.Fatalf("a node started after the changes has %d items and %d stations when Start returns, want 240 and 2", n, s)
 	}
 	const listener = 42

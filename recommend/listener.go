@@ -180,7 +180,7 @@ type userPart struct {
 
 // apply folds recs into Redis: one script call per (listener, partition).
 func (l *listener) apply(ctx context.Context, recs []*kgo.Record) error {
-	snap := l.e.board.snap.Load()
+	snap := l.e.actors.snap.Load()
 	args := map[userPart][]any{}
 	var order []userPart
 	var ev ingest.Event

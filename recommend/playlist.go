@@ -51,7 +51,7 @@ func (e *Engine) Preview(ctx context.Context, station, listener uint64, at time.
 // playlist serves Playlist (cached: reuse a listener's recent result) and
 // Preview (never cached: operators ask about arbitrary instants).
 func (e *Engine) playlist(ctx context.Context, station, listener uint64, at time.Time, limit int, cached bool) (Result, []Relaxed, error) {
-	pl, st, ok := e.board.public(station, at)
+	pl, st, ok := e.actors.public(station, at)
 	if !ok {
 		return Result{}, nil, ErrNoStation
 	}
@@ -61,7 +61,7 @@ func (e *Engine) playlist(ctx context.Context, station, listener uint64, at time
 	}
 	name := pl.Window.Name
 	r.Daypart, r.StartsAt, r.EndsAt = &name, pl.Window.Start, pl.Window.End
-	snap := e.board.snap.Load()
+	snap := e.actors.snap.Load()
 	key := resultKey{station, listener, limit}
 	if c, ok := e.results.get(key, pl, snap, e.cfg.Now()); ok && cached {
 		r.Items = c.items

@@ -175,9 +175,9 @@ func (f *follower) poll(ctx context.Context) {
 		f.ver++
 		snap := NewSnapshot(f.ver, maps.Clone(f.items))
 		f.e.m.catalogPublic.Observe(time.Since(t0).Seconds())
-		f.e.board.setSnapshot(snap, changed)
+		f.e.actors.setSnapshot(snap, changed)
 	}
 	for _, st := range stations {
-		f.e.board.setStation(st)
+		f.e.actors.setStation(st)
 	}
 }

@@ -1,17 +1,16 @@
 package seed
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/onair/onair/api"
+	"github.com/onair/onair/internal/apiclient"
+	"github.com/onair/onair/internal/authtoken"
 )
 
 // catalogChunk is the items per PUT /v1/admin/catalog (well under 1 MiB).
@@ -22,23 +21,22 @@ const catalogChunk = 500
 // skipped; any other failure is reported as failed.
 func (r *runner) demo(ctx context.Context) []Part {
 	g := r.cfg.Gen
-	parts := []Part{
-		r.step(ctx, "catalog", (g.Items+catalogChunk-1)/catalogChunk, func(i int) (string, string, any) {
+	return []Part{
+		r.step("catalog", (g.Items+catalogChunk-1)/catalogChunk, func(i int) error {
 			var items []Item
 			for id := i*catalogChunk + 1; id <= min((i+1)*catalogChunk, g.Items); id++ {
 				items = append(items, ItemOf(uint64(id)))
 			}
-			return http.MethodPut, "/v1/admin/catalog", map[string]any{"items": items}
+			return r.admin.PutCatalog(ctx, items)
 		}),
-		r.step(ctx, "stations", g.Stations, func(i int) (string, string, any) {
-			return http.MethodPut, "/v1/admin/stations/" + strconv.Itoa(i+1), StationOf(uint64(i + 1))
+		r.step("stations", g.Stations, func(i int) error {
+			return r.admin.PutStation(ctx, uint64(i+1), StationOf(uint64(i+1)))
 		}),
-		r.step(ctx, "rooms", g.Rooms, func(i int) (string, string, any) {
+		r.step("rooms", g.Rooms, func(i int) error {
 			// As admin, name the anchor the generated gifts go to.
-			return http.MethodPost, "/v1/rooms/" + strconv.Itoa(i+1) + "/open", map[string]any{"anchor_id": AnchorOf(uint64(i + 1))}
+			return r.admin.Do(ctx, http.MethodPost, "/v1/rooms/"+strconv.Itoa(i+1)+"/open", map[string]any{"anchor_id": AnchorOf(uint64(i + 1))}, nil)
 		}),
 	}
-	return parts
 }
 
 // roomRoutes sends a little live-room traffic the way viewers do, through
@@ -46,42 +44,34 @@ func (r *runner) demo(ctx context.Context) []Part {
 // danmaku and gifts goes in the event batches).
 func (r *runner) roomRoutes(ctx context.Context) Part {
 	g := r.cfg.Gen
-	return r.stepAs(ctx, "room danmaku and gifts", g.Rooms*2, func(i int) (string, string, any, string) {
+	return r.step("room danmaku and gifts", g.Rooms*2, func(i int) error {
 		room := i/2 + 1
 		user := uint64(1 + i%max(g.Users, 1))
-		tok, err := api.SignToken(r.cfg.Secret, user, "", time.Hour)
+		tok, err := authtoken.Sign(r.cfg.Secret, user, "", time.Hour)
 		if err != nil {
-			return "", "", nil, ""
+			return err
 		}
+		viewer := r.admin.WithToken(tok)
 		if i%2 == 0 {
-			return http.MethodPost, fmt.Sprintf("/v1/rooms/%d/danmaku", room), map[string]any{"text": "hello from seed"}, "Bearer " + tok
+			return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/danmaku", room), map[string]any{"text": "hello from seed"}, nil)
 		}
-		return http.MethodPost, fmt.Sprintf("/v1/rooms/%d/gifts", room), map[string]any{"gift_id": 2, "value": 200,
-			"anchor_id": AnchorOf(uint64(room)), "event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, "Bearer " + tok
+		return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/gifts", room), map[string]any{"gift_id": 2, "value": 200,
+			"anchor_id": AnchorOf(uint64(room)), "event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, nil)
 	})
 }
 
-// step runs n admin requests built by req, stopping at the first failure.
-func (r *runner) step(ctx context.Context, name string, n int, req func(i int) (method, path string, body any)) Part {
-	return r.stepAs(ctx, name, n, func(i int) (string, string, any, string) {
-		m, p, b := req(i)
-		return m, p, b, r.admin
-	})
-}
-
-func (r *runner) stepAs(ctx context.Context, name string, n int, req func(i int) (method, path string, body any, auth string)) Part {
+// step makes n calls, stopping at the first failure.
+func (r *runner) step(name string, n int, call func(i int) error) Part {
 	for i := range n {
-		method, path, body, auth := req(i)
-		status, msg, err := r.do(ctx, method, path, auth, body)
+		err := call(i)
+		var refused *apiclient.StatusError
 		switch {
-		case err != nil:
-			r.cfg.Log.Error("seed demo step failed", "step", name, "path", path, "err", err)
+		case err == nil:
+		case errors.As(err, &refused) && (refused.Status == http.StatusNotFound || refused.Status == http.StatusMethodNotAllowed):
+			return Part{Name: name, Status: fmt.Sprintf("route not available (%d %s %s), skipped", refused.Status, refused.Method, routeOf(refused.Path))}
+		default:
+			r.cfg.Log.Error("seed demo step failed", "step", name, "err", err)
 			return Part{Name: name, Status: "failed: " + err.Error(), Failed: true}
-		case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
-			return Part{Name: name, Status: fmt.Sprintf("route not available (%d %s %s), skipped", status, method, routeOf(path))}
-		case status/100 != 2:
-			r.cfg.Log.Error("seed demo step failed", "step", name, "path", path, "status", status, "body", msg)
-			return Part{Name: name, Status: fmt.Sprintf("failed: %s %s: %d %s", method, path, status, msg), Failed: true}
 		}
 	}
 	return Part{Name: name, Status: fmt.Sprintf("ok (%d requests)", n)}
@@ -96,25 +86,4 @@ func routeOf(path string) string {
 		}
 	}
 	return strings.Join(seg, "/")
-}
-
-// do sends one JSON request and returns the status and a short body.
-func (r *runner) do(ctx context.Context, method, path, auth string, body any) (int, string, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return 0, "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.Target+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.cfg.Client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return resp.StatusCode, string(bytes.TrimSpace(msg)), nil
 }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/onair/onair/api"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/apiclient"
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/chdb"
-	"github.com/onair/onair/loadtest"
 )
 
 // Config configures Run.
@@ -152,15 +152,16 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		cfg.RunID = hex.EncodeToString(b[:])
 	}
 	s := Summary{RunID: cfg.RunID}
-	admin, err := api.SignToken(cfg.Secret, adminUser, api.RoleAdmin, 24*time.Hour)
+	admin, err := authtoken.Sign(cfg.Secret, adminUser, authtoken.RoleAdmin, 24*time.Hour)
 	if err != nil {
 		return s, err
 	}
-	service, err := api.SignToken(cfg.Secret, serviceUser, api.RoleService, 24*time.Hour)
+	service, err := authtoken.Sign(cfg.Secret, serviceUser, authtoken.RoleService, 24*time.Hour)
 	if err != nil {
 		return s, err
 	}
-	r := &runner{cfg: cfg, admin: "Bearer " + admin, service: "Bearer " + service}
+	api := apiclient.Client{Base: cfg.Target, HTTP: cfg.Client}
+	r := &runner{cfg: cfg, admin: api.WithToken(admin), service: api.WithToken(service)}
 	s.Demo = r.demo(ctx)
 	err = r.events(ctx, &s)
 	s.Demo = append(s.Demo, r.roomRoutes(ctx))
@@ -177,7 +178,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 type runner struct {
 	cfg            Config
-	admin, service string
+	admin, service apiclient.Client
 	gifts          int // gift events so far, for their event ids
 }
 
@@ -272,7 +273,7 @@ func (r *runner) startPoster(ctx context.Context, stop func()) *poster {
 		go func() {
 			defer p.wg.Done()
 			for b := range p.batches {
-				n, err := loadtest.PostEvents(ctx, r.cfg.Client, r.cfg.Target+"/v1/events", r.service, b.body)
+				n, err := r.service.PostEvents(ctx, b.body)
 				p.requests.Add(int64(n + 1))
 				p.retries.Add(int64(n))
 				if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/internal/kafka"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -100,7 +100,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.HistoryMax, "history-max-entries", history.DefaultMaxEntries, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
-	num(&c.DanmakuRate, "danmaku-rate", board.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
+	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"

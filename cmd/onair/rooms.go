@@ -6,27 +6,27 @@ import (
 
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/internal/kafka"
-	"github.com/onair/onair/push/board"
+	"github.com/onair/onair/rooms"
 )
 
 // The board is the aggregator's RoomSink.
-var _ aggregate.RoomSink = (*board.Board)(nil)
+var _ aggregate.RoomSink = (*rooms.Board)(nil)
 
-// startBoard builds the live rooms' board (push/board), which the api role
+// startBoard builds the live rooms' board (rooms), which the api role
 // serves and the aggregate role feeds; events is where the board produces
 // the gifts it accepts. With the aggregate role it also runs the board's
 // background work: leaderboard frames and the play leaderboards' refresh
 // from ClickHouse.
-func startBoard(d *deps, events board.Producer) (*board.Board, error) {
+func startBoard(d *deps, events rooms.Producer) (*rooms.Board, error) {
 	t0 := time.Now()
 	cfg := d.cfg
-	bc := board.Config{Redis: d.rdb, Prefix: cfg.RedisPrefix, Kafka: d.kcl, Topic: kafka.TopicPushes,
+	bc := rooms.Config{Redis: d.rdb, Prefix: cfg.RedisPrefix, Kafka: d.kcl, Topic: kafka.TopicPushes,
 		Events: events, Database: cfg.CHDatabase, DanmakuRate: cfg.DanmakuRate, DedupeWindow: cfg.DedupeWindow,
 		Registerer: d.reg, Log: d.log.With("component", "board")}
 	if cfg.has("aggregate") {
 		bc.ClickHouse = d.ch
 	}
-	b, err := board.New(bc)
+	b, err := rooms.New(bc)
 	if err != nil || !cfg.has("aggregate") {
 		return b, err
 	}

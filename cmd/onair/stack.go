@@ -23,8 +23,8 @@ import (
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
-	"github.com/onair/onair/push/board"
 	"github.com/onair/onair/recommend"
+	"github.com/onair/onair/rooms"
 )
 
 // stack is a set of started components, stopped in reverse start order.
@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 type core struct {
 	hist  *history.Store
 	prod  *ingest.Producer
-	rooms *board.Board
+	rooms *rooms.Board
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -150,11 +150,11 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	rooms, err := startBoard(d, prod)
+	board, err := startBoard(d, prod)
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: rooms}, nil
+	return &core{hist: hist, prod: prod, rooms: board}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that

@@ -1,5 +1,5 @@
 // Package apitest checks HTTP exchanges against onair's OpenAPI document
-// (api/openapi/openapi.yaml), so handler tests keep the document true: a
+// (internal/openapi/openapi.yaml), so handler tests keep the document true: a
 // test client built with Checker.Client or Checker.Transport validates
 // every request it sends and every response it gets, and fails the test on
 // a mismatch.
@@ -33,7 +33,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/onair/onair/api/openapi"
+	"github.com/onair/onair/internal/openapi"
 )
 
 // router matches requests to the document's operations on any host: the

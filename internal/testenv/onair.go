@@ -8,17 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/onair/onair/api/openapi"
+	"github.com/onair/onair/internal/authtoken"
 	"github.com/onair/onair/internal/childproc"
+	"github.com/onair/onair/internal/openapi"
 )
 
 // Onair is a running `onair dev` child process with its own data directory
@@ -203,7 +201,7 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 
 // checkRoutesDocumented fails the test when onair dev (every role, every
 // route mounted) warned at start-up that a route is missing from the
-// OpenAPI document: a new route joins api/openapi/openapi.yaml in the
+// OpenAPI document: a new route joins internal/openapi/openapi.yaml in the
 // change that mounts it.
 func (o *Onair) checkRoutesDocumented(t testing.TB) {
 	t.Helper()
@@ -218,7 +216,7 @@ func (o *Onair) checkRoutesDocumented(t testing.TB) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("testenv: onair dev mounts routes that api/openapi/openapi.yaml lacks; document them:\n%s", strings.Join(missing, "\n"))
+		t.Errorf("testenv: onair dev mounts routes that internal/openapi/openapi.yaml lacks; document them:\n%s", strings.Join(missing, "\n"))
 	}
 }
 
@@ -321,26 +319,17 @@ func (o *Onair) Done() <-chan struct{} { return o.done }
 func (o *Onair) StderrTail() string { return childproc.Tail(o.stderr, 8<<10) }
 
 // Token returns a bearer token for user signed with o.Secret, valid for an
-// hour; role is "", "admin" or "service". It signs the token itself, as
-// api.SignToken does, because api's tests import testenv.
+// hour; role is "", "admin" or "service".
 func (o *Onair) Token(t testing.TB, user uint64, role string) string {
 	t.Helper()
 	return SignToken(t, o.Secret, user, role)
 }
 
-// SignToken returns an HS256 bearer token for user (sub), valid for an
-// hour, with the optional role.
+// SignToken returns a bearer token (internal/authtoken's, as api.SignToken
+// makes) for user (sub), valid for an hour, with the optional role.
 func SignToken(t testing.TB, secret []byte, user uint64, role string) string {
 	t.Helper()
-	claims := jwt.MapClaims{
-		"sub": strconv.FormatUint(user, 10),
-		"iat": time.Now().Unix(),
-		"exp": time.Now().Add(time.Hour).Unix(),
-	}
-	if role != "" {
-		claims["role"] = role
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	tok, err := authtoken.Sign(secret, user, role, time.Hour)
 	if err != nil {
 		t.Fatalf("testenv: cannot sign token: %v", err)
 	}

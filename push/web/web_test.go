@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/onair/onair/internal/apitest"
+	"github.com/onair/onair/internal/browsertest"
 	"github.com/onair/onair/internal/testenv"
 )
 
@@ -54,29 +55,29 @@ func TestLiveRoomPage(t *testing.T) {
 	post("/v1/pk", o.Token(t, 1, "admin"), `{"room_a":5,"room_b":6}`, 201)
 	wire := dialRoom(t, o, 5)
 
-	alice, bob := browser(t), browser(t)
+	alice, bob := browsertest.Start(t), browsertest.Start(t)
 	aliceID, bobID := signInAndJoin(t, alice, o.URL, "13800000001", 5), signInAndJoin(t, bob, o.URL, "13800000002", 5)
 	if aliceID != "13800000001" || bobID != "13800000002" {
 		t.Fatalf("signed in as %q and %q, want the phones' user ids", aliceID, bobID)
 	}
 	for _, b := range []context.Context{alice, bob} {
-		waitJS(t, b, `document.getElementById("online").textContent === "3"`, "head-count 3 (two pages and the wire viewer)")
-		waitJS(t, b, `document.getElementById("pk-a-score").textContent === "50"`, "the PK bar at 50:50")
+		browsertest.WaitJS(t, b, `document.getElementById("online").textContent === "3"`, "head-count 3 (two pages and the wire viewer)")
+		browsertest.WaitJS(t, b, `document.getElementById("pk-a-score").textContent === "50"`, "the PK bar at 50:50")
 	}
 
 	send(t, alice, "hello from alice")
-	waitJS(t, alice, `document.getElementById("chat-log").textContent.includes("hello from alice")`, "alice sees her danmaku")
+	browsertest.WaitJS(t, alice, `document.getElementById("chat-log").textContent.includes("hello from alice")`, "alice sees her danmaku")
 	send(t, bob, "hi from bob")
 	if err := chromedp.Do(bob, chromedp.Click(chromedp.CSS("#send-gift"))); err != nil { // gift 2, value 200
 		t.Fatal(err)
 	}
 	for name, b := range map[string]context.Context{"alice": alice, "bob": bob} {
 		log := `Array.from(document.querySelectorAll("#chat-log li")).map(li => li.textContent).join("|")`
-		waitJS(t, b, log+` === "user `+aliceID+`: hello from alice|user `+bobID+`: hi from bob"`, name+" sees both danmaku")
-		waitJS(t, b, `document.getElementById("stage").dataset.flown === "2"`, name+" saw both danmaku fly")
-		waitJS(t, b, `document.querySelectorAll("#gift-log li").length === 1`, name+" sees the gift once")
-		waitJS(t, b, `document.querySelector("#ranking li")?.textContent === "user `+bobID+` · 200"`, name+" sees the ranking")
-		waitJS(t, b, `document.getElementById("pk-a-score").textContent === "70" && document.getElementById("pk-a").style.width === "70%"`, name+" sees the PK bar move")
+		browsertest.WaitJS(t, b, log+` === "user `+aliceID+`: hello from alice|user `+bobID+`: hi from bob"`, name+" sees both danmaku")
+		browsertest.WaitJS(t, b, `document.getElementById("stage").dataset.flown === "2"`, name+" saw both danmaku fly")
+		browsertest.WaitJS(t, b, `document.querySelectorAll("#gift-log li").length === 1`, name+" sees the gift once")
+		browsertest.WaitJS(t, b, `document.querySelector("#ranking li")?.textContent === "user `+bobID+` · 200"`, name+" sees the ranking")
+		browsertest.WaitJS(t, b, `document.getElementById("pk-a-score").textContent === "70" && document.getElementById("pk-a").style.width === "70%"`, name+" sees the PK bar move")
 		if msg, err := chromedp.Run(b, chromedp.TextContent(chromedp.CSS("#send-msg"))); err != nil || msg != "" {
 			t.Fatalf("%s's page shows a refusal %q (%v)", name, msg, err)
 		}
@@ -96,28 +97,7 @@ func send(t *testing.T, b context.Context, text string) {
 	if err := chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#danmaku-text"), text), chromedp.Click(chromedp.CSS("#send-danmaku"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, `document.getElementById("danmaku-text").value === ""`, "the danmaku accepted (202)")
-}
-
-// browser starts a headless Chromium with a profile of its own.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"),
-		chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	browsertest.WaitJS(t, b, `document.getElementById("danmaku-text").value === ""`, "the danmaku accepted (202)")
 }
 
 // signInAndJoin signs in on the page with phone and code 1000, then joins
@@ -133,7 +113,7 @@ func signInAndJoin(t *testing.T, b context.Context, base, phone string, room int
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, `document.getElementById("code").value === "1000"`, "the dev code filled in")
+	browsertest.WaitJS(t, b, `document.getElementById("code").value === "1000"`, "the dev code filled in")
 	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#rooms"))); err != nil {
 		t.Fatal(err)
 	}
@@ -149,19 +129,8 @@ func signInAndJoin(t *testing.T, b context.Context, base, phone string, room int
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, `document.getElementById("status").textContent === ""`, "connected")
+	browsertest.WaitJS(t, b, `document.getElementById("status").textContent === ""`, "connected")
 	return strings.TrimPrefix(who, "user ")
-}
-
-// waitJS polls a JavaScript condition in the page until it is true.
-func waitJS(t *testing.T, b context.Context, cond, what string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b, 20*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		dump, _ := chromedp.Run(b, chromedp.Evaluate[string](`document.body.innerText`))
-		t.Fatalf("waiting for %s (%s): %v; page:\n%s", what, cond, err, dump)
-	}
 }
 
 // wireViewer is a plain WebSocket client of a room: it keeps every item
