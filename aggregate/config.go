@@ -78,6 +78,16 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// Defaults of Config, exported so that flags (cmd/onair) show the value
+// that applies instead of repeating it.
+const (
+	DefaultDedupeWindow    = time.Hour
+	DefaultRedisFlush      = 100 * time.Millisecond
+	DefaultClickHouseFlush = time.Second
+	DefaultProgressFlush   = 30 * time.Second
+	DefaultBatchRows       = 100_000
+)
+
 func (c *Config) validate() error {
 	switch {
 	case len(c.Brokers) == 0:
@@ -105,13 +115,13 @@ func (c *Config) validate() error {
 	if c.Database == "" {
 		c.Database = "onair"
 	}
-	def(&c.DedupeWindow, time.Hour)
-	def(&c.RedisFlush, 100*time.Millisecond)
-	def(&c.ClickHouseFlush, time.Second)
-	def(&c.ProgressFlush, 30*time.Second)
+	def(&c.DedupeWindow, DefaultDedupeWindow)
+	def(&c.RedisFlush, DefaultRedisFlush)
+	def(&c.ClickHouseFlush, DefaultClickHouseFlush)
+	def(&c.ProgressFlush, DefaultProgressFlush)
 	def(&c.RetryBackoff, 100*time.Millisecond)
 	if c.BatchRows == 0 {
-		c.BatchRows = 100_000
+		c.BatchRows = DefaultBatchRows
 	}
 	if c.MaxPollRecords <= 0 {
 		c.MaxPollRecords = 10_000

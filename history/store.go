@@ -70,6 +70,10 @@ const (
 	MaxLimit     = 100
 )
 
+// DefaultMaxEntries is Config.MaxEntries's default, exported so that flags
+// (cmd/onair) show the value that applies instead of repeating it.
+const DefaultMaxEntries = 1000
+
 // Config configures a Store. Zero values mean the documented defaults.
 type Config struct {
 	// Redis is required. Keys are hash-tagged by user, so a cluster client works.
@@ -133,7 +137,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("history: invalid ClickHouse database name %q", s.db)
 	}
 	if s.max == 0 {
-		s.max = 1000
+		s.max = DefaultMaxEntries
 	}
 	if s.max < 1 {
 		return nil, fmt.Errorf("history: MaxEntries %d must be positive", s.max)

@@ -105,6 +105,10 @@ type Board struct {
 	dirty map[uint64]struct{} // rooms whose leaderboard changed since the last frame
 }
 
+// DefaultDanmakuRate is Config.DanmakuRate's default, exported so that
+// flags (cmd/onair) show the value that applies instead of repeating it.
+const DefaultDanmakuRate = 2
+
 // New validates cfg and returns a Board.
 func New(cfg Config) (*Board, error) {
 	switch {
@@ -130,7 +134,7 @@ func New(cfg Config) (*Board, error) {
 		cfg.MaxText = 100
 	}
 	if cfg.DanmakuRate == 0 {
-		cfg.DanmakuRate = 2
+		cfg.DanmakuRate = DefaultDanmakuRate
 	}
 	if cfg.MaxGiftValue == 0 {
 		cfg.MaxGiftValue = 1_000_000

@@ -43,15 +43,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // runDev starts the embedded stack (Kafka in-process, redis-server and
 // clickhouse-server as children, data under --data-dir) and every role.
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg config
+	defer func() { err = cfg.redactErr(err) }()
 	fs := flag.NewFlagSet("onair dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, true)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	log, err := cfg.newLogger(stderr)
 	if err != nil {
 		return err
 	}
@@ -131,8 +132,9 @@ Ctrl-C stops everything.
 }
 
 // runServe runs the given roles against external Kafka, Redis and ClickHouse.
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	var cfg config
+	defer func() { err = cfg.redactErr(err) }()
 	fs := flag.NewFlagSet("onair serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, false)
@@ -142,7 +144,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	log, err := cfg.newLogger(stderr)
 	if err != nil {
 		return err
 	}
@@ -162,14 +164,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // runToken prints a bearer token.
-func runToken(args []string, stdout, stderr io.Writer) error {
+func runToken(args []string, stdout, stderr io.Writer) (err error) {
 	var cfg config
+	defer func() { err = cfg.redactErr(err) }()
 	fs := flag.NewFlagSet("onair token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.Uint64("user", 0, "user id (the token's sub); required")
 	role := fs.String("role", "", "optional role: admin or service")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	fs.StringVar(&cfg.AuthSecret, "auth-secret", env("auth-secret", ""), "HS256 secret (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
+	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 `secret` (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", "var"), "dev data directory holding auth.secret")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -177,11 +180,11 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if *user == 0 {
 		return errors.New("--user is required and must be a positive integer")
 	}
-	secret, err := authSecret(&cfg, true)
+	key, err := authSecret(&cfg, true)
 	if err != nil {
 		return err
 	}
-	tok, err := api.SignToken([]byte(secret), *user, *role, *ttl)
+	tok, err := api.SignToken([]byte(key.reveal()), *user, *role, *ttl)
 	if err != nil {
 		return err
 	}
@@ -190,8 +193,9 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 }
 
 // runMigrate applies the ClickHouse migrations and exits.
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg config
+	defer func() { err = cfg.redactErr(err) }()
 	fs := flag.NewFlagSet("onair migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs, true)
@@ -201,7 +205,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(cfg.envErrs) > 0 {
 		return errors.Join(cfg.envErrs...)
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	log, err := cfg.newLogger(stderr)
 	if err != nil {
 		return err
 	}

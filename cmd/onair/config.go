@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
+	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/rooms"
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -21,13 +24,13 @@ type config struct {
 	KafkaBrokers  []string
 	Partitions    int
 	RedisAddrs    []string
-	RedisPassword string
+	RedisPassword secret
 	RedisPrefix   string
 	CHAddr        string
 	CHDatabase    string
 	CHUser        string
-	CHPassword    string
-	AuthSecret    string
+	CHPassword    secret
+	AuthSecret    secret
 	DataDir       string
 	Roles         []string
 	NodeID        int
@@ -45,6 +48,8 @@ type config struct {
 	MemoryLimit   string
 	Push          pushConfig
 
+	// secrets are the flags registered by secretVar, which redact masks.
+	secrets []*secret
 	// envErrs collects ONAIR_* variables that do not parse; validate reports them.
 	envErrs        []error
 	DevKafkaPort   int
@@ -69,17 +74,17 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	if dev {
 		brokers, redis, ch = "127.0.0.1:19092", "127.0.0.1:16379", "127.0.0.1:19000"
 	}
-	str(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP API listen address")
+	str(&c.HTTPAddr, "http-addr", api.DefaultAddr, "HTTP API listen address")
 	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
-	num(&c.Partitions, "kafka-partitions", 8, "partitions of the topics onair creates when missing")
+	num(&c.Partitions, "kafka-partitions", kafka.DefaultPartitions, "partitions of the topics onair creates when missing")
 	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
-	str(&c.RedisPassword, "redis-password", "", "Redis password")
+	c.secretVar(fs, &c.RedisPassword, "redis-password", "Redis `password`")
 	str(&c.RedisPrefix, "redis-prefix", "onair:", "prefix of every Redis key")
 	str(&c.CHAddr, "clickhouse-addr", ch, "ClickHouse native-protocol address")
 	str(&c.CHDatabase, "clickhouse-database", "onair", "ClickHouse database")
 	str(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
-	str(&c.CHPassword, "clickhouse-password", "", "ClickHouse password")
-	str(&c.AuthSecret, "auth-secret", "", "HS256 secret of bearer tokens (dev: var/auth.secret when empty)")
+	c.secretVar(fs, &c.CHPassword, "clickhouse-password", "ClickHouse `password`")
+	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
 	roles := "api,aggregate"
 	if dev {
@@ -88,14 +93,14 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
-	dur(&c.RedisFlush, "redis-flush", 100*time.Millisecond, "aggregator write-back interval to Redis")
-	dur(&c.CHFlush, "clickhouse-flush", time.Second, "aggregator batch interval to ClickHouse")
-	dur(&c.ProgressFlush, "progress-flush", 30*time.Second, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
-	num(&c.BatchRows, "batch-rows", 100_000, "aggregator flushes ClickHouse early at this many buffered events")
-	num(&c.HistoryMax, "history-max-entries", 1000, "timeline entries kept in Redis per user; older pages come from ClickHouse")
+	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
+	dur(&c.CHFlush, "clickhouse-flush", aggregate.DefaultClickHouseFlush, "aggregator batch interval to ClickHouse")
+	dur(&c.ProgressFlush, "progress-flush", aggregate.DefaultProgressFlush, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
+	num(&c.BatchRows, "batch-rows", aggregate.DefaultBatchRows, "aggregator flushes ClickHouse early at this many buffered events")
+	num(&c.HistoryMax, "history-max-entries", history.DefaultMaxEntries, "timeline entries kept in Redis per user; older pages come from ClickHouse")
 	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
-	dur(&c.DedupeWindow, "dedupe-window", time.Hour, "how long a client event_id is remembered for retries")
-	num(&c.DanmakuRate, "danmaku-rate", 2, "danmaku per second a user may send in one room (burst 3x; negative = off)")
+	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
+	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"

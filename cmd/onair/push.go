@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/internal/kafka"
@@ -46,15 +44,16 @@ func (p *pushConfig) flags(fs *flag.FlagSet, dev bool, c *config) {
 // startPush mounts GET /v1/ws on srv and starts the gateway. The stack
 // stops the HTTP server first (no new upgrades), then the gateway, which
 // closes the hijacked connections with a close frame.
-func startPush(ctx context.Context, cfg *config, st *stack, srv *api.Server, rdb redis.UniversalClient, reg prometheus.Registerer, log *slog.Logger) error {
+func startPush(ctx context.Context, d *deps, srv *api.Server) error {
 	t0 := time.Now()
-	files := raiseFileLimit(log)
+	cfg := d.cfg
+	files := raiseFileLimit(d.log)
 	gw, err := push.New(push.Config{
 		MaxConns: max(100, files-reservedFiles),
-		Brokers:  cfg.KafkaBrokers, Topic: kafka.TopicPushes, Redis: rdb, Prefix: cfg.RedisPrefix,
+		Brokers:  cfg.KafkaBrokers, Topic: kafka.TopicPushes, Redis: d.rdb, Prefix: cfg.RedisPrefix,
 		AllowedOrigins: cfg.Push.Origins, BatchInterval: cfg.Push.BatchInterval, OnlineInterval: cfg.Push.OnlineInterval,
 		ShutdownWindow: cfg.Push.ShutdownWindow, QueueSize: cfg.Push.QueueSize,
-		Registerer: reg, Log: log.With("component", "push"),
+		Registerer: d.reg, Log: d.log.With("component", "push"),
 	})
 	if err != nil {
 		return err
@@ -63,7 +62,7 @@ func startPush(ctx context.Context, cfg *config, st *stack, srv *api.Server, rdb
 		return err
 	}
 	api.MountPush(srv, gw)
-	st.started("push gateway", t0, gw.Shutdown)
+	d.st.started("push gateway", t0, gw.Shutdown)
 	return nil
 }
 

@@ -205,3 +205,23 @@ func startRadioServe(t *testing.T, o *testenv.Onair) string {
 	}, "onair serve --roles radio to serve; log:\n%s", log.String())
 	return "http://" + addr
 }
+
+// TestServeRadioOnlyReadyz: a node with only the radio role answers
+// /readyz with the checks of what radio depends on (Redis holds its
+// stations, Kafka its catalog and feedback, ClickHouse its rows); it used
+// to check nothing and always say ready.
+func TestServeRadioOnlyReadyz(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 1)
+	s := startServe(t, kf.Addrs(), "--roles", "radio")
+	code, body := do(t, http.MethodGet, s.url+"/readyz", "", nil)
+	var reply struct{ Checks map[string]string }
+	if err := json.Unmarshal([]byte(body), &reply); err != nil || code != http.StatusOK {
+		t.Fatalf("/readyz of a radio node: %d %s (%v), want 200", code, body, err)
+	}
+	for _, dep := range []string{"redis", "clickhouse", "kafka"} {
+		if reply.Checks[dep] != "ok" {
+			t.Errorf("/readyz of a radio node: checks %v, want %s ok", reply.Checks, dep)
+		}
+	}
+}

@@ -14,8 +14,9 @@ import (
 
 // runSeed is `onair seed`: the demo catalog, stations and rooms, then
 // synthetic traffic, through a running onair's HTTP API.
-func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var cfg config
+	defer func() { err = cfg.redactErr(err) }()
 	var sc seed.Config
 	fs := flag.NewFlagSet("onair seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -32,28 +33,28 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	target := fs.String("target", env("seed-target", "http://127.0.0.1:8080"), "onair's base URL")
 	verify := fs.Bool("verify", true, "check in ClickHouse that every acknowledged event arrived")
 	// only the flags seed uses, with the meaning and defaults of dev's
-	fs.StringVar(&cfg.AuthSecret, "auth-secret", env("auth-secret", ""), "HS256 secret of the tokens seed signs (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
+	cfg.secretVar(fs, &cfg.AuthSecret, "auth-secret", "HS256 `secret` of the tokens seed signs (default: ONAIR_AUTH_SECRET, else <data-dir>/auth.secret)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", "var"), "dev data directory holding auth.secret")
 	fs.StringVar(&cfg.CHAddr, "clickhouse-addr", env("clickhouse-addr", "127.0.0.1:19000"), "ClickHouse native-protocol address, for --verify")
 	fs.StringVar(&cfg.CHDatabase, "clickhouse-database", env("clickhouse-database", "onair"), "ClickHouse database")
 	fs.StringVar(&cfg.CHUser, "clickhouse-user", env("clickhouse-user", "default"), "ClickHouse user")
-	fs.StringVar(&cfg.CHPassword, "clickhouse-password", env("clickhouse-password", ""), "ClickHouse password")
+	cfg.secretVar(fs, &cfg.CHPassword, "clickhouse-password", "ClickHouse `password`")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	secret, err := authSecret(&cfg, true)
+	key, err := authSecret(&cfg, true)
 	if err != nil {
 		return err
 	}
-	sc.Target, sc.Secret = strings.TrimSuffix(*target, "/"), []byte(secret)
+	sc.Target, sc.Secret = strings.TrimSuffix(*target, "/"), []byte(key.reveal())
 	sc.Progress = stderr
 	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			sc.Terminal = true
 		}
 	}
-	if sc.Log, err = newLogger(stderr, cfg.LogLevel); err != nil {
+	if sc.Log, err = cfg.newLogger(stderr); err != nil {
 		return err
 	}
 	if *verify {
