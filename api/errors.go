@@ -5,7 +5,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/onair/onair/internal/jsonstr"
 	"github.com/onair/onair/internal/refusal"
 )
 
@@ -49,6 +48,3 @@ func writeJSON(c *gin.Context, status int, body []byte) {
 }
 
 var jsonContentType = []string{"application/json; charset=utf-8"}
-
-// appendString appends s as a JSON string (see jsonstr).
-func appendString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
