@@ -289,22 +289,38 @@ const (
 // Type errors win over the others because they make the rest meaningless;
 // then value errors in the order they appear; then missing fields.
 func (d *decoder) event(e *Event, progress bool) (badField, error) {
+	r, has, bad, err := d.fields(progress)
+	if err != nil || bad.field != "" {
+		return bad, err
+	}
+	if bad := d.owner(&r, has); bad.field != "" {
+		return bad, nil
+	}
+	*e = Event{Type: r.Type, UserID: r.UserID, TS: r.TS, EventID: r.EventID, Device: r.Device}
+	if bad := typed(e, &r, has); bad.field != "" {
+		return bad, nil
+	}
+	switch {
+	case has&hasTS == 0:
+		return badField{"ts", "is required"}, nil
+	case r.TS > d.maxTS:
+		return badField{"ts", fmt.Sprintf("%d is more than 5 minutes in the future (limit %d)", r.TS, d.maxTS)}, nil
+	case r.TS < d.minTS:
+		return badField{"ts", fmt.Sprintf("%d is more than 30 days old (limit %d)", r.TS, d.minTS)}, nil
+	}
+	return badField{}, nil
+}
+
+// fields reads the object's fields into r (everything given; the event
+// gets what applies to its type) and has, returning the first bad field:
+// a bad type first, then a missing type, then the first bad value.
+func (d *decoder) fields(progress bool) (r Event, has uint16, bad badField, err error) {
 	s := &d.s
 	d.batch = !progress
 	if err := s.expect('{', "'{'"); err != nil {
-		return badField{}, err
+		return r, 0, badField{}, err
 	}
-	var (
-		r       Event // everything given; e gets what applies to the type
-		has     uint16
-		typeBad badField
-		bad     badField
-	)
-	note := func(field, msg string) {
-		if bad.field == "" && msg != "" {
-			bad = badField{field, msg}
-		}
-	}
+	var typeBad badField
 	if progress {
 		r.Type = TypeProgress
 		has |= hasType
@@ -316,135 +332,149 @@ func (d *decoder) event(e *Event, progress bool) (badField, error) {
 			s.ws()
 			key, err := s.str()
 			if err != nil {
-				return badField{}, err
+				return r, has, badField{}, err
 			}
 			// Switch before the next str call: key may alias s.buf.
 			field := knownField(key)
 			if err := s.expect(':', "':'"); err != nil {
-				return badField{}, err
+				return r, has, badField{}, err
 			}
-			var msg string
+			msg, err := d.field(&r, &has, field, progress)
+			if err != nil {
+				return r, has, badField{}, err
+			}
 			switch {
-			case field == "":
-				err = s.skip(1)
-			case s.peek() == 'n':
-				err = s.literal("null") // known field set to null: absent
+			case msg == "":
 			case field == "type":
-				var v []byte
-				if v, msg, err = d.str(0); err == nil && msg == "" {
-					t, ok := parseTypeBytes(v)
-					switch {
-					case !ok:
-						msg = "unknown event type " + quote(v) + "; want one of progress, play, skip, like, gift, danmaku"
-					case progress && t != TypeProgress:
-						msg = "must be \"progress\" on /v1/progress, got " + quote(v)
-					default:
-						r.Type, has = t, has|hasType
-					}
-				}
-				if msg != "" && typeBad.field == "" {
+				if typeBad.field == "" {
 					typeBad = badField{field, msg}
 				}
-				msg = ""
-			case field == "biz":
-				var v []byte
-				if v, msg, err = d.str(0); err == nil && msg == "" {
-					if b, ok := parseBizBytes(v); ok {
-						r.Biz, has = b, has|hasBiz
-					} else {
-						msg = "unknown biz " + quote(v) + "; want one of audio, video, live, article, comic, radio"
-					}
-				}
-			case field == "ts":
-				r.TS, msg, err = d.int()
-				has |= hasTS
-			case field == "event_id":
-				var v []byte
-				if v, msg, err = d.str(maxIDLen); err == nil && msg == "" {
-					r.EventID = string(v)
-				}
-			case field == "device":
-				var v []byte
-				if v, msg, err = d.str(maxIDLen); err == nil && msg == "" {
-					if d.lastDevice != string(v) {
-						d.lastDevice = string(v)
-					}
-					r.Device = d.lastDevice
-				}
-			case field == "text":
-				var v []byte
-				if v, msg, err = d.str(maxTextBytes); err == nil && msg == "" {
-					if len(v) == 0 {
-						msg = "must be 1 to 500 bytes, got 0"
-					} else {
-						r.Text, has = string(v), has|hasText
-					}
-				}
-			default: // a numeric field
-				var v uint64
-				v, msg, err = d.uint(field)
-				if err == nil && msg == "" {
-					has |= d.setUint(&r, field, v)
-				}
+			case bad.field == "":
+				bad = badField{field, msg}
 			}
-			if err != nil {
-				return badField{}, err
-			}
-			note(field, msg)
 			if s.peek() == ',' {
 				s.i++
 				continue
 			}
 			if err := s.expect('}', "',' or '}'"); err != nil {
-				return badField{}, err
+				return r, has, badField{}, err
 			}
 			break
 		}
 	}
-	if typeBad.field != "" {
-		return typeBad, nil
+	switch {
+	case typeBad.field != "":
+		return r, has, typeBad, nil
+	case has&hasType == 0:
+		return r, has, badField{"type", "is required"}, nil
 	}
-	if has&hasType == 0 {
-		return badField{"type", "is required"}, nil
+	return r, has, bad, nil
+}
+
+// field reads the value of one field into r, s.i being after its ':'. It
+// returns what is wrong with the value, if anything, or a syntax error.
+func (d *decoder) field(r *Event, has *uint16, field string, progress bool) (msg string, err error) {
+	s := &d.s
+	var v []byte
+	switch {
+	case field == "":
+		err = s.skip(1)
+	case s.peek() == 'n':
+		err = s.literal("null") // known field set to null: absent
+	case field == "type":
+		if v, msg, err = d.str(0); err == nil && msg == "" {
+			t, ok := parseTypeBytes(v)
+			switch {
+			case !ok:
+				msg = "unknown event type " + quote(v) + "; want one of progress, play, skip, like, gift, danmaku"
+			case progress && t != TypeProgress:
+				msg = "must be \"progress\" on /v1/progress, got " + quote(v)
+			default:
+				r.Type, *has = t, *has|hasType
+			}
+		}
+	case field == "biz":
+		if v, msg, err = d.str(0); err == nil && msg == "" {
+			if b, ok := parseBizBytes(v); ok {
+				r.Biz, *has = b, *has|hasBiz
+			} else {
+				msg = "unknown biz " + quote(v) + "; want one of audio, video, live, article, comic, radio"
+			}
+		}
+	case field == "ts":
+		r.TS, msg, err = d.int()
+		*has |= hasTS
+	case field == "event_id":
+		if v, msg, err = d.str(maxIDLen); err == nil && msg == "" {
+			r.EventID = string(v)
+		}
+	case field == "device":
+		if v, msg, err = d.str(maxIDLen); err == nil && msg == "" {
+			if d.lastDevice != string(v) {
+				d.lastDevice = string(v)
+			}
+			r.Device = d.lastDevice
+		}
+	case field == "text":
+		if v, msg, err = d.str(maxTextBytes); err == nil && msg == "" {
+			if len(v) == 0 {
+				msg = "must be 1 to 500 bytes, got 0"
+			} else {
+				r.Text, *has = string(v), *has|hasText
+			}
+		}
+	default: // a numeric field
+		var n uint64
+		n, msg, err = d.uint(field)
+		if err == nil && msg == "" {
+			*has |= d.setUint(r, field, n)
+		}
 	}
-	if bad.field != "" {
-		return bad, nil
-	}
-	// Who the event is for. The forbidden check is recorded, not returned:
-	// it becomes the whole request's 403 after the body has been scanned.
+	return msg, err
+}
+
+// owner decides whom the event is for. The forbidden check is recorded,
+// not returned: it becomes the whole request's 403 after the body has been
+// scanned.
+func (d *decoder) owner(r *Event, has uint16) badField {
 	switch {
 	case has&hasUser != 0 && !d.c.Service && r.UserID != d.c.UserID:
 		if d.forbidden == nil {
 			d.forbidden = refusal.New(refusal.Forbidden, d.path("user_id"), "user %d may not post events for user %d", d.c.UserID, r.UserID)
 		}
 	case has&hasUser == 0 && d.c.Service:
-		return badField{"user_id", "is required with a service token"}, nil
+		return badField{"user_id", "is required with a service token"}
 	case has&hasUser == 0:
 		r.UserID = d.c.UserID
 	}
-	*e = Event{Type: r.Type, UserID: r.UserID, TS: r.TS, EventID: r.EventID, Device: r.Device}
+	return badField{}
+}
+
+// typed copies into e the fields of r its type uses, and returns the first
+// one the type requires that r lacks.
+func typed(e, r *Event, has uint16) badField {
 	need := func(bit uint16) bool { return has&bit != 0 }
 	switch r.Type {
 	case TypeProgress, TypePlay, TypeSkip, TypeLike:
 		if !need(hasBiz) {
-			return badField{"biz", "is required for " + r.Type.String() + " events"}, nil
+			return badField{"biz", "is required for " + r.Type.String() + " events"}
 		}
 		if !need(hasItem) {
-			return badField{"item_id", "is required for " + r.Type.String() + " events"}, nil
+			return badField{"item_id", "is required for " + r.Type.String() + " events"}
 		}
 		e.Biz, e.ItemID = r.Biz, r.ItemID
 		switch r.Type {
 		case TypeProgress:
 			if !need(hasPosition) {
-				return badField{"position_ms", "is required for progress events"}, nil
+				return badField{"position_ms", "is required for progress events"}
 			}
 			if r.DurationMs > 0 && r.PositionMs > r.DurationMs {
-				return badField{"position_ms", fmt.Sprintf("%d is beyond duration_ms %d", r.PositionMs, r.DurationMs)}, nil
+				return badField{"position_ms", fmt.Sprintf("%d is beyond duration_ms %d", r.PositionMs, r.DurationMs)}
 			}
 			e.PositionMs, e.DurationMs = r.PositionMs, r.DurationMs
 		case TypePlay:
 			if !need(hasListened) {
-				return badField{"listened_ms", "is required for play events"}, nil
+				return badField{"listened_ms", "is required for play events"}
 			}
 			e.ListenedMs, e.StationID = r.ListenedMs, r.StationID
 		case TypeSkip:
@@ -456,26 +486,18 @@ func (d *decoder) event(e *Event, progress bool) (badField, error) {
 			name string
 		}{{hasRoom, "room_id"}, {hasAnchor, "anchor_id"}, {hasGift, "gift_id"}, {hasValue, "value"}} {
 			if !need(f.bit) {
-				return badField{f.name, "is required for gift events"}, nil
+				return badField{f.name, "is required for gift events"}
 			}
 		}
 		e.RoomID, e.AnchorID, e.GiftID, e.Value = r.RoomID, r.AnchorID, r.GiftID, r.Value
 	case TypeDanmaku:
 		if !need(hasRoom) {
-			return badField{"room_id", "is required for danmaku events"}, nil
+			return badField{"room_id", "is required for danmaku events"}
 		}
 		if !need(hasText) {
-			return badField{"text", "is required for danmaku events"}, nil
+			return badField{"text", "is required for danmaku events"}
 		}
 		e.RoomID, e.Text = r.RoomID, r.Text
 	}
-	switch {
-	case !need(hasTS):
-		return badField{"ts", "is required"}, nil
-	case r.TS > d.maxTS:
-		return badField{"ts", fmt.Sprintf("%d is more than 5 minutes in the future (limit %d)", r.TS, d.maxTS)}, nil
-	case r.TS < d.minTS:
-		return badField{"ts", fmt.Sprintf("%d is more than 30 days old (limit %d)", r.TS, d.minTS)}, nil
-	}
-	return badField{}, nil
+	return badField{}
 }
