@@ -132,31 +132,7 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 	o := &Onair{cmd: cmd, stderr: stderrPath, done: make(chan struct{})}
 
 	banner := make(chan map[string]string, 1)
-	go func() {
-		// Reads until EOF, also after the banner, so the child never blocks
-		// writing to a full pipe.
-		sc := bufio.NewScanner(stdout)
-		fields := map[string]string{}
-		up, sent := false, false
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			switch {
-			case strings.HasPrefix(line, "onair dev is up"):
-				up = true
-			case up && !sent:
-				for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "Data"} {
-					if v, ok := strings.CutPrefix(line, k+" "); ok {
-						fields[k] = strings.TrimSpace(v)
-					}
-				}
-				if strings.HasPrefix(line, "Ctrl-C stops everything") {
-					banner <- fields
-					sent = true
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
+	go readBanner(stdout, banner)
 	go func() {
 		// Wait closes the stdout pipe; the reader above has seen EOF by then
 		// or gets an error, either way it ends.
@@ -197,6 +173,33 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 	o.Secret = []byte(secret)
 	o.checkRoutesDocumented(t)
 	return o
+}
+
+// readBanner sends the fields of onair dev's "is up" banner on banner.
+// It reads until EOF, also after the banner, so the child never blocks
+// writing to a full pipe.
+func readBanner(stdout io.Reader, banner chan<- map[string]string) {
+	sc := bufio.NewScanner(stdout)
+	fields := map[string]string{}
+	up, sent := false, false
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "onair dev is up"):
+			up = true
+		case up && !sent:
+			for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "Data"} {
+				if v, ok := strings.CutPrefix(line, k+" "); ok {
+					fields[k] = strings.TrimSpace(v)
+				}
+			}
+			if strings.HasPrefix(line, "Ctrl-C stops everything") {
+				banner <- fields
+				sent = true
+			}
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
 }
 
 // checkRoutesDocumented fails the test when onair dev (every role, every
