@@ -289,7 +289,8 @@ const (
 // Type errors win over the others because they make the rest meaningless;
 // then value errors in the order they appear; then missing fields.
 func (d *decoder) event(e *Event, progress bool) (badField, error) {
-	r, has, bad, err := d.fields(progress)
+	var r Event // everything given; e gets what applies to the type
+	has, bad, err := d.fields(&r, progress)
 	if err != nil || bad.field != "" {
 		return bad, err
 	}
@@ -311,14 +312,14 @@ func (d *decoder) event(e *Event, progress bool) (badField, error) {
 	return badField{}, nil
 }
 
-// fields reads the object's fields into r (everything given; the event
-// gets what applies to its type) and has, returning the first bad field:
+// fields reads the object's fields into r and has, returning the first
+// bad field:
 // a bad type first, then a missing type, then the first bad value.
-func (d *decoder) fields(progress bool) (r Event, has uint16, bad badField, err error) {
+func (d *decoder) fields(r *Event, progress bool) (has uint16, bad badField, err error) {
 	s := &d.s
 	d.batch = !progress
 	if err := s.expect('{', "'{'"); err != nil {
-		return r, 0, badField{}, err
+		return 0, badField{}, err
 	}
 	var typeBad badField
 	if progress {
@@ -332,16 +333,16 @@ func (d *decoder) fields(progress bool) (r Event, has uint16, bad badField, err 
 			s.ws()
 			key, err := s.str()
 			if err != nil {
-				return r, has, badField{}, err
+				return has, badField{}, err
 			}
 			// Switch before the next str call: key may alias s.buf.
 			field := knownField(key)
 			if err := s.expect(':', "':'"); err != nil {
-				return r, has, badField{}, err
+				return has, badField{}, err
 			}
-			msg, err := d.field(&r, &has, field, progress)
+			msg, err := d.field(r, &has, field, progress)
 			if err != nil {
-				return r, has, badField{}, err
+				return has, badField{}, err
 			}
 			switch {
 			case msg == "":
@@ -357,18 +358,18 @@ func (d *decoder) fields(progress bool) (r Event, has uint16, bad badField, err 
 				continue
 			}
 			if err := s.expect('}', "',' or '}'"); err != nil {
-				return r, has, badField{}, err
+				return has, badField{}, err
 			}
 			break
 		}
 	}
 	switch {
 	case typeBad.field != "":
-		return r, has, typeBad, nil
+		return has, typeBad, nil
 	case has&hasType == 0:
-		return r, has, badField{"type", "is required"}, nil
+		return has, badField{"type", "is required"}, nil
 	}
-	return r, has, bad, nil
+	return has, bad, nil
 }
 
 // field reads the value of one field into r, s.i being after its ':'. It
