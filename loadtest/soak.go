@@ -1,12 +1,14 @@
 package loadtest
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,8 +84,11 @@ type SoakSummary struct {
 // Problems) when resident memory spreads more than cfg.Flat after the
 // warm-up, or when any request got a 5xx or no answer.
 func Soak(ctx context.Context, cfg SoakConfig) (SoakSummary, error) {
-	cfg.Interval = cmpOr(cfg.Interval, DefaultSoakInterval)
-	cfg.Warmup = cmpOr(cfg.Warmup, DefaultSoakWarmup)
+	if cfg.Interval < 0 || cfg.Warmup < 0 {
+		return SoakSummary{}, fmt.Errorf("--interval and --warmup must not be negative, got %s and %s", cfg.Interval, cfg.Warmup)
+	}
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultSoakInterval)
+	cfg.Warmup = cmp.Or(cfg.Warmup, DefaultSoakWarmup)
 	if cfg.Flat <= 0 {
 		cfg.Flat = DefaultSoakFlat
 	}
@@ -144,13 +149,6 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakSummary, error) {
 	return sum, nil
 }
 
-func cmpOr(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
-}
-
 // judgeSoak sets the spread and the problems of a finished soak.
 func judgeSoak(sum *SoakSummary, warmup time.Duration, flat float64) {
 	var lo, hi uint64
@@ -184,41 +182,21 @@ func judgeSoak(sum *SoakSummary, warmup time.Duration, flat float64) {
 
 // scrapeMemory reads the server's memory gauges from its /metrics.
 func scrapeMemory(ctx context.Context, client *http.Client, target string, s *SoakSample) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(target, "/")+"/metrics", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot read the server's /metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cannot read the server's /metrics: status %d", resp.StatusCode)
-	}
 	want := map[string]*uint64{
 		"process_resident_memory_bytes": &s.RSSBytes,
 		"go_memstats_heap_inuse_bytes":  &s.HeapInuseBytes,
 		"go_memstats_sys_bytes":         &s.GoSysBytes,
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if p := want[name]; ok && p != nil {
-			f, err := strconv.ParseFloat(val, 64)
-			if err != nil {
-				return fmt.Errorf("/metrics: %s: %w", name, err)
-			}
-			*p = uint64(f)
-			delete(want, name)
+	g, err := readGauges(ctx, client, target, slices.Collect(maps.Keys(want))...)
+	if err != nil {
+		return err
+	}
+	for name, p := range want {
+		v, ok := g[name]
+		if !ok {
+			return fmt.Errorf("the server's /metrics lacks %s", name)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("cannot read the server's /metrics: %w", err)
-	}
-	if len(want) > 0 {
-		return fmt.Errorf("the server's /metrics lacks %d memory gauge(s), e.g. process_resident_memory_bytes", len(want))
+		*p = uint64(v)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -471,37 +470,16 @@ func serverMemory(ctx context.Context, target string) (memSample, error) {
 			m.forced = resp.StatusCode == http.StatusOK
 		}
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
-	resp, err := metricsClient.Do(req)
+	g, err := readGauges(ctx, metricsClient, target, "onair_push_heap_live_bytes", "go_memstats_stack_inuse_bytes", "process_resident_memory_bytes")
 	if err != nil {
-		return memSample{}, fmt.Errorf("cannot read %s/metrics: %w", target, err)
+		return memSample{}, err
 	}
-	defer resp.Body.Close()
-	found := false
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		f, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "onair_push_heap_live_bytes":
-			m.heap, found = f, true
-		case "go_memstats_stack_inuse_bytes":
-			m.stack = f
-		case "process_resident_memory_bytes":
-			m.rss = f
-		}
-	}
+	heap, found := g["onair_push_heap_live_bytes"]
 	if !found {
 		return m, fmt.Errorf("%s/metrics has no onair_push_heap_live_bytes: is the push role running there?", target)
 	}
-	return m, sc.Err()
+	m.heap, m.stack, m.rss = heap, g["go_memstats_stack_inuse_bytes"], g["process_resident_memory_bytes"]
+	return m, nil
 }
 
 // TextWS prints the summary.
