@@ -63,4 +63,4 @@ soak: setup
 	bash scripts/soak.sh
 
 clean:
-	rm -rf bin var
+	rm -rf bin var /var/tmp/onair-postgres-*

@@ -14,6 +14,7 @@ scenario=${3:-history}
 pairs=${4:-2}
 dur=${BENCH_DURATION:-10s}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench-ab.XXXXXX")
+chmod 755 "$tmp" # the user postgres runs onair dev's PostgreSQL when this runs as root
 pid=""
 trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -22,7 +23,7 @@ run() { # run NAME BIN
 	# shellcheck disable=SC2046
 	env $(env | sed -n 's/^\(ONAIR_[A-Z0-9_]*\)=.*/-u \1/p') "$bin" dev --data-dir "$dir" --rate-limit 1000000 --log-level warn \
 		--http-addr 127.0.0.1:28080 --dev-kafka-port 29092 --dev-redis-port 26379 \
-		--dev-clickhouse-port 29000 --dev-clickhouse-http-port 28123 >"$dir.out" 2>"$dir.log" &
+		--dev-clickhouse-port 29000 --dev-clickhouse-http-port 28123 --dev-postgres-port 25432 >"$dir.out" 2>"$dir.log" &
 	pid=$!
 	for _ in $(seq 600); do
 		grep -q "onair dev is up" "$dir.out" 2>/dev/null && break

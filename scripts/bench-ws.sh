@@ -21,10 +21,11 @@ HTTP=127.0.0.1:18680 KAFKA=29692 REDIS=26679
 go build -o "$BIN" ./cmd/onair
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench-ws.XXXXXX")
+chmod 755 "$tmp" # the user postgres runs onair dev's PostgreSQL when this runs as root
 pid=""
 trap '[ -z "$pid" ] || { kill -TERM "$pid"; wait "$pid" || true; }; rm -rf "$tmp"' EXIT
 "$BIN" dev --pprof --data-dir "$tmp/var" --http-addr "$HTTP" --dev-kafka-port "$KAFKA" --dev-redis-port "$REDIS" \
-	--dev-clickhouse-port 29600 --dev-clickhouse-http-port 28623 --log-level warn >"$tmp/out.log" 2>"$tmp/err.log" &
+	--dev-clickhouse-port 29600 --dev-clickhouse-http-port 28623 --dev-postgres-port 25632 --log-level warn >"$tmp/out.log" 2>"$tmp/err.log" &
 pid=$!
 for _ in $(seq 120); do grep -q 'Ctrl-C' "$tmp/out.log" && break; sleep 1; done
 grep -q 'Ctrl-C' "$tmp/out.log" || { echo "bench-ws: onair dev did not come up" >&2; tail "$tmp/err.log" >&2; exit 1; }

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=bin/onair
-for port in 8080 19092 16379 19000 18123; do
+for port in 8080 19092 16379 19000 18123 15432; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "faults: 127.0.0.1:$port is taken (another onair dev?); stop it first" >&2
 		exit 1
@@ -21,6 +21,7 @@ done
 go build -o "$BIN" ./cmd/onair
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-faults.XXXXXX")
+chmod 755 "$tmp" # the user postgres runs onair dev's PostgreSQL when this runs as root
 pid=""
 stop_onair() {
 	if [ -n "$pid" ]; then

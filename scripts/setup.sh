@@ -7,6 +7,9 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
+# PostgreSQL (Debian's postgresql, 15 on bookworm) is onair's system of record;
+# Debian keeps its binaries in /usr/lib/postgresql/<version>/bin, off PATH.
+command -v postgres >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # Debian's Chromium drives the browser tests of the live-room and analytics pages (chromedp).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
@@ -29,6 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian's redis-server package starts a system service on 6379; onair never uses it.
   $sudo service redis-server stop >/dev/null 2>&1 || true
   $sudo service clickhouse-server stop >/dev/null 2>&1 || true
+  $sudo service postgresql stop >/dev/null 2>&1 || true
 fi
 
 command -v go >/dev/null 2>&1 || { echo "setup: Go is required (https://go.dev/dl)" >&2; exit 1; }

@@ -16,10 +16,11 @@ HTTP=127.0.0.1:18780 KAFKA=29792 REDIS=26779
 go build -o "$BIN" ./cmd/onair
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-soak.XXXXXX")
+chmod 755 "$tmp" # the user postgres runs onair dev's PostgreSQL when this runs as root
 pid=""
 trap '[ -z "$pid" ] || { kill -TERM "$pid"; wait "$pid" || true; }; rm -rf "$tmp"' EXIT
 "$BIN" dev --data-dir "$tmp/var" --http-addr "$HTTP" --dev-kafka-port "$KAFKA" --dev-redis-port "$REDIS" \
-	--dev-clickhouse-port 29700 --dev-clickhouse-http-port 28723 --log-level warn >"$tmp/out.log" 2>"$tmp/err.log" &
+	--dev-clickhouse-port 29700 --dev-clickhouse-http-port 28723 --dev-postgres-port 25732 --log-level warn >"$tmp/out.log" 2>"$tmp/err.log" &
 pid=$!
 for _ in $(seq 120); do grep -q 'Ctrl-C' "$tmp/out.log" && break; sleep 1; done
 grep -q 'Ctrl-C' "$tmp/out.log" || { echo "soak: onair dev did not come up" >&2; tail "$tmp/err.log" >&2; exit 1; }

@@ -107,6 +107,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	cfg.CHAddr = cs.Addr()
 
+	t0 = time.Now()
+	ps, err := startDevPostgres(ctx, &cfg, dataDir, log)
+	if err != nil {
+		return err
+	}
+	st.started("postgres", t0, ps.Stop)
+	if err := superviseChild(ctx, ps, reg, gaveUp); err != nil {
+		return err
+	}
+
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -117,13 +127,14 @@ onair dev is up.
   Kafka        %s
   Redis        %s
   ClickHouse   %s (native), %s (HTTP), database %s
+  PostgreSQL   %s, database onair (data: %s)
   Data         %s
 
 Live room page: http://%s/live/   (sign in with any phone, code 1000)
 Mint a token:   bin/onair token --user 42          (admin: --role admin)
 Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" http://%s/v1/history
 Ctrl-C stops everything.
-`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, dataDir, apiAddr, apiAddr)
+`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, ps.Addr(), ps.Dir(), dataDir, apiAddr, apiAddr)
 	})
 	if cause := context.Cause(ctx); errors.Is(cause, childproc.ErrGaveUp) {
 		return cause

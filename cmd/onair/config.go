@@ -30,6 +30,7 @@ type config struct {
 	CHDatabase    string
 	CHUser        string
 	CHPassword    secret
+	PostgresDSN   secret
 	AuthSecret    secret
 	DataDir       string
 	Roles         []string
@@ -56,6 +57,7 @@ type config struct {
 	DevRedisPort   int
 	DevCHPort      int
 	DevCHHTTPPort  int
+	DevPGPort      int
 	DevKafkaSyncWr bool
 }
 
@@ -84,8 +86,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	str(&c.CHDatabase, "clickhouse-database", "onair", "ClickHouse database")
 	str(&c.CHUser, "clickhouse-user", "default", "ClickHouse user")
 	c.secretVar(fs, &c.CHPassword, "clickhouse-password", "ClickHouse `password`")
+	if !dev { // onair dev runs its own PostgreSQL
+		c.secretVar(fs, &c.PostgresDSN, "postgres-dsn", "PostgreSQL `dsn` (postgres://user:password@host:5432/onair), the system of record for people and rooms; required by the api role")
+	}
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
-	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
+	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis, ClickHouse and PostgreSQL data)")
 	roles := "api,aggregate"
 	if dev {
 		roles = "api,aggregate,radio,push"
@@ -114,6 +119,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")
 		num(&c.DevCHPort, "dev-clickhouse-port", 19000, "dev: child clickhouse-server native port")
 		num(&c.DevCHHTTPPort, "dev-clickhouse-http-port", 18123, "dev: child clickhouse-server HTTP port")
+		num(&c.DevPGPort, "dev-postgres-port", 15432, "dev: child postgres port")
 		fs.BoolVar(&c.DevKafkaSyncWr, "dev-kafka-sync-writes", c.envBool("dev-kafka-sync-writes", false), "dev: fsync every Kafka write (survives power loss; slower)")
 	}
 }
@@ -134,6 +140,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("no Redis: pass --redis-addrs or set ONAIR_REDIS_ADDRS")
 	case c.CHAddr == "":
 		return fmt.Errorf("no ClickHouse: pass --clickhouse-addr or set ONAIR_CLICKHOUSE_ADDR")
+	case c.PostgresDSN == "" && c.has("api"):
+		return fmt.Errorf("no PostgreSQL: the api role needs one; pass --postgres-dsn or set ONAIR_POSTGRES_DSN")
 	case c.NodeID < 0 || c.NodeID >= 1024:
 		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
 	case c.Partitions <= 0:

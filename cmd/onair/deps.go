@@ -15,6 +15,7 @@ import (
 	"github.com/onair/onair/internal/chdb"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/internal/migrate"
+	"github.com/onair/onair/internal/pgdb"
 	"github.com/onair/onair/internal/redisbatch"
 )
 
@@ -29,6 +30,7 @@ type deps struct {
 	rdb    redis.UniversalClient
 	ch     driver.Conn
 	kcl    *kgo.Client
+	pg     *pgdb.DB // nil on a node without --postgres-dsn
 	// ready is what /readyz checks, whichever roles serve HTTP: every
 	// role depends on Redis, ClickHouse and Kafka (radio too: its catalog
 	// is a Kafka topic, its stations live in Redis, its rows go to
@@ -37,7 +39,8 @@ type deps struct {
 }
 
 // connect starts the clients of Redis, ClickHouse (and applies the
-// migrations) and Kafka (and creates the topics), each checked to answer.
+// migrations), Kafka (and creates the topics) and PostgreSQL (and applies
+// its migrations), each checked to answer.
 func connect(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry) (*deps, error) {
 	d := &deps{cfg: cfg, st: st, reg: reg, log: st.log}
 	var err error
@@ -60,6 +63,9 @@ func connect(ctx context.Context, cfg *config, st *stack, reg *prometheus.Regist
 		{Name: "redis", Check: d.redacted(func(ctx context.Context) error { return d.rdb.Ping(ctx).Err() })},
 		{Name: "clickhouse", Check: d.redacted(d.guards.clickhouse.ClickHouse(d.ch).Ping)},
 		{Name: "kafka", Check: d.redacted(d.kcl.Ping)},
+	}
+	if err := d.connectPostgres(ctx); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -155,11 +155,12 @@ func TestDevPortInUse(t *testing.T) {
 		{"redis", "--dev-redis-port", port(o.RedisAddr)},
 		{"clickhouse", "--dev-clickhouse-port", port(o.ClickHouseAddr)},
 		{"clickhouse-http", "--dev-clickhouse-http-port", port(o.ClickHouseHTTPAddr)},
+		{"postgres", "--dev-postgres-port", port(o.PostgresAddr)},
 		{"http", "--http-addr", strings.TrimPrefix(o.URL, "http://")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := []string{"dev", "--data-dir", t.TempDir(), "--log-level", "warn", "--http-addr", "127.0.0.1:0",
-				"--dev-kafka-port", "0", "--dev-redis-port", "0", "--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0",
+			args := []string{"dev", "--data-dir", testenv.DataDir(t), "--log-level", "warn", "--http-addr", "127.0.0.1:0",
+				"--dev-kafka-port", "0", "--dev-redis-port", "0", "--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0", "--dev-postgres-port", "0",
 				c.flag, c.value}
 			code, stdout, stderr, took := runOnair(t, 60*time.Second, args...)
 			if code == 0 || code == -1 {

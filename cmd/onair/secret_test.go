@@ -176,14 +176,15 @@ func TestServeErrorHidesSecrets(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, bin, "serve", "--roles", "api", "--log-level", "debug", "--kafka-brokers", "127.0.0.1:1",
 			"--redis-addrs", addr, "--clickhouse-addr", "127.0.0.1:1")
-		cmd.Env = append(os.Environ(), "ONAIR_REDIS_PASSWORD="+pw, "ONAIR_AUTH_SECRET="+auth, "ONAIR_CLICKHOUSE_PASSWORD="+ch)
+		cmd.Env = append(os.Environ(), "ONAIR_REDIS_PASSWORD="+pw, "ONAIR_AUTH_SECRET="+auth, "ONAIR_CLICKHOUSE_PASSWORD="+ch,
+			"ONAIR_POSTGRES_DSN=postgres://onair:pgmarker@127.0.0.1:1/onair")
 		out, err := cmd.CombinedOutput()
 		cancel()
 		s := string(out)
 		if err == nil || !strings.Contains(s, "cannot reach Redis") || !strings.Contains(s, "component=go-redis") {
 			t.Fatalf("serve against Redis at %s: %v, want a failure to reach Redis and go-redis's log of it:\n%s", addr, err, s)
 		}
-		for _, m := range []string{pw, auth, ch, "dsnmarker"} {
+		for _, m := range []string{pw, auth, ch, "dsnmarker", "pgmarker"} {
 			if strings.Contains(s, m) {
 				t.Errorf("serve against Redis at %s prints %q:\n%s", addr, m, s)
 			}

@@ -48,6 +48,7 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
+		"--postgres-dsn", testenv.PostgresDSN(t),
 		"--auth-secret", secret, "--rate-limit", "0", "--log-level", "info"}, extra...)
 	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,10 +1,11 @@
-// Package childproc runs redis-server and clickhouse-server as supervised
-// child processes with their data under one directory, for `make run` and for
-// tests. Children die with the parent (Pdeathsig), so a crashed or killed
-// onair never leaves servers holding ports and data directories.
+// Package childproc runs redis-server, clickhouse-server and postgres as
+// supervised child processes with their data under one directory, for `make
+// run` and for tests. Children die with the parent (Pdeathsig), so a crashed
+// or killed onair never leaves servers holding ports and data directories.
 package childproc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,11 +22,12 @@ import (
 	"time"
 )
 
-// Server is a running child server process (redis-server or clickhouse-server).
+// Server is a running child server process (redis-server, clickhouse-server
+// or postgres).
 // It keeps its directory and ports across Stop and Start, so tests can
 // simulate an outage and a recovery with the same data.
 type Server struct {
-	name         string // "redis-server" or "clickhouse-server", for messages
+	name         string // "redis-server", "clickhouse-server" or "postgres", for messages
 	bin          string
 	args         []string
 	dir          string
@@ -37,6 +39,12 @@ type Server struct {
 	ready        func(ctx context.Context) error
 	readyTimeout time.Duration
 	log          *slog.Logger
+	// stopSignal asks the server to stop; 0 means SIGTERM (PostgreSQL's
+	// SIGTERM waits for every client to leave: it takes SIGINT).
+	stopSignal syscall.Signal
+	// cred, when set, runs the server as another user (PostgreSQL refuses
+	// to run as root).
+	cred *syscall.Credential
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -85,7 +93,9 @@ func (s *Server) startLocked(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	// Setpgid keeps a terminal's Ctrl-C away from the children, so the parent
 	// can stop them in order; Pdeathsig kills them if the parent dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The kernel clears Pdeathsig when the user changes; Go sets it after
+	// the credentials, so it holds for a server run as another user too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.cred}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -153,7 +163,7 @@ func (s *Server) stopLocked(ctx context.Context) error {
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
 	start := time.Now()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(cmp.Or(s.stopSignal, syscall.SIGTERM))
 	var err error
 	select {
 	case <-done:

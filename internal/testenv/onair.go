@@ -34,6 +34,9 @@ type Onair struct {
 	ClickHouseAddr string
 	// ClickHouseHTTPAddr is its HTTP port.
 	ClickHouseHTTPAddr string
+	// PostgresAddr is the child postgres; PostgresDSN its database
+	// "onair" (pgdb.Open).
+	PostgresAddr, PostgresDSN string
 	// DataDir is the absolute data directory (Kafka, Redis and ClickHouse
 	// data, auth.secret, and onair.stderr.log: the child's stderr).
 	DataDir string
@@ -103,6 +106,9 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
+	if err := postgresCanEnter(dataDir); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	stderrPath := filepath.Join(dataDir, "onair.stderr.log")
 	errFile, err := os.OpenFile(stderrPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -112,7 +118,7 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 	full := append([]string{"dev", "--data-dir", dataDir,
 		"--http-addr", "127.0.0.1:0",
 		"--dev-kafka-port", "0", "--dev-redis-port", "0",
-		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0",
+		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0", "--dev-postgres-port", "0",
 		"--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, full...)
 	cmd.Env = ChildEnv()
@@ -188,7 +194,7 @@ func readBanner(stdout io.Reader, banner chan<- map[string]string) {
 		case strings.HasPrefix(line, "onair dev is up"):
 			up = true
 		case up && !sent:
-			for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "Data"} {
+			for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "PostgreSQL", "Data"} {
 				if v, ok := strings.CutPrefix(line, k+" "); ok {
 					fields[k] = strings.TrimSpace(v)
 				}
@@ -240,16 +246,19 @@ func (o *Onair) parseBanner(f map[string]string) error {
 	o.RedisAddr = first("Redis")
 	o.ClickHouseAddr = first("ClickHouse")
 	o.DataDir = f["Data"]
+	if o.PostgresAddr = first("PostgreSQL"); o.PostgresAddr != "" {
+		o.PostgresDSN = childproc.PostgresDSN(o.PostgresAddr, "onair")
+	}
 	ch := strings.Fields(f["ClickHouse"]) // addr (native), addr (HTTP), database db
 	if len(ch) >= 6 {
 		o.ClickHouseHTTPAddr = strings.TrimSuffix(ch[2], ",")
 		o.Database = ch[len(ch)-1]
 	}
 	if !strings.HasPrefix(o.URL, "http://") || o.KafkaAddr == "" || o.RedisAddr == "" ||
-		o.ClickHouseAddr == "" || o.ClickHouseHTTPAddr == "" || o.Database == "" || o.DataDir == "" {
+		o.ClickHouseAddr == "" || o.ClickHouseHTTPAddr == "" || o.Database == "" || o.DataDir == "" || o.PostgresDSN == "" {
 		return fmt.Errorf("cannot parse the onair dev banner: %q", f)
 	}
-	for _, a := range []string{strings.TrimPrefix(o.URL, "http://"), o.KafkaAddr, o.RedisAddr, o.ClickHouseAddr, o.ClickHouseHTTPAddr} {
+	for _, a := range []string{strings.TrimPrefix(o.URL, "http://"), o.KafkaAddr, o.RedisAddr, o.ClickHouseAddr, o.ClickHouseHTTPAddr, first("PostgreSQL")} {
 		if _, p, ok := strings.Cut(a, ":"); !ok || p == "0" {
 			return fmt.Errorf("onair dev's banner reports address %q, want a bound host:port", a)
 		}
@@ -365,4 +374,36 @@ func alive(pid int) bool {
 		return s[i+2] != 'Z'
 	}
 	return true
+}
+
+// DataDir is a t.TempDir() that onair dev can keep its PostgreSQL in
+// (see postgresCanEnter), for tests that start onair dev themselves.
+func DataDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := postgresCanEnter(dir); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return dir
+}
+
+// postgresCanEnter lets the user postgres (which runs onair dev's child
+// PostgreSQL when tests run as root) traverse the temporary directories
+// above dir that the test created mode 0700 (t.TempDir's), so the cluster
+// stays inside the test's data directory and goes with it.
+func postgresCanEnter(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	tmp := filepath.Clean(os.TempDir())
+	for p := filepath.Clean(dir); strings.HasPrefix(p, tmp+"/"); p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()|0o011); err != nil {
+			return err
+		}
+	}
+	return nil
 }
