@@ -18,16 +18,17 @@ type Kind uint8
 // Refusal kinds. The values are not on the wire (the code is); new kinds
 // go at the end so branches that already name these keep their meaning.
 const (
-	Invalid          Kind = iota + 1 // bad input naming Field: 400 invalid_argument
-	Unauthenticated                  // no or bad credentials: 401 unauthenticated
-	Forbidden                        // signed in but not allowed: 403 permission_denied
-	NotFound                         // no such resource: 404 not_found
-	Conflict                         // the resource's state forbids it: 409 failed_precondition
-	TooLarge                         // a body or batch past its bound: 413 payload_too_large
-	RateLimited                      // too often: 429 rate_limited
-	MethodNotAllowed                 // the route exists for other methods: 405 method_not_allowed
-	Unavailable                      // a dependency did not answer, retry: 503 unavailable
-	Internal                         // a bug on our side: 500 internal
+	Invalid           Kind = iota + 1 // bad input naming Field: 400 invalid_argument
+	Unauthenticated                   // no or bad credentials: 401 unauthenticated
+	Forbidden                         // signed in but not allowed: 403 permission_denied
+	NotFound                          // no such resource: 404 not_found
+	Conflict                          // the resource's state forbids it: 409 failed_precondition
+	TooLarge                          // a body or batch past its bound: 413 payload_too_large
+	RateLimited                       // too often: 429 rate_limited
+	MethodNotAllowed                  // the route exists for other methods: 405 method_not_allowed
+	Unavailable                       // a dependency did not answer, retry: 503 unavailable
+	Internal                          // a bug on our side: 500 internal
+	InsufficientFunds                 // a wallet short of coins: 402 insufficient_funds
 )
 
 // Error codes of the JSON error body, as listed in api.md. Clients branch
@@ -43,6 +44,7 @@ const (
 	CodeRateLimited        = "rate_limited"
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"
+	CodeInsufficientFunds  = "insufficient_funds"
 )
 
 // kinds is the one Kind → (status, code) table. Index 0 (a zero Kind, a
@@ -52,17 +54,18 @@ var kinds = [...]struct {
 	status int
 	code   string
 }{
-	0:                {500, CodeInternal},
-	Invalid:          {400, CodeInvalidArgument},
-	Unauthenticated:  {401, CodeUnauthenticated},
-	Forbidden:        {403, CodePermissionDenied},
-	NotFound:         {404, CodeNotFound},
-	Conflict:         {409, CodeFailedPrecondition},
-	TooLarge:         {413, CodePayloadTooLarge},
-	RateLimited:      {429, CodeRateLimited},
-	MethodNotAllowed: {405, CodeMethodNotAllowed},
-	Unavailable:      {503, CodeUnavailable},
-	Internal:         {500, CodeInternal},
+	0:                 {500, CodeInternal},
+	Invalid:           {400, CodeInvalidArgument},
+	Unauthenticated:   {401, CodeUnauthenticated},
+	Forbidden:         {403, CodePermissionDenied},
+	NotFound:          {404, CodeNotFound},
+	Conflict:          {409, CodeFailedPrecondition},
+	TooLarge:          {413, CodePayloadTooLarge},
+	RateLimited:       {429, CodeRateLimited},
+	MethodNotAllowed:  {405, CodeMethodNotAllowed},
+	Unavailable:       {503, CodeUnavailable},
+	Internal:          {500, CodeInternal},
+	InsufficientFunds: {402, CodeInsufficientFunds},
 }
 
 func (k Kind) row() int {
