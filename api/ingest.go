@@ -68,7 +68,7 @@ func (s *Server) postProgress(c *gin.Context) {
 // first_today is only ever reported to the user's own app).
 func (s *Server) postEvents(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	evs, ok := s.accept(c, ingest.DecodeBatch)
+	evs, ok := s.accept(c, decodeUnpaid)
 	if !ok {
 		return
 	}
@@ -84,6 +84,28 @@ func (s *Server) postEvents(c *gin.Context) {
 	b = append(b, `{"accepted":`...)
 	b = strconv.AppendInt(b, int64(len(evs)), 10)
 	writeJSON(c, http.StatusAccepted, append(b, '}', '\n'))
+}
+
+// decodeUnpaid is ingest.DecodeBatch that refuses gift events from users
+// (api.md: a gift exists only if it was paid for, POST /v1/rooms/{id}/gifts),
+// one error per gift naming events[i].type, after the decoder's own
+// errors. Service tokens (trusted backends: seed, replays) may still post
+// them; onair wallet reconcile counts only paid gifts' events ("wt<id>").
+func decodeUnpaid(body []byte, c ingest.Caller, now time.Time) ([]ingest.Event, error) {
+	evs, err := ingest.DecodeBatch(body, c, now)
+	if err != nil || c.Service {
+		return evs, err
+	}
+	var bad []*refusal.Error
+	for i := range evs {
+		if evs[i].Type == ingest.TypeGift {
+			bad = append(bad, refusal.Invalidf("events["+strconv.Itoa(i)+"].type", "gifts are paid for: POST /v1/rooms/{id}/gifts"))
+		}
+	}
+	if bad != nil {
+		return nil, refusal.Batch(bad)
+	}
+	return evs, nil
 }
 
 func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {

@@ -111,13 +111,15 @@ func TestPostEvents(t *testing.T) {
 	  {"type":"play","biz":"radio","item_id":77,"station_id":3,"listened_ms":30000,"ts":1763800000000},
 	  {"type":"skip","biz":"radio","item_id":78,"station_id":3,"ts":1763800001000},
 	  {"type":"like","biz":"audio","item_id":123,"ts":1763800002000},
-	  {"type":"gift","room_id":5,"anchor_id":8,"gift_id":2,"value":200,"ts":1763800003000},
 	  {"type":"danmaku","room_id":5,"text":"hello","ts":1763800004000}]}`
 	r := e.post("/v1/events", tok, body)
-	if r.status != 202 || r.body != "{\"accepted\":6}\n" {
+	if r.status != 202 || r.body != "{\"accepted\":5}\n" {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	if len(e.prod.events()) != 6 || len(e.hist.touches) != 1 || e.hist.touches[0] != 42 {
+	// A gift exists only if paid for: refused from a user, naming the type.
+	gift := `{"type":"gift","room_id":5,"anchor_id":8,"gift_id":2,"value":200,"ts":1763800003000}`
+	wantError(t, e.post("/v1/events", tok, `{"events":[`+batchEvent(0)+`,`+gift+`]}`), 400, refusal.CodeInvalidArgument, "events[1].type")
+	if len(e.prod.events()) != 5 || len(e.hist.touches) != 1 || e.hist.touches[0] != 42 {
 		t.Fatalf("events %d touches %v", len(e.prod.events()), e.hist.touches)
 	}
 	// No play/progress of the caller: no Touch.

@@ -24,7 +24,6 @@ func MountRooms(s *Server, b *rooms.Board) {
 	v1.POST("/rooms/:id/open", h.setStatus(true))
 	v1.POST("/rooms/:id/close", h.setStatus(false))
 	v1.POST("/rooms/:id/danmaku", h.danmaku)
-	v1.POST("/rooms/:id/gifts", h.gift)
 	v1.GET("/rooms/:id/leaderboard", h.leaderboard)
 	v1.GET("/leaderboards/plays", h.plays)
 	v1.POST("/pk", h.startPK)
@@ -126,38 +125,6 @@ func (h *roomHandlers) danmaku(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"accepted": true, "id": f.ID, "seq": f.Seq})
-}
-
-func (h *roomHandlers) gift(c *gin.Context) {
-	room, e := pathID(c, "id")
-	if e != nil {
-		WriteError(c, e)
-		return
-	}
-	var in struct {
-		GiftID   uint64  `json:"gift_id"`
-		Value    uint64  `json:"value"`
-		AnchorID *uint64 `json:"anchor_id"`
-		EventID  string  `json:"event_id"`
-	}
-	if e := decodeJSON(c, &in, roomBody); e != nil {
-		WriteError(c, e)
-		return
-	}
-	if !idInRange(c, "gift_id", in.GiftID) {
-		return
-	}
-	anchor, ok := optionalID(c, "anchor_id", in.AnchorID)
-	if !ok {
-		return
-	}
-	f, err := h.b.Gift(c.Request.Context(), room, callerOf(c),
-		rooms.GiftInput{GiftID: in.GiftID, Value: in.Value, AnchorID: anchor, EventID: in.EventID})
-	if err != nil {
-		WriteError(c, h.fail(c, err))
-		return
-	}
-	c.JSON(http.StatusAccepted, gin.H{"accepted": true, "id": f.ID})
 }
 
 func (h *roomHandlers) leaderboard(c *gin.Context) {

@@ -17,7 +17,9 @@ import (
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
+	"github.com/onair/onair/internal/pgdb/pgtest"
 	"github.com/onair/onair/rooms"
+	"github.com/onair/onair/wallet"
 )
 
 // roomsEnv is a test server with the live-room routes on a real Board
@@ -48,6 +50,13 @@ func newRoomsEnv(t *testing.T) *roomsEnv {
 		t.Fatal(err)
 	}
 	MountRooms(e.s, b)
+	w, err := wallet.New(wallet.Config{DB: pgtest.DB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MountWallet(e.s, WalletRoutes{Wallet: w, Anchors: b, Effects: b}); err != nil {
+		t.Fatal(err)
+	}
 	return &roomsEnv{env: e, b: b, rdb: rdb, prefix: prefix}
 }
 
@@ -81,11 +90,14 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 	f("POST", "/v1/rooms/5/danmaku", viewer, `{"text":"hi","event_id":"`+strings.Repeat("x", 65)+`"}`, bad, refusal.CodeInvalidArgument, "event_id")
 	f("POST", "/v1/rooms/99/danmaku", viewer, `{"text":"hi"}`, http.StatusNotFound, refusal.CodeNotFound, "")
 	f("POST", "/v1/rooms/7/danmaku", viewer, `{"text":"hi"}`, conflict, refusal.CodeFailedPrecondition, "room_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"value":200}`, bad, refusal.CodeInvalidArgument, "gift_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":0}`, bad, refusal.CodeInvalidArgument, "value")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":"200"}`, bad, refusal.CodeInvalidArgument, "value")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":9}`, bad, refusal.CodeInvalidArgument, "anchor_id")
-	f("POST", "/v1/rooms/7/gifts", viewer, `{"gift_id":2,"value":200}`, conflict, refusal.CodeFailedPrecondition, "room_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"count":1}`, bad, refusal.CodeInvalidArgument, "gift_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"count":0}`, bad, refusal.CodeInvalidArgument, "count")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"count":"1"}`, bad, refusal.CodeInvalidArgument, "count")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"count":1001}`, bad, refusal.CodeInvalidArgument, "count")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":77,"count":1}`, bad, refusal.CodeInvalidArgument, "gift_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"count":1}`, http.StatusPaymentRequired, refusal.CodeInsufficientFunds, "count")
+	f("POST", "/v1/rooms/7/gifts", viewer, `{"gift_id":2,"count":1}`, conflict, refusal.CodeFailedPrecondition, "room_id")
+	f("POST", "/v1/rooms/99/gifts", viewer, `{"gift_id":2,"count":1}`, http.StatusNotFound, refusal.CodeNotFound, "")
 	f("POST", "/v1/rooms/5/close", viewer, ``, http.StatusForbidden, refusal.CodePermissionDenied, "")
 	f("POST", "/v1/rooms/98/close", viewer, ``, http.StatusNotFound, refusal.CodeNotFound, "")
 	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":5}`, bad, refusal.CodeInvalidArgument, "room_b")
@@ -103,8 +115,7 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 	f("PUT", "/v1/admin/blocked-words", admin, `{"words":null}`, bad, refusal.CodeInvalidArgument, "words")
 	// Ids are 1..2^63-1 (docs/api.md); an anchor_id is omitted, not 0.
 	f("POST", "/v1/rooms/9223372036854775808/open", anchor, ``, bad, refusal.CodeInvalidArgument, "id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":9223372036854775808,"value":200}`, bad, refusal.CodeInvalidArgument, "gift_id")
-	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":0}`, bad, refusal.CodeInvalidArgument, "anchor_id")
+	f("POST", "/v1/rooms/5/gifts", viewer, `{"gift_id":9223372036854775808,"count":1}`, bad, refusal.CodeInvalidArgument, "gift_id")
 	f("POST", "/v1/rooms/5/open", admin, `{"anchor_id":0}`, bad, refusal.CodeInvalidArgument, "anchor_id")
 	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":18446744073709551615}`, bad, refusal.CodeInvalidArgument, "room_b")
 	f("POST", "/v1/pk", anchor, `{"room_a":5,"room_b":97}`, http.StatusNotFound, refusal.CodeNotFound, "room_b")
@@ -115,7 +126,10 @@ func TestRoomRoutesRefuseBadInput(t *testing.T) {
 	f("GET", "/v1/rooms/5", "", ``, http.StatusUnauthorized, refusal.CodeUnauthenticated, "")
 
 	// Accepted ones, then the per-user, per-room rate (1/s, burst 3).
-	if r := e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":8}`); r.status != http.StatusAccepted {
+	if r := e.post("/v1/wallet/recharge", viewer, `{"order_id":"o-1","coins":1000}`); r.status != http.StatusOK {
+		t.Fatalf("recharge: %d %s", r.status, r.body)
+	}
+	if r := e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"count":1,"event_id":"g-1"}`); r.status != http.StatusAccepted || !strings.Contains(r.body, `"balance":800`) {
 		t.Fatalf("gift: %d %s", r.status, r.body)
 	}
 	for i := range 3 {
@@ -200,9 +214,11 @@ func TestRoomRoutesReplies(t *testing.T) {
 	var gift struct {
 		Accepted bool
 		ID       string
+		Balance  int64
 	}
-	decodeReply(t, e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2,"value":200,"anchor_id":null}`), http.StatusAccepted, &gift)
-	if !gift.Accepted || gift.ID == "" {
+	decodeReply(t, e.post("/v1/wallet/recharge", viewer, `{"order_id":"o-1","coins":800}`), http.StatusOK, &struct{}{})
+	decodeReply(t, e.post("/v1/rooms/5/gifts", viewer, `{"gift_id":2}`), http.StatusAccepted, &gift)
+	if !gift.Accepted || !strings.HasPrefix(gift.ID, "wt") || gift.Balance != 600 {
 		t.Fatalf("gift reply %+v", gift)
 	}
 
