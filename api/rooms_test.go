@@ -15,9 +15,9 @@ import (
 
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/ingest"
+	"github.com/onair/onair/internal/pgdb/pgtest"
 	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/internal/testenv"
-	"github.com/onair/onair/internal/pgdb/pgtest"
 	"github.com/onair/onair/rooms"
 	"github.com/onair/onair/wallet"
 )
