@@ -58,7 +58,6 @@ func TestDevRestartKeepsEverything(t *testing.T) {
 			{Type: "progress", Biz: "video", ItemID: 7, PositionMs: 5000, DurationMs: 60_000, TS: now, EventID: fmt.Sprintf("u%d-b0", u)},
 			{Type: "play", Biz: "radio", ItemID: 77, StationID: 3, ListenedMs: 30_000, TS: now, EventID: fmt.Sprintf("u%d-b1", u)},
 			{Type: "like", Biz: "audio", ItemID: 100, TS: now, EventID: fmt.Sprintf("u%d-b2", u)},
-			{Type: "gift", RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, TS: now, EventID: fmt.Sprintf("u%d-b3", u)},
 		}
 		postOK(t, o.URL+"/v1/events", tokens[u], map[string]any{"events": batch})
 		for _, e := range batch {
@@ -66,9 +65,11 @@ func TestDevRestartKeepsEverything(t *testing.T) {
 		}
 	}
 	// A trusted backend posts for a user who never posts himself.
-	svc := []apiEvent{{Type: "danmaku", UserID: 45, RoomID: 5, Text: "hello", TS: now, EventID: "u45-s0"}}
+	// (gifts are paid for: only a service may still post a gift event)
+	svc := []apiEvent{{Type: "danmaku", UserID: 45, RoomID: 5, Text: "hello", TS: now, EventID: "u45-s0"},
+		{Type: "gift", UserID: 45, RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, TS: now, EventID: "u45-s1"}}
 	postOK(t, o.URL+"/v1/events", service, map[string]any{"events": svc})
-	want["u45-s0"] = svc[0].event(45)
+	want["u45-s0"], want["u45-s1"] = svc[0].event(45), svc[1].event(45)
 	users = append(users, 45)
 
 	ch, err := chdb.Open(chdb.Config{Addr: o.ClickHouseAddr})

@@ -11,8 +11,8 @@ import (
 )
 
 // TestServeLiveRooms runs `onair serve --roles api,aggregate` and walks the
-// live-room wiring end to end: a room opened over HTTP is listed, a gift's
-// 202 shows up in the room ranking (through Kafka and the aggregator), and
+// live-room wiring end to end: a room opened over HTTP is listed, a paid
+// gift's 202 shows up in the room ranking (through the outbox relay, Kafka and the aggregator), and
 // play events show up in the hourly play leaderboard (through ClickHouse's
 // rollup and the board's refresh).
 func TestServeLiveRooms(t *testing.T) {
@@ -26,9 +26,12 @@ func TestServeLiveRooms(t *testing.T) {
 	if got := getOK(t, s.url+"/v1/rooms?live=true", viewer); !strings.Contains(got, `"room_id":5,"status":"open","anchor_id":8`) {
 		t.Fatalf("live rooms: %s", got)
 	}
-	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 2, "value": 200, "anchor_id": 8})
-	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 2, "value": 50, "event_id": "g1"})
-	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 2, "value": 50, "event_id": "g1"}) // a retry
+	if code, body := do(t, http.MethodPost, s.url+"/v1/wallet/recharge", viewer, map[string]any{"order_id": "o1", "coins": 1000}); code != http.StatusOK {
+		t.Fatalf("recharge: %d %s", code, body)
+	}
+	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 2, "count": 1})                   // a rocket: 200
+	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 3, "count": 5, "event_id": "g1"}) // 5 hearts: 50
+	postOK(t, s.url+"/v1/rooms/5/gifts", viewer, map[string]any{"gift_id": 3, "count": 5, "event_id": "g1"}) // a retry
 	want := `{"items":[{"user_id":42,"score":250}]`
 	testenv.Wait(t, 30*time.Second, func() bool {
 		return strings.HasPrefix(getOK(t, s.url+"/v1/rooms/5/leaderboard", viewer), want)

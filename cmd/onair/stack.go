@@ -199,6 +199,9 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	}
 	if cfg.has("api") {
 		api.MountRooms(srv, c.rooms)
+		if err := startWallet(d, c, srv); err != nil {
+			return "", err
+		}
 		if err := mountAnalytics(srv, d); err != nil {
 			return "", err
 		}
