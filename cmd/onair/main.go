@@ -24,6 +24,7 @@ Usage:
   onair seed --events N [--users U --items I --days D --rate R]
                                     fill a running onair with demo data and traffic
   onair loadtest run|e2e|baseline   load tests (see 'onair loadtest -h')
+  onair wallet reconcile [flags]    check the money ledger (exit 1 on any difference)
 
 Every flag can also be set as ONAIR_<FLAG> (e.g. ONAIR_KAFKA_BROKERS). Run
 'onair <command> -h' for its flags.
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSeed(ctx, rest, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, rest, stdout, stderr)
+	case "wallet":
+		err = runWallet(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
