@@ -57,6 +57,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := Baseline(ctx, cfg)
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
+	case "gifts":
+		return giftsMain(ctx, args, stdout, stderr)
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
 	case "faults":
@@ -144,6 +146,9 @@ commands:
             reports deliveries/s, latency percentiles, losses and the
             server's memory per connection; --baseline: the same swarm against
             a bare gorilla/websocket broadcaster ("onair loadtest wshello")
+  gifts     --rate N --duration D [--viewers 1000 --room 900 --anchor 900000 --rounds 3]
+            paid gifts from N viewers into one anchor's room (recharges them first);
+            latency percentiles per round; any answer but 202 is a loss
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]
