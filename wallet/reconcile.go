@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/onair/onair/internal/pgdb"
 )
@@ -16,11 +17,18 @@ type ReconcileConfig struct {
 
 // LedgerCopy is the analytics side Reconcile compares with PostgreSQL.
 type LedgerCopy interface {
-	// Totals returns, per transfer kind, the entries' count and their
-	// coins' sum (debits negative; nil = the copy holds no entries), and
-	// the count and coins of the paid gift events (event id
-	// "wt<transfer id>").
-	Totals(ctx context.Context) (entries map[string][2]int64, giftEvents [2]int64, err error)
+	// Totals returns the copy's entries per transfer kind (count, and
+	// coins' sum with debits negative), the PostgreSQL transaction id the
+	// copy is complete below (0 = it holds no entries), and the count and
+	// coins of the paid gift events (event id "wt<transfer id>").
+	Totals(ctx context.Context) (CopyTotals, error)
+}
+
+// CopyTotals is what LedgerCopy.Totals reads.
+type CopyTotals struct {
+	Entries    map[string][2]int64
+	UpTo       uint64
+	GiftEvents [2]int64
 }
 
 // Report is Reconcile's result: one line per difference found.
@@ -77,12 +85,15 @@ func Reconcile(ctx context.Context, db *pgdb.DB, cfg ReconcileConfig) (Report, e
 }
 
 func compareCopy(ctx context.Context, db *pgdb.DB, c LedgerCopy, r *Report) error {
-	entries, gifts, err := c.Totals(ctx)
+	ct, err := c.Totals(ctx)
 	if err != nil {
 		return err
 	}
+	// Only entries of transactions the copy has reached: later ones are on
+	// their way (wallet/copy.go), not missing.
 	rows, err := db.Pool().Query(ctx, `SELECT t.kind, count(*), coalesce(sum(e.coins), 0)::bigint
-		FROM wallet_entries e JOIN wallet_transfers t ON t.id = e.transfer_id GROUP BY t.kind`)
+		FROM wallet_entries e JOIN wallet_transfers t ON t.id = e.transfer_id
+		WHERE e.xid < $1::text::xid8 GROUP BY t.kind`, strconv.FormatUint(ct.UpTo, 10))
 	if err != nil {
 		return err
 	}
@@ -99,13 +110,13 @@ func compareCopy(ctx context.Context, db *pgdb.DB, c LedgerCopy, r *Report) erro
 		return err
 	}
 	for k, v := range want {
-		if entries != nil && entries[k] != v {
-			r.Differences = append(r.Differences, fmt.Sprintf("kind %s: PostgreSQL has %d entries summing to %d, the copy %d summing to %d", k, v[0], v[1], entries[k][0], entries[k][1]))
+		if ct.Entries[k] != v {
+			r.Differences = append(r.Differences, fmt.Sprintf("kind %s: PostgreSQL has %d entries summing to %d, ClickHouse's ledger %d summing to %d", k, v[0], v[1], ct.Entries[k][0], ct.Entries[k][1]))
 		}
 	}
-	for k, v := range entries {
+	for k, v := range ct.Entries {
 		if _, ok := want[k]; !ok {
-			r.Differences = append(r.Differences, fmt.Sprintf("kind %s: the copy has %d entries PostgreSQL has not", k, v[0]))
+			r.Differences = append(r.Differences, fmt.Sprintf("kind %s: ClickHouse's ledger has %d entries PostgreSQL has not", k, v[0]))
 		}
 	}
 	var paid, coins, pending int64
@@ -115,8 +126,8 @@ func compareCopy(ctx context.Context, db *pgdb.DB, c LedgerCopy, r *Report) erro
 	}
 	// Rows still in the outbox are not events yet; every other paid gift is
 	// exactly one event.
-	if gifts[0] != paid-pending || pending == 0 && gifts[1] != coins {
-		r.Differences = append(r.Differences, fmt.Sprintf("%d paid gifts (%d coins, %d still in the outbox), %d gift events (%d coins)", paid, coins, pending, gifts[0], gifts[1]))
+	if g := ct.GiftEvents; g[0] != paid-pending || pending == 0 && g[1] != coins {
+		r.Differences = append(r.Differences, fmt.Sprintf("%d paid gifts (%d coins, %d still in the outbox), %d gift events (%d coins)", paid, coins, pending, g[0], g[1]))
 	}
 	return nil
 }

@@ -37,8 +37,9 @@ func (w *walletConfig) provider() (wallet.PaymentProvider, error) {
 }
 
 // startWallet mounts the wallet's routes on the api role and runs the
-// outbox relay beside them (every api node runs one; an advisory lock
-// lets one step run at a time across them). Paid gifts find their room's
+// outbox relay and the ledger's ClickHouse copy beside them (every api
+// node runs both; advisory locks let one step of each run at a time across
+// them). Paid gifts find their room's
 // anchor in the rooms registry (rooms.Board.AnchorOf) until rooms live in
 // PostgreSQL.
 func startWallet(d *deps, c *core, srv *api.Server) error {
@@ -67,5 +68,12 @@ func startWallet(d *deps, c *core, srv *api.Server) error {
 		return err
 	}
 	d.st.startedRun("wallet relay", t0, func(ctx context.Context) error { return relay.Run(ctx) })
+	t0 = time.Now()
+	cp, err := wallet.NewCopier(wallet.CopyConfig{DB: d.pg, ClickHouse: d.ch, Database: d.cfg.CHDatabase,
+		Registerer: d.reg, Log: d.log.With("component", "wallet-copy")})
+	if err != nil {
+		return err
+	}
+	d.st.startedRun("wallet ledger copy", t0, func(ctx context.Context) error { return cp.Run(ctx) })
 	return nil
 }

@@ -28,8 +28,9 @@ import (
 // Then: every 202's coins are charged once (each wallet = recharge − the
 // coins of its distinct 202'd gifts), every 402 charged zero, the anchor's
 // income is the documented split of exactly those gifts, the room ranking
-// counts each paid gift once, ClickHouse holds one event per paid gift,
-// and `onair wallet reconcile` exits 0.
+// counts each paid gift once, ClickHouse holds one event per paid gift
+// and every ledger entry once (the copy of the killed process too), and
+// `onair wallet reconcile` exits 0.
 //
 // Breaks tried: the relay's event id from the producer (server-assigned,
 // ServerID) instead of "wt<transfer id>" → after the kill a re-produced
@@ -117,12 +118,16 @@ func TestWalletGiftStorm(t *testing.T) {
 	}
 
 	want := map[uint64]int64{}
-	var income, paid int64
+	var income, paid, transfers int64 = 0, 0, viewers // a recharge each
 	for u, evs := range charged {
 		for _, c := range evs {
 			want[u] += c
 			income += c * 50 / 100
 			paid++
+			transfers++
+			if c*50/100 > 0 {
+				transfers++ // the anchor's share
+			}
 		}
 	}
 	t.Logf("%d gifts paid, %d refused for funds, %d coins", paid, short.Load(), sumOf(want))
@@ -172,6 +177,11 @@ func TestWalletGiftStorm(t *testing.T) {
 		_ = ch.QueryRow(context.Background(), "SELECT count() FROM "+o.Database+".events WHERE type = 'gift'").Scan(&n)
 		return n >= uint64(paid)
 	}, "%d gift events in ClickHouse", paid)
+	testenv.Wait(t, 60*time.Second, func() bool {
+		var n uint64
+		_ = ch.QueryRow(context.Background(), "SELECT count() FROM "+o.Database+".ledger").Scan(&n)
+		return n >= 2*uint64(transfers)
+	}, "%d ledger entries in ClickHouse", 2*transfers)
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"wallet", "reconcile", "--postgres-dsn", o.PostgresDSN,
 		"--clickhouse-addr", o.ClickHouseAddr, "--clickhouse-database", o.Database}, &out, &errOut); code != 0 {

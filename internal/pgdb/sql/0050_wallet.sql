@@ -45,9 +45,13 @@ CREATE TABLE wallet_entries (
     balance_after bigint NOT NULL,
     kind          text NOT NULL,
     ref           text NOT NULL DEFAULT '',
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- The writing transaction: the ClickHouse copy (wallet/copy.go) takes
+    -- entries by windows of finished transactions, each exactly once.
+    xid           xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 CREATE INDEX wallet_entries_account ON wallet_entries (account_id, id DESC);
+CREATE INDEX wallet_entries_xid ON wallet_entries (xid);
 CREATE INDEX wallet_entries_transfer ON wallet_entries (transfer_id);
 
 -- Recharge orders: the client's order id per user, the amount asked, and
