@@ -53,7 +53,7 @@ func TestLedgerQueries(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	type dayRoom struct {
-		room                  uint64
+		room                 uint64
 		coins, gifts, income int64
 	}
 	rooms := map[uint64]*dayRoom{}
