@@ -36,7 +36,7 @@ type Config struct {
 
 // Defaults of Config's zero values.
 const (
-	DefaultShards   = 16
+	DefaultShards   = 64
 	DefaultSharePct = 50
 )
 
