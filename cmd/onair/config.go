@@ -96,7 +96,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		roles = "api,aggregate,radio,push"
 	}
 	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
-	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
+	num(&c.NodeID, "node-id", -1, "node id in [0,1024) for server-assigned event ids, leased from PostgreSQL (refused when another live process holds it); -1 leases a free one")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", aggregate.DefaultClickHouseFlush, "aggregator batch interval to ClickHouse")
@@ -140,14 +140,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("no Redis: pass --redis-addrs or set ONAIR_REDIS_ADDRS")
 	case c.CHAddr == "":
 		return fmt.Errorf("no ClickHouse: pass --clickhouse-addr or set ONAIR_CLICKHOUSE_ADDR")
-	case c.PostgresDSN == "" && c.has("api"):
-		return fmt.Errorf("no PostgreSQL: the api role needs one; pass --postgres-dsn or set ONAIR_POSTGRES_DSN")
-	case c.NodeID < 0 || c.NodeID >= 1024:
-		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
+	case c.NodeID < -1 || c.NodeID >= 1024:
+		return fmt.Errorf("--node-id %d out of range [0,1024) (or -1: lease a free one)", c.NodeID)
 	case c.Partitions <= 0:
 		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
 	case c.PageCache < 0:
 		return fmt.Errorf("--history-page-cache must be >= 0 pages (0 = off), got %d", c.PageCache)
+	case c.PostgresDSN == "" && c.has("api"):
+		return fmt.Errorf("no PostgreSQL: the api role needs one; pass --postgres-dsn or set ONAIR_POSTGRES_DSN")
 	}
 	return nil
 }

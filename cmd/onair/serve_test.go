@@ -367,9 +367,17 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Fatalf("validate with ONAIR_ROLES naming bogus: %v, want an error naming it", err)
 	}
-	c = parse(false, "--roles", "aggregate,api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	c = parse(false, "--roles", "aggregate,api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1", "--postgres-dsn", "postgres://p/onair")
 	if err := c.validate(); err != nil {
 		t.Fatalf("validate with the flag overriding ONAIR_ROLES: %v", err)
+	}
+	c = parse(false, "--roles", "api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--postgres-dsn") {
+		t.Fatalf("validate of the api role without PostgreSQL: %v, want an error naming --postgres-dsn", err)
+	}
+	c = parse(false, "--roles", "aggregate", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	if err := c.validate(); err != nil {
+		t.Fatalf("validate of the aggregate role without PostgreSQL: %v", err)
 	}
 	c = parse(false, "--roles", "api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1", "--history-page-cache", "-1")
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--history-page-cache") {
@@ -461,5 +469,35 @@ func TestServeRateLimitFlag(t *testing.T) {
 				t.Fatalf("no request accepted: %v", codes)
 			}
 		})
+	}
+}
+
+// TestServeNodeIDClashRefused: a second API process asking for the node id
+// a live one holds is refused at start, naming it; two processes that ask
+// for none get different ones (leased from PostgreSQL, where pid mod 1024
+// collided in every container).
+func TestServeNodeIDClashRefused(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 2)
+	dsn := testenv.PostgresDSN(t)
+	first := startServe(t, kf.Addrs(), "--postgres-dsn", dsn, "--node-id", "5")
+	if !strings.Contains(first.log.String(), "node_id=5") {
+		t.Fatalf("the first process did not lease node id 5; log:\n%s", first.log.tail())
+	}
+	var out, errb bytes.Buffer
+	args := []string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0", "--kafka-brokers", strings.Join(kf.Addrs(), ","),
+		"--redis-addrs", testenv.RedisAddr(t), "--clickhouse-addr", testenv.ClickHouseAddr(t),
+		"--postgres-dsn", dsn, "--auth-secret", "x", "--node-id", "5"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if code := run(ctx, args, &out, &errb); code == 0 || !strings.Contains(errb.String(), "node id 5") {
+		t.Fatalf("second process with --node-id 5: status %d, stderr:\n%s", code, errb.String())
+	}
+	a := startServe(t, kf.Addrs(), "--postgres-dsn", dsn)
+	b := startServe(t, kf.Addrs(), "--postgres-dsn", dsn)
+	re := regexp.MustCompile(`node id leased" node_id=(\d+)`)
+	ida, idb := re.FindStringSubmatch(a.log.String()), re.FindStringSubmatch(b.log.String())
+	if ida == nil || idb == nil || ida[1] == idb[1] || ida[1] == "5" || idb[1] == "5" {
+		t.Fatalf("two processes without --node-id leased %v and %v (5 is taken)", ida, idb)
 	}
 }

@@ -83,10 +83,13 @@ func (s *stack) shutdown() {
 // which /metrics serves. ready, when not nil, is called once everything is
 // up.
 func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr string)) error {
+	ctx, fatal := context.WithCancelCause(ctx)
+	defer fatal(nil)
 	d, err := connect(ctx, cfg, st, reg)
 	if err != nil {
 		return err
 	}
+	d.fatal = func(err error) { fatal(fmt.Errorf("%w: %w", errCannotGoOn, err)) }
 	radio, err := startRadio(ctx, d)
 	if err != nil {
 		return err
@@ -114,9 +117,16 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		ready(apiAddr)
 	}
 	<-ctx.Done()
+	if err := context.Cause(ctx); errors.Is(err, errCannotGoOn) {
+		return err
+	}
 	d.log.Info("signal received, stopping")
 	return nil
 }
+
+// errCannotGoOn stops a node when one of its components cannot go on (a
+// lost node id lease), rather than a signal.
+var errCannotGoOn = errors.New("stopping the node")
 
 // core is what the api role serves and the aggregate role feeds: history,
 // the events producer and the live rooms' board. Every node builds it,
@@ -142,7 +152,11 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if _, err := hist.Epoch(ctx); err != nil {
 		d.log.Warn("cannot read or create the Redis epoch; first_today is false for users without a day marker until it exists", "err", err)
 	}
-	ids, err := ingest.NewIDGen(uint16(d.cfg.NodeID))
+	node, err := leaseNodeID(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := ingest.NewIDGen(uint16(node))
 	if err != nil {
 		return nil, err
 	}
