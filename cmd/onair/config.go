@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,15 @@ import (
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/rooms"
+)
+
+// knownRoles are the roles a process may run, in the order README.md's
+// "Roles" section lists them; `onair dev` runs them all. serveRoles are
+// `onair serve`'s default. TestREADMERolesAndUsage keeps README.md and the
+// usage text in step with these.
+var (
+	knownRoles = []string{"api", "aggregate", "radio", "push"}
+	serveRoles = []string{"api", "aggregate"}
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -86,11 +96,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	c.secretVar(fs, &c.CHPassword, "clickhouse-password", "ClickHouse `password`")
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis and ClickHouse data)")
-	roles := "api,aggregate"
+	roles := strings.Join(serveRoles, ",")
 	if dev {
-		roles = "api,aggregate,radio,push"
+		roles = strings.Join(knownRoles, ",")
 	}
-	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
+	list(&c.Roles, "roles", roles, "roles to run: "+strings.Join(knownRoles, ", "))
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
@@ -123,8 +133,8 @@ func (c *config) validate() error {
 		return errors.Join(c.envErrs...)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "aggregate" && r != "radio" && r != "push" {
-			return fmt.Errorf("unknown role %q (want api, aggregate, radio, push)", r)
+		if !slices.Contains(knownRoles, r) {
+			return fmt.Errorf("unknown role %q (want %s)", r, strings.Join(knownRoles, ", "))
 		}
 	}
 	switch {
