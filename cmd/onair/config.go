@@ -14,6 +14,7 @@ import (
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/lifecycle"
 	"github.com/onair/onair/rooms"
 )
 
@@ -54,6 +55,7 @@ type config struct {
 	DedupeWindow  time.Duration
 	DanmakuRate   int
 	LogLevel      string
+	Retention     time.Duration
 	Pprof         bool
 	MemoryLimit   string
 	Push          pushConfig
@@ -112,6 +114,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	dur(&c.Retention, "retention", 0, "aggregate: drop whole months of onair.events and its rollups once they are older than this (at least 744h = 31 days; 0 = keep everything)")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
 	if dev {
@@ -148,6 +151,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
 	case c.Partitions <= 0:
 		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
+	case c.Retention != 0 && c.Retention < lifecycle.MinRetention:
+		return fmt.Errorf("--retention %s is shorter than %s (31 days: months are dropped whole); 0 keeps everything", c.Retention, lifecycle.MinRetention)
 	case c.PageCache < 0:
 		return fmt.Errorf("--history-page-cache must be >= 0 pages (0 = off), got %d", c.PageCache)
 	}
