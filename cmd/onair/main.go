@@ -30,7 +30,8 @@ Usage:
   onair version                     print the release, the commit and the Go that built it
 
 Every flag can also be set as ONAIR_<FLAG> (e.g. ONAIR_KAFKA_BROKERS). Run
-'onair <command> -h' for its flags (dev and serve: --pprof serves /debug/pprof/).
+'onair <command> -h' for its flags (dev and serve: --pprof serves /debug/pprof/,
+--retention drops months of analytics older than it).
 `
 
 func main() {
