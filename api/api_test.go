@@ -21,6 +21,7 @@ import (
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/internal/version"
 )
 
 var testSecret = []byte("test-secret-0123456789abcdef0123")
@@ -385,7 +386,7 @@ func TestHealthAndReady(t *testing.T) {
 			}},
 		}
 	})
-	if r := e.get("/healthz", ""); r.status != 200 || r.body != "{\"status\":\"ok\"}\n" {
+	if r := e.get("/healthz", ""); r.status != 200 || r.body != `{"status":"ok","version":"`+version.Release()+`"}`+"\n" {
 		t.Fatalf("healthz %d %q", r.status, r.body)
 	}
 	r := e.get("/readyz", "")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onair/onair/internal/jsonstr"
 	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/internal/version"
 )
 
 // ReadyCheck is one dependency /readyz checks (Kafka, Redis, ClickHouse).
@@ -30,9 +31,9 @@ const readyTimeout = time.Second
 
 func (s *Server) mountHealth() {
 	e := s.engine
-	e.GET("/healthz", func(c *gin.Context) {
-		writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
-	})
+	healthz := jsonstr.Append([]byte(`{"status":"ok","version":`), version.Release())
+	healthz = append(healthz, "}\n"...)
+	e.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, healthz) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.yaml", serveOpenAPI)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{

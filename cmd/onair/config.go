@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,17 @@ import (
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/lifecycle"
 	"github.com/onair/onair/rooms"
+)
+
+// knownRoles are the roles a process may run, in the order README.md's
+// "Roles" section lists them; `onair dev` runs them all. serveRoles are
+// `onair serve`'s default. TestREADMERolesAndUsage keeps README.md and the
+// usage text in step with these.
+var (
+	knownRoles = []string{"api", "aggregate", "radio", "push"}
+	serveRoles = []string{"api", "aggregate"}
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -45,6 +56,7 @@ type config struct {
 	DedupeWindow  time.Duration
 	DanmakuRate   int
 	LogLevel      string
+	Retention     time.Duration
 	Pprof         bool
 	MemoryLimit   string
 	Push          pushConfig
@@ -91,11 +103,11 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	}
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis, ClickHouse and PostgreSQL data)")
-	roles := "api,aggregate"
+	roles := strings.Join(serveRoles, ",")
 	if dev {
-		roles = "api,aggregate,radio,push"
+		roles = strings.Join(knownRoles, ",")
 	}
-	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
+	list(&c.Roles, "roles", roles, "roles to run: "+strings.Join(knownRoles, ", "))
 	num(&c.NodeID, "node-id", -1, "node id in [0,1024) for server-assigned event ids, leased from PostgreSQL (refused when another live process holds it); -1 leases a free one")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
@@ -107,6 +119,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	dur(&c.Retention, "retention", 0, "aggregate: drop whole months of onair.events and its rollups once they are older than this (at least 744h = 31 days; 0 = keep everything)")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
 	if dev {
@@ -129,8 +142,8 @@ func (c *config) validate() error {
 		return errors.Join(c.envErrs...)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "aggregate" && r != "radio" && r != "push" {
-			return fmt.Errorf("unknown role %q (want api, aggregate, radio, push)", r)
+		if !slices.Contains(knownRoles, r) {
+			return fmt.Errorf("unknown role %q (want %s)", r, strings.Join(knownRoles, ", "))
 		}
 	}
 	switch {
@@ -144,6 +157,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--node-id %d out of range [0,1024) (or -1: lease a free one)", c.NodeID)
 	case c.Partitions <= 0:
 		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
+	case c.Retention != 0 && c.Retention < lifecycle.MinRetention:
+		return fmt.Errorf("--retention %s is shorter than %s (31 days: months are dropped whole); 0 keeps everything", c.Retention, lifecycle.MinRetention)
 	case c.PageCache < 0:
 		return fmt.Errorf("--history-page-cache must be >= 0 pages (0 = off), got %d", c.PageCache)
 	case c.PostgresDSN == "" && c.has("api"):

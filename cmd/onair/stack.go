@@ -102,6 +102,9 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		if err := startAggregate(d, c); err != nil {
 			return err
 		}
+		if err := startRetention(d); err != nil {
+			return err
+		}
 	}
 	apiAddr := ""
 	switch {
@@ -214,6 +217,9 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	if cfg.has("api") {
 		api.MountRooms(srv, c.rooms)
 		if err := mountAnalytics(srv, d); err != nil {
+			return "", err
+		}
+		if err := mountErase(srv, d, c); err != nil {
 			return "", err
 		}
 	}
