@@ -32,6 +32,11 @@ type Config struct {
 	// Addr is the listen address; "" = "127.0.0.1:8080". Port 0 picks a
 	// free port (see Server.Addr).
 	Addr string
+	// ReadTimeout bounds the time a client has to send a request's headers
+	// and body; past it the connection is closed. 0 = 30 s
+	// (DefaultReadTimeout). A WebSocket upgrade is not cut by it: the
+	// upgrader clears the deadline once it has hijacked the connection.
+	ReadTimeout time.Duration
 	// AuthSecret is the HS256 key tokens are signed with. Required; 32
 	// random bytes or more is recommended.
 	AuthSecret []byte
@@ -76,6 +81,11 @@ type Config struct {
 // Defaults of Config's zero values.
 const (
 	DefaultAddr           = "127.0.0.1:8080"
+	DefaultReadTimeout    = 30 * time.Second
+	// HeaderTimeout bounds the time to send a request's headers.
+	HeaderTimeout = 10 * time.Second
+	// MaxHeaderBytes bounds a request's headers (a token is ~200 bytes).
+	MaxHeaderBytes = 16 << 10
 	DefaultRateLimit      = 200
 	DefaultTokenCacheSize = 1 << 16
 )
@@ -125,6 +135,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
+	}
+	if cfg.ReadTimeout < 0 {
+		return nil, fmt.Errorf("api: Config.ReadTimeout must be >= 0, got %s", cfg.ReadTimeout)
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.TokenCacheSize == 0 {
 		cfg.TokenCacheSize = DefaultTokenCacheSize
@@ -189,10 +205,14 @@ func New(cfg Config) (*Server, error) {
 
 	s.http = &http.Server{
 		Handler: e,
-		// No ReadTimeout/WriteTimeout: they would also cut WebSocket
-		// connections hijacked from this server. Slow clients are bounded
-		// by the header timeout and the 1 MiB body limit.
-		ReadHeaderTimeout: 10 * time.Second,
+		// A client that does not finish its headers within HeaderTimeout,
+		// or headers and body within ReadTimeout, is cut off (issue 26:
+		// stalled uploads held connections forever). gorilla's upgrader
+		// clears the deadline of a hijacked WebSocket. No WriteTimeout: it
+		// would cut long replies to slow readers that are still reading.
+		ReadHeaderTimeout: min(HeaderTimeout, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 	}
