@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/refusal"
 )
 
@@ -54,6 +56,19 @@ type Config struct {
 	// 0 = no rate limiting. onair's --rate-limit defaults to
 	// DefaultRateLimit.
 	RateLimit int
+	// EventRate is the events per second a user token may post (POST
+	// /v1/progress costs 1, a batch its size), with a burst of EventBurst:
+	// the budget counts what costs Kafka and ClickHouse, not requests.
+	// 0 = no event budget. onair's --event-rate defaults to
+	// DefaultEventRate.
+	EventRate int
+	// EventBurst is the most events a user may post at once; it must hold
+	// a full batch. 0 = max(EventRate, ingest.MaxBatchEvents).
+	EventBurst int
+	// ServiceEventRate is the event budget (per second, and burst) of each
+	// service token. 0 = none. onair's --service-event-rate defaults to
+	// DefaultServiceEventRate.
+	ServiceEventRate int
 
 	// Producer takes accepted events to Kafka. nil = POST /v1/progress and
 	// POST /v1/events are not mounted.
@@ -87,6 +102,12 @@ const (
 	// MaxHeaderBytes bounds a request's headers (a token is ~200 bytes).
 	MaxHeaderBytes = 16 << 10
 	DefaultRateLimit      = 200
+	// DefaultEventRate: an app reports progress every few seconds and
+	// sends an offline queue as a batch; 100 events/s with a burst of one
+	// full batch is far above that, and 2 000× below what 200 requests of
+	// 1 000 events allowed.
+	DefaultEventRate        = 100
+	DefaultServiceEventRate = 100_000
 	DefaultTokenCacheSize = 1 << 16
 )
 
@@ -101,6 +122,9 @@ type Server struct {
 	admin   *gin.RouterGroup
 	tokens  *tokenCache
 	limiter *rateLimiter
+	// events and serviceEvents are the event budgets of user and service
+	// tokens; nil = none.
+	events, serviceEvents *rateLimiter
 	metrics *metrics
 	http    *http.Server
 	// touched saves Touch round trips for users already seen today.
@@ -125,8 +149,14 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.AuthSecret) == 0 {
 		return nil, errors.New("api: Config.AuthSecret is required")
 	}
-	if cfg.RateLimit < 0 {
-		return nil, fmt.Errorf("api: Config.RateLimit must be >= 0, got %d", cfg.RateLimit)
+	if cfg.RateLimit < 0 || cfg.EventRate < 0 || cfg.ServiceEventRate < 0 {
+		return nil, fmt.Errorf("api: Config.RateLimit, EventRate and ServiceEventRate must be >= 0, got %d, %d, %d", cfg.RateLimit, cfg.EventRate, cfg.ServiceEventRate)
+	}
+	if cfg.EventBurst == 0 {
+		cfg.EventBurst = max(cfg.EventRate, ingest.MaxBatchEvents)
+	}
+	if cfg.EventBurst < ingest.MaxBatchEvents {
+		return nil, fmt.Errorf("api: Config.EventBurst must hold a full batch (>= %d events), got %d", ingest.MaxBatchEvents, cfg.EventBurst)
 	}
 	for i, rc := range cfg.Ready {
 		if rc.Name == "" || rc.Check == nil {
@@ -170,6 +200,15 @@ func New(cfg Config) (*Server, error) {
 	s.faultLogs = newFaultLogs()
 	if cfg.Redis != nil && cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.Redis, cfg.RatePrefix, cfg.RateLimit)
+	}
+	if cfg.Redis != nil && cfg.EventRate > 0 {
+		s.events = newBudget(cfg.Redis, cfg.RatePrefix, "ev:", "events",
+			redis_rate.Limit{Rate: cfg.EventRate, Burst: cfg.EventBurst, Period: time.Second})
+	}
+	if cfg.Redis != nil && cfg.ServiceEventRate > 0 {
+		n := max(cfg.ServiceEventRate, ingest.MaxBatchEvents)
+		s.serviceEvents = newBudget(cfg.Redis, cfg.RatePrefix, "evs:", "events",
+			redis_rate.Limit{Rate: cfg.ServiceEventRate, Burst: n, Period: time.Second})
 	}
 
 	// gin's debug mode prints every route to stdout; onair logs with slog.

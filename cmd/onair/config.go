@@ -35,6 +35,10 @@ type config struct {
 	Roles         []string
 	NodeID        int
 	RateLimit     int
+	EventRate     int
+	EventBurst    int
+	ServiceEvents int
+	ReadTimeout   time.Duration
 	RedisFlush    time.Duration
 	CHFlush       time.Duration
 	ProgressFlush time.Duration
@@ -93,6 +97,10 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
 	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
+	num(&c.EventRate, "event-rate", api.DefaultEventRate, "events per second a user token may post: a batch costs its size (0 = off)")
+	num(&c.EventBurst, "event-burst", 0, "events a user token may post at once; at least a full batch, 1000 (0 = the larger of 1000 and --event-rate)")
+	num(&c.ServiceEvents, "service-event-rate", api.DefaultServiceEventRate, "events per second (and burst) of each service token (0 = off)")
+	dur(&c.ReadTimeout, "http-read-timeout", api.DefaultReadTimeout, "a client must send a request's headers and body within this (headers within 10 s); WebSocket connections are not cut by it")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", aggregate.DefaultClickHouseFlush, "aggregator batch interval to ClickHouse")
 	dur(&c.ProgressFlush, "progress-flush", aggregate.DefaultProgressFlush, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")

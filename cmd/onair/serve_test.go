@@ -48,7 +48,7 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
-		"--auth-secret", secret, "--rate-limit", "0", "--log-level", "info"}, extra...)
+		"--auth-secret", secret, "--rate-limit", "0", "--event-rate", "0", "--service-event-rate", "0", "--log-level", "info"}, extra...)
 	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

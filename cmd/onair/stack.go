@@ -187,7 +187,8 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	}
 	srv, err := api.New(api.Config{
 		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
-		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
+		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit, ReadTimeout: cfg.ReadTimeout,
+		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, ServiceEventRate: cfg.ServiceEvents,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
 		Ready: d.ready,
 	})

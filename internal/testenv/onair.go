@@ -87,7 +87,8 @@ func OnairBinary(t testing.TB) string {
 }
 
 // StartOnair starts `onair dev` on dataDir ("" = a fresh t.TempDir()) with
-// every port chosen by the kernel (port 0) and --log-level warn; args are
+// every port chosen by the kernel (port 0), event budgets out of the way and
+// --log-level warn; args are
 // appended, so they can override any of those. It returns once the "onair
 // dev is up" banner is printed, with the addresses the banner reports. The
 // child gets the test's environment minus every ONAIR_* variable, so a
@@ -113,6 +114,9 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 		"--http-addr", "127.0.0.1:0",
 		"--dev-kafka-port", "0", "--dev-redis-port", "0",
 		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0",
+		// Tests post as few users, faster than an app does; a test of the
+		// event budget passes its own --event-rate.
+		"--event-rate", "1000000", "--service-event-rate", "1000000",
 		"--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, full...)
 	cmd.Env = ChildEnv()
