@@ -95,20 +95,20 @@ type Config struct {
 
 // Defaults of Config's zero values.
 const (
-	DefaultAddr           = "127.0.0.1:8080"
-	DefaultReadTimeout    = 30 * time.Second
+	DefaultAddr        = "127.0.0.1:8080"
+	DefaultReadTimeout = 30 * time.Second
 	// HeaderTimeout bounds the time to send a request's headers.
 	HeaderTimeout = 10 * time.Second
 	// MaxHeaderBytes bounds a request's headers (a token is ~200 bytes).
-	MaxHeaderBytes = 16 << 10
-	DefaultRateLimit      = 200
+	MaxHeaderBytes   = 16 << 10
+	DefaultRateLimit = 200
 	// DefaultEventRate: an app reports progress every few seconds and
 	// sends an offline queue as a batch; 100 events/s with a burst of one
 	// full batch is far above that, and 2 000× below what 200 requests of
 	// 1 000 events allowed.
 	DefaultEventRate        = 100
 	DefaultServiceEventRate = 100_000
-	DefaultTokenCacheSize = 1 << 16
+	DefaultTokenCacheSize   = 1 << 16
 )
 
 // Server is the HTTP API. Build it with New, add routes through V1, Admin
@@ -125,8 +125,8 @@ type Server struct {
 	// events and serviceEvents are the event budgets of user and service
 	// tokens; nil = none.
 	events, serviceEvents *rateLimiter
-	metrics *metrics
-	http    *http.Server
+	metrics               *metrics
+	http                  *http.Server
 	// touched saves Touch round trips for users already seen today.
 	touched touchCache
 	// touchLogged is when a Touch failure was last logged (unix ns).
