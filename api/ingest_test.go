@@ -95,7 +95,7 @@ func TestTouchFailureStillAccepts(t *testing.T) {
 	if r.status != 202 || !strings.Contains(r.body, `"first_today":false`) {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	if m := e.get("/metrics", "").body; !strings.Contains(m, `onair_api_errors_total{reason="touch_failed",route="/v1/progress"} 1`) {
+	if m := e.ops("/metrics").body; !strings.Contains(m, `onair_api_errors_total{reason="touch_failed",route="/v1/progress"} 1`) {
 		t.Fatal("touch failure not counted")
 	}
 }
@@ -399,7 +399,7 @@ func TestRateLimitRedisDown(t *testing.T) {
 	if r := e.post("/v1/progress", token(t, 42, ""), progressBody(testNow)); r.status != 202 {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	if m := e.get("/metrics", "").body; !strings.Contains(m, `reason="ratelimit_failed"`) {
+	if m := e.ops("/metrics").body; !strings.Contains(m, `reason="ratelimit_failed"`) {
 		t.Fatal("limiter failure not counted")
 	}
 }

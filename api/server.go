@@ -1,6 +1,7 @@
 // Package api is onair's HTTP front: a gin server that authenticates
 // requests (JWT HS256), limits them per user (Redis), answers errors in one
-// JSON shape, serves /healthz, /readyz and /metrics, and hosts the handlers
+// JSON shape, serves /healthz and /readyz (and, on a private ops listener,
+// /metrics and the readiness detail), and hosts the handlers
 // of api.md's "Events in" and "History" sections. Domain packages hold no
 // HTTP: handlers read straight from the request into the domain decoders,
 // and pass the domain's *refusal.Error on to WriteError. Every other domain
@@ -81,6 +82,12 @@ type Config struct {
 	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
 	DevLogin bool
 
+	// OpsAddr is the ops listener's address: /metrics, /readyz with each
+	// failure's message, and what is mounted on Ops() (pprof). "" = no ops
+	// listener (OpsHandler still serves it, e.g. for tests). onair's
+	// --ops-addr defaults to DefaultOpsAddr, on 127.0.0.1.
+	OpsAddr string
+
 	// Ready lists the dependency checks /readyz runs.
 	Ready []ReadyCheck
 	// Registry receives the onair_api_* metrics and the Go and process
@@ -96,6 +103,7 @@ type Config struct {
 // Defaults of Config's zero values.
 const (
 	DefaultAddr        = "127.0.0.1:8080"
+	DefaultOpsAddr     = "127.0.0.1:8081"
 	DefaultReadTimeout = 30 * time.Second
 	// HeaderTimeout bounds the time to send a request's headers.
 	HeaderTimeout = 10 * time.Second
@@ -127,11 +135,19 @@ type Server struct {
 	events, serviceEvents *rateLimiter
 	metrics               *metrics
 	http                  *http.Server
+	// ops serves /metrics, /readyz's detail and pprof on OpsAddr.
+	ops     *gin.Engine
+	opsHTTP *http.Server
+	opsLn   net.Listener
+	opsDone chan struct{}
+	ready   readyProbes
 	// touched saves Touch round trips for users already seen today.
 	touched touchCache
 	// touchLogged is when a Touch failure was last logged (unix ns).
 	touchLogged atomic.Int64
-	faultLogs   *faultLogs
+	// ticketLogged is when a ticket's Redis failure was last logged.
+	ticketLogged atomic.Int64
+	faultLogs    *faultLogs
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -227,6 +243,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine = e
 
 	s.mountHealth()
+	s.ops = s.newOps()
 	s.v1 = e.Group("/v1", s.authenticate)
 	if s.limiter != nil {
 		s.v1.Use(s.rateLimit)
@@ -289,6 +306,10 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
 	}
+	if err := s.startOps(); err != nil {
+		ln.Close()
+		return err
+	}
 	s.ln, s.started = ln, true
 	s.warnUndocumented()
 	if w, ok := s.cfg.History.(pauseWatcher); ok {
@@ -335,6 +356,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.http.Close()
 	}
 	<-s.done
+	s.stopOps()
 	if s.stopWatch != nil {
 		s.stopWatch()
 		<-s.watchDone

@@ -15,7 +15,7 @@ BIN=bin/onair
 started=$(date +%s)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for port in 8080 19092 16379 19000 18123; do
+for port in 8080 8081 19092 16379 19000 18123; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "bench: 127.0.0.1:$port is taken (another onair dev?); stop it first" >&2
 		exit 1

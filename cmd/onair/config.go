@@ -21,6 +21,7 @@ import (
 // line wins. README.md lists them all.
 type config struct {
 	HTTPAddr      string
+	OpsAddr       string
 	KafkaBrokers  []string
 	Partitions    int
 	RedisAddrs    []string
@@ -79,6 +80,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		brokers, redis, ch = "127.0.0.1:19092", "127.0.0.1:16379", "127.0.0.1:19000"
 	}
 	str(&c.HTTPAddr, "http-addr", api.DefaultAddr, "HTTP API listen address")
+	str(&c.OpsAddr, "ops-addr", api.DefaultOpsAddr, "private listen address of /metrics, /readyz with each failure's message and /debug/pprof/ (--pprof); keep it off public networks")
 	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
 	num(&c.Partitions, "kafka-partitions", kafka.DefaultPartitions, "partitions of the topics onair creates when missing")
 	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
@@ -110,7 +112,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the --ops-addr listener (profiling)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
 	if dev {
 		memDefault = "1536MiB unless GOMEMLIMIT or a cgroup limit is set"

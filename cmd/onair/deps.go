@@ -29,6 +29,8 @@ type deps struct {
 	rdb    redis.UniversalClient
 	ch     driver.Conn
 	kcl    *kgo.Client
+	// opsAddr is the bound ops listener (metrics, pprof) once HTTP serves.
+	opsAddr string
 	// ready is what /readyz checks, whichever roles serve HTTP: every
 	// role depends on Redis, ClickHouse and Kafka (radio too: its catalog
 	// is a Kafka topic, its stations live in Redis, its rows go to

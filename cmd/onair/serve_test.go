@@ -44,7 +44,7 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 	_, prefix := testenv.Redis(t)
 	_, db := testenv.ClickHouse(t)
 	secret := "serve-test-secret"
-	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0",
+	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
