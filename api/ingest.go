@@ -68,7 +68,7 @@ func (s *Server) postProgress(c *gin.Context) {
 // first_today is only ever reported to the user's own app).
 func (s *Server) postEvents(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	evs, ok := s.accept(c, ingest.DecodeBatch)
+	evs, ok := s.accept(c, decodeBatch)
 	if !ok {
 		return
 	}
@@ -84,6 +84,29 @@ func (s *Server) postEvents(c *gin.Context) {
 	b = append(b, `{"accepted":`...)
 	b = strconv.AppendInt(b, int64(len(evs)), 10)
 	writeJSON(c, http.StatusAccepted, append(b, '}', '\n'))
+}
+
+// decodeBatch is ingest.DecodeBatch without danmaku: a danmaku is sent with
+// POST /v1/rooms/{id}/danmaku, where the blocked words, the room check and
+// the danmaku rate apply (issue 26: a danmaku posted here skipped them
+// all). Every danmaku of the batch is refused naming events[i].type, and
+// nothing is accepted.
+func decodeBatch(body []byte, who ingest.Caller, now time.Time) ([]ingest.Event, error) {
+	evs, err := ingest.DecodeBatch(body, who, now)
+	if err != nil {
+		return nil, err
+	}
+	var bad []*refusal.Error
+	for i := range evs {
+		if evs[i].Type == ingest.TypeDanmaku {
+			bad = append(bad, refusal.Invalidf("events["+strconv.Itoa(i)+"].type",
+				"danmaku is not posted here: send it with POST /v1/rooms/{id}/danmaku, which applies the room's rules"))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, refusal.Batch(bad)
+	}
+	return evs, nil
 }
 
 func (s *Server) touch(c *gin.Context, uid uint64) (first, paused bool) {
@@ -140,11 +163,39 @@ func (s *Server) accept(c *gin.Context, decode func([]byte, ingest.Caller, time.
 		WriteError(c, s.decodeError(c, err))
 		return nil, false
 	}
+	if !s.spend(c, cl, len(evs)) {
+		return nil, false
+	}
 	if err := s.cfg.Producer.Produce(c.Request.Context(), evs); err != nil {
 		WriteError(c, s.produceError(c, err, len(evs)))
 		return nil, false
 	}
 	return evs, true
+}
+
+// spend takes n events from the caller's event budget (a user's or a
+// service token's); false when it has written the 429. A budget Redis
+// cannot decide lets the events through, counted (ratelimit_failed).
+func (s *Server) spend(c *gin.Context, cl Claims, n int) bool {
+	b := s.events
+	if cl.Role == RoleService {
+		b = s.serviceEvents
+	}
+	if b == nil {
+		return true
+	}
+	retry, err := b.take(c.Request.Context(), cl.UserID, n, s.now)
+	switch {
+	case err != nil && c.Request.Context().Err() != nil:
+		c.Abort() // the client is gone
+		return false
+	case err != nil:
+		s.limiterFailed(c, b, cl.UserID, err)
+	case retry > 0:
+		s.tooMany(c, b, retry, n)
+		return false
+	}
+	return true
 }
 
 func caller(cl Claims) ingest.Caller {

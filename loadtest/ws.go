@@ -26,6 +26,7 @@ import (
 // one room while danmaku are sent to it at a fixed rate.
 type WSConfig struct {
 	Target      string // onair's HTTP base URL
+	Ops         string // onair's ops listener (/metrics, pprof)
 	AllowRemote bool
 	TokenSecret []byte
 	Clients     int
@@ -74,6 +75,7 @@ func parseWS(args []string, stderr io.Writer, getenv func(string) string, readFi
 	var secret string
 	fs := newFlagSet("ws", stderr)
 	fs.StringVar(&cfg.Target, "target", DefaultTarget, "base URL of onair's HTTP API (the push role)")
+	fs.StringVar(&cfg.Ops, "ops", DefaultOps, "base URL of onair's ops listener (--ops-addr: /metrics, pprof), for the server's memory")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
 	fs.StringVar(&secret, "token-secret", "", "HS256 token secret (default $ONAIR_AUTH_SECRET, else "+SecretFile+")")
 	fs.IntVar(&cfg.Clients, "clients", 1000, "WebSocket viewers")
@@ -147,7 +149,7 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 		}
 		defer closeSend()
 		send = snd
-		if before, err = serverMemory(ctx, cfg.Target); err != nil {
+		if before, err = serverMemory(ctx, strings.TrimRight(cfg.Ops, "/")); err != nil {
 			return s, err
 		}
 	}
@@ -168,7 +170,7 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 	// (a second for the upgrades' goroutines to end).
 	time.Sleep(time.Second)
 	if !cfg.Baseline {
-		after, err := serverMemory(ctx, cfg.Target)
+		after, err := serverMemory(ctx, strings.TrimRight(cfg.Ops, "/"))
 		if err != nil {
 			return s, err
 		}

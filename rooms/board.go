@@ -188,6 +188,9 @@ const (
 	kindLB     = "lb"
 	kindLBMeta = "lbm"
 	kindGiftID = "gd"
+	// kindGiftIDOld is the previous generation of client gift ids
+	// (gifts.lua).
+	kindGiftIDOld = "gd:old"
 )
 
 // Room index keys: hints for listing (the room hash is the truth).

@@ -85,8 +85,8 @@ func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uin
 	}
 	calls = make([]scriptCall, len(rooms))
 	for i, r := range rooms {
-		args := make([]any, 0, 1+5*len(byRoom[r]))
-		args = append(args, b.claimTTL())
+		args := make([]any, 0, 2+5*len(byRoom[r]))
+		args = append(args, b.cfg.DedupeWindow.Milliseconds(), time.Now().UnixMilli())
 		for _, gi := range byRoom[r] {
 			g := &gifts[gi]
 			eid := ""
@@ -95,7 +95,8 @@ func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uin
 			}
 			args = append(args, g.Partition, g.Offset, g.Event.UserID, g.Event.Value, eid)
 		}
-		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, wire.KindRoom)}, args: args}
+		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, wire.KindRoom),
+			b.roomKey(r, kindGiftIDOld)}, args: args}
 	}
 	return rooms, byRoom, calls
 }

@@ -32,6 +32,7 @@ var (
 // line wins. README.md lists them all.
 type config struct {
 	HTTPAddr      string
+	OpsAddr       string
 	KafkaBrokers  []string
 	Partitions    int
 	RedisAddrs    []string
@@ -47,6 +48,10 @@ type config struct {
 	Roles         []string
 	NodeID        int
 	RateLimit     int
+	EventRate     int
+	EventBurst    int
+	ServiceEvents int
+	ReadTimeout   time.Duration
 	RedisFlush    time.Duration
 	CHFlush       time.Duration
 	ProgressFlush time.Duration
@@ -89,6 +94,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		brokers, redis, ch = "127.0.0.1:19092", "127.0.0.1:16379", "127.0.0.1:19000"
 	}
 	str(&c.HTTPAddr, "http-addr", api.DefaultAddr, "HTTP API listen address")
+	str(&c.OpsAddr, "ops-addr", api.DefaultOpsAddr, "private listen address of /metrics, /readyz with each failure's message and /debug/pprof/ (--pprof); keep it off public networks")
 	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
 	num(&c.Partitions, "kafka-partitions", kafka.DefaultPartitions, "partitions of the topics onair creates when missing")
 	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
@@ -110,6 +116,10 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	list(&c.Roles, "roles", roles, "roles to run: "+strings.Join(knownRoles, ", "))
 	num(&c.NodeID, "node-id", -1, "node id in [0,1024) for server-assigned event ids, leased from PostgreSQL (refused when another live process holds it); -1 leases a free one")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
+	num(&c.EventRate, "event-rate", api.DefaultEventRate, "events per second a user token may post: a batch costs its size (0 = off)")
+	num(&c.EventBurst, "event-burst", 0, "events a user token may post at once; at least a full batch, 1000 (0 = the larger of 1000 and --event-rate)")
+	num(&c.ServiceEvents, "service-event-rate", api.DefaultServiceEventRate, "events per second (and burst) of each service token (0 = off)")
+	dur(&c.ReadTimeout, "http-read-timeout", api.DefaultReadTimeout, "a client must send a request's headers and body within this (headers within 10 s); WebSocket connections are not cut by it")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", aggregate.DefaultClickHouseFlush, "aggregator batch interval to ClickHouse")
 	dur(&c.ProgressFlush, "progress-flush", aggregate.DefaultProgressFlush, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
@@ -120,7 +130,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	dur(&c.Retention, "retention", 0, "aggregate: drop whole months of onair.events and its rollups once they are older than this (at least 744h = 31 days; 0 = keep everything)")
-	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the --ops-addr listener (profiling)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
 	if dev {
 		memDefault = "1536MiB unless GOMEMLIMIT or a cgroup limit is set"

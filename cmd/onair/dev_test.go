@@ -159,7 +159,7 @@ func TestDevPortInUse(t *testing.T) {
 		{"http", "--http-addr", strings.TrimPrefix(o.URL, "http://")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := []string{"dev", "--data-dir", testenv.DataDir(t), "--log-level", "warn", "--http-addr", "127.0.0.1:0",
+			args := []string{"dev", "--data-dir", testenv.DataDir(t), "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 				"--dev-kafka-port", "0", "--dev-redis-port", "0", "--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0", "--dev-postgres-port", "0",
 				c.flag, c.value}
 			code, stdout, stderr, took := runOnair(t, 60*time.Second, args...)

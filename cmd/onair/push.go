@@ -69,7 +69,7 @@ func startPush(ctx context.Context, d *deps, srv *api.Server) error {
 // mountPages serves the browser pages (the live room at /live/).
 func mountPages(srv *api.Server) {
 	h := gin.WrapH(web.Handler("/live/"))
-	srv.Router().GET("/live/*path", h)
+	srv.Router().GET("/live/*path", api.PageHeaders, h)
 }
 
 // raiseFileLimit lifts the limit of open files, each viewer being a

@@ -44,12 +44,12 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 	_, prefix := testenv.Redis(t)
 	_, db := testenv.ClickHouse(t)
 	secret := "serve-test-secret"
-	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0",
+	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
 		"--postgres-dsn", testenv.PostgresDSN(t),
-		"--auth-secret", secret, "--rate-limit", "0", "--log-level", "info"}, extra...)
+		"--auth-secret", secret, "--rate-limit", "0", "--event-rate", "0", "--service-event-rate", "0", "--log-level", "info"}, extra...)
 	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

@@ -80,9 +80,9 @@ func (s *stack) shutdown() {
 
 // serve connects to Kafka, Redis and ClickHouse, applies migrations, starts
 // the configured roles and blocks until ctx is done. Metrics go to reg,
-// which /metrics serves. ready, when not nil, is called once everything is
-// up.
-func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr string)) error {
+// which /metrics serves on the ops listener. ready, when not nil, is called
+// once everything is up, with the API's and the ops listener's addresses.
+func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr, opsAddr string)) error {
 	ctx, fatal := context.WithCancelCause(ctx)
 	defer fatal(nil)
 	d, err := connect(ctx, cfg, st, reg)
@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		return err
 	}
 	if ready != nil {
-		ready(apiAddr)
+		ready(apiAddr, d.opsAddr)
 	}
 	<-ctx.Done()
 	if err := context.Cause(ctx); errors.Is(err, errCannotGoOn) {
@@ -203,8 +203,9 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		apiProd, apiHist = c.prod, c.hist
 	}
 	srv, err := api.New(api.Config{
-		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
-		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
+		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
+		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit, ReadTimeout: cfg.ReadTimeout,
+		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, ServiceEventRate: cfg.ServiceEvents,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
 		Ready: d.ready,
 	})
@@ -224,7 +225,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		}
 	}
 	if cfg.Pprof {
-		srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
+		srv.Ops().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
 	}
 	mountPages(srv)
 	if cfg.has("push") { // before Start: routes cannot be added to a serving router
@@ -236,6 +237,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		return "", err
 	}
 	d.st.started("http api", t0, srv.Shutdown)
+	d.opsAddr = srv.OpsAddr()
 	return srv.Addr(), nil
 }
 

@@ -81,13 +81,25 @@ function leaveRoom() {
 }
 
 // --- WebSocket -------------------------------------------------------------
-function connect() {
+// The long-lived token never goes in the URL (proxies log URLs): each
+// connection is opened with a single-use ticket valid for 30 s.
+async function connect() {
+  const id = room.id;
+  $("status").textContent = "connecting…";
+  const t = await api("POST", "/v1/ws/ticket");
+  if (room.closing || room.id !== id) return;
+  if (t.status !== 200) {
+    $("status").textContent = "cannot connect: " + errText(t);
+    if (t.status === 401 || t.status === 403) return;
+    const wait = Math.min(10000, 500 * 2 ** room.retry++) * (0.5 + Math.random());
+    setTimeout(() => { if (!room.closing && room.id === id) connect(); }, wait);
+    return;
+  }
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  let url = proto + "//" + location.host + "/v1/ws?room=" + room.id + "&token=" + encodeURIComponent(state.token);
+  let url = proto + "//" + location.host + "/v1/ws?room=" + room.id + "&ticket=" + encodeURIComponent(t.data.ticket);
   if (room.lastSeq >= 0) url += "&since=" + room.lastSeq; // resume without a gap
   const ws = new WebSocket(url);
   room.ws = ws;
-  $("status").textContent = "connecting…";
   ws.onopen = () => {
     room.retry = 0;
     $("status").textContent = "";
