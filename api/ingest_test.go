@@ -153,23 +153,25 @@ func TestPostEventsErrors(t *testing.T) {
 	wantError(t, e.post("/v1/events", tok, `{"events":[]}`), 400, refusal.CodeInvalidArgument, "events")
 }
 
-// TestDanmakuRefusedOnEvents: a danmaku goes through its room's route (the
-// blocked words, the room, the danmaku rate), never through POST
-// /v1/events, for any token; the whole batch is refused, each danmaku
-// named. Break tried: DecodeBatch alone (today's code) accepted the batch
-// with 202.
+// TestDanmakuRefusedOnEvents: a user's danmaku goes through its room's
+// route (the blocked words, the room, the danmaku rate), never through
+// POST /v1/events; the whole batch is refused, each danmaku named. A
+// service token (a trusted backend importing history) may post them.
+// Break tried: DecodeBatch alone (the old code) accepted the batch with 202.
 func TestDanmakuRefusedOnEvents(t *testing.T) {
 	e := newEnv(t, nil)
 	dm := `{"type":"danmaku","user_id":42,"room_id":5,"text":"buy SPAM","ts":1763800004000}`
-	for _, tok := range []string{token(t, 42, ""), token(t, 42, RoleService)} {
-		r := e.post("/v1/events", tok, `{"events":[`+strings.Replace(batchEvent(0), "{", `{"user_id":42,`, 1)+`,`+dm+`,`+dm+`]}`)
-		wantError(t, r, 400, refusal.CodeInvalidArgument, "events[1].type")
-		if b := r.err(t); len(b.Errors) != 2 || b.Errors[1].Field != "events[2].type" {
-			t.Fatalf("errors %+v", b.Errors)
-		}
+	batch := `{"events":[` + strings.Replace(batchEvent(0), "{", `{"user_id":42,`, 1) + `,` + dm + `,` + dm + `]}`
+	r := e.post("/v1/events", token(t, 42, ""), batch)
+	wantError(t, r, 400, refusal.CodeInvalidArgument, "events[1].type")
+	if b := r.err(t); len(b.Errors) != 2 || b.Errors[1].Field != "events[2].type" {
+		t.Fatalf("errors %+v", b.Errors)
 	}
 	if n := len(e.prod.events()); n != 0 {
-		t.Fatalf("%d events produced from batches holding danmaku", n)
+		t.Fatalf("%d events produced from a user's batch holding danmaku", n)
+	}
+	if r := e.post("/v1/events", token(t, 1, RoleService), batch); r.status != 202 {
+		t.Fatalf("a service's batch with danmaku: %d %s", r.status, r.body)
 	}
 }
 

@@ -126,7 +126,7 @@ func TestServeEventsKeyedByUser(t *testing.T) {
 				batch := []apiEvent{
 					{Type: "play", Biz: "audio", ItemID: 5, ListenedMs: 1234, TS: now, EventID: fmt.Sprintf("b-%d-%d-0", u, b)},
 					{Type: "skip", Biz: "radio", ItemID: 6, StationID: 9, TS: now, EventID: fmt.Sprintf("b-%d-%d-1", u, b)},
-					{Type: "danmaku", RoomID: 3, Text: "hi " + fmt.Sprint(u), TS: now, EventID: fmt.Sprintf("b-%d-%d-2", u, b)},
+					{Type: "like", Biz: "video", ItemID: 7, TS: now, EventID: fmt.Sprintf("b-%d-%d-2", u, b)},
 				}
 				if got := postOK(t, s.url+"/v1/events", tok, map[string]any{"events": batch}); !strings.Contains(got, `"accepted":3`) {
 					t.Errorf("batch reply %s, want accepted 3", got)
