@@ -58,7 +58,7 @@ func TestDevRestartKeepsEverything(t *testing.T) {
 			{Type: "progress", Biz: "video", ItemID: 7, PositionMs: 5000, DurationMs: 60_000, TS: now, EventID: fmt.Sprintf("u%d-b0", u)},
 			{Type: "play", Biz: "radio", ItemID: 77, StationID: 3, ListenedMs: 30_000, TS: now, EventID: fmt.Sprintf("u%d-b1", u)},
 			{Type: "like", Biz: "audio", ItemID: 100, TS: now, EventID: fmt.Sprintf("u%d-b2", u)},
-			{Type: "gift", RoomID: 5, AnchorID: 8, GiftID: 2, Value: 200, TS: now, EventID: fmt.Sprintf("u%d-b3", u)},
+			{Type: "skip", Biz: "audio", ItemID: 101, TS: now, EventID: fmt.Sprintf("u%d-b3", u)},
 		}
 		postOK(t, o.URL+"/v1/events", tokens[u], map[string]any{"events": batch})
 		for _, e := range batch {
