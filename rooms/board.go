@@ -190,8 +190,8 @@ const (
 	kindGiftID = "gd"
 )
 
-// Room index keys: hints for listing (the room hash is the truth).
+// liveIndex is a ZSET of open rooms by opening time (ms): a hint for
+// listing (the room hash is the truth); at most one member per open room.
 func (b *Board) liveIndex() string { return b.cfg.Prefix + "{rooms}:live" }
-func (b *Board) allIndex() string  { return b.cfg.Prefix + "{rooms}:all" }
 
 func (b *Board) now() time.Time { return b.cfg.Now() }
