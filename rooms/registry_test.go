@@ -261,6 +261,12 @@ func TestPKInvitation(t *testing.T) {
 	if v, err := rw.reg.AnswerPK(ctx, Caller{UserID: 40}, q.PKID, false); err != nil || v.Status != PKDeclined {
 		t.Fatalf("decline: %+v, %v", v, err)
 	}
+	// Only the running PK is live (not the expired, declined or invited ones).
+	rw.reg.InvitePK(ctx, Caller{UserID: 30}, c, d)
+	live, err = rw.reg.LivePKs(ctx, 10)
+	if err != nil || len(live) != 1 || live[0].PKID != p.PKID || live[0].Status != PKRunning {
+		t.Fatalf("live PKs at the end %+v, %v", live, err)
+	}
 }
 
 // TestInviteTTLConfigurable: a short InviteTTL expires invitations sooner.
