@@ -23,7 +23,7 @@ func TestEveryRouteRefusesInOneShape(t *testing.T) {
 	}
 	e := newEnv(t, func(c *Config) { c.DevLogin = true })
 	MountRadio(e.s, newFakeRadio())
-	MountRooms(e.s, nil)                  // every request below is refused before the board
+	MountRooms(e.s, nil, nil)             // every request below is refused before the board
 	MountAnalytics(e.s, deadAnalytics(t)) // refused before a query
 	admin := token(t, 1, RoleAdmin)
 	check := func(method, path, tok, body string, wantStatus int) {

@@ -34,7 +34,7 @@ func TestOpenAPIServed(t *testing.T) {
 func TestEveryRouteDocumented(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.DevLogin = true })
 	MountRadio(e.s, newFakeRadio())
-	MountRooms(e.s, nil) // routes only: no request reaches the board
+	MountRooms(e.s, nil, nil) // routes only: no request reaches the board
 	missing, err := e.s.Undocumented()
 	if err != nil || len(missing) != 0 {
 		t.Fatalf("Undocumented() = %v, %v; add them to internal/openapi/openapi.yaml", missing, err)

@@ -1,5 +1,7 @@
 // Package rooms owns live rooms' state and everything counted in them:
-// rooms opened and closed by their anchor, danmaku and gifts accepted as
+// anchors, rooms and PKs in PostgreSQL (Registry, the system of record and
+// the one writer of each room's hot copy in Redis, rebuilt after a Redis
+// loss), rooms opened and closed by their anchor, danmaku and gifts accepted as
 // events and pushed to the room, the room gift ranking and PK bar (exact
 // under aggregator replays: fenced by Kafka (partition, offset) inside the
 // script that counts), and the play leaderboards (derived from ClickHouse's
@@ -193,8 +195,8 @@ const (
 	kindGiftIDOld = "gd:old"
 )
 
-// Room index keys: hints for listing (the room hash is the truth).
+// liveIndex is a ZSET of open rooms by opening time (ms): a hint for
+// listing (the room hash is the truth); at most one member per open room.
 func (b *Board) liveIndex() string { return b.cfg.Prefix + "{rooms}:live" }
-func (b *Board) allIndex() string  { return b.cfg.Prefix + "{rooms}:all" }
 
 func (b *Board) now() time.Time { return b.cfg.Now() }

@@ -179,7 +179,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 type runner struct {
 	cfg            Config
 	admin, service apiclient.Client
-	gifts          int // gift events so far, for their event ids
+	gifts          int      // gift events so far, for their event ids
+	rooms          []uint64 // the demo rooms' ids, in order (demo)
 }
 
 // Device tags this run's events, so verify can count them.

@@ -60,6 +60,10 @@ type config struct {
 	PageCache     int
 	DedupeWindow  time.Duration
 	DanmakuRate   int
+	StreamPush    string
+	StreamPlay    string
+	StreamKey     secret
+	StreamTTL     time.Duration
 	LogLevel      string
 	Retention     time.Duration
 	Pprof         bool
@@ -128,6 +132,10 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
+	str(&c.StreamPush, "stream-push-url", "rtmp://127.0.0.1/live/{stream}", "anchors' push URL `template`; {stream} is the room's stream (room<id>), signed with --stream-key (empty = no push_url)")
+	str(&c.StreamPlay, "stream-play-url", "http://127.0.0.1:8088/live/{stream}.flv", "viewers' play URL `template`, as --stream-push-url (empty = no play_url)")
+	c.secretVar(fs, &c.StreamKey, "stream-key", "HMAC-SHA256 `key` signing stream URLs: sign = hex(HMAC(key, stream + expires)); empty = a random key per process (URLs no media server can check)")
+	dur(&c.StreamTTL, "stream-url-ttl", rooms.DefaultStreamTTL, "how long a signed stream URL stays valid")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	dur(&c.Retention, "retention", 0, "aggregate: drop whole months of onair.events and its rollups once they are older than this (at least 744h = 31 days; 0 = keep everything)")
 	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the --ops-addr listener (profiling)")

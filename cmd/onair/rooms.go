@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	"github.com/onair/onair/aggregate"
@@ -32,4 +33,31 @@ func startBoard(d *deps, events rooms.Producer) (*rooms.Board, error) {
 	}
 	d.st.startedRun("live rooms board", t0, func(ctx context.Context) error { b.Run(ctx); return nil })
 	return b, nil
+}
+
+// startRegistry builds the registry of anchors, rooms and PKs (PostgreSQL,
+// the system of record) over the board, on a node with PostgreSQL (every
+// api node has it), and runs its reconcile loop there: the rooms' hot copy
+// is rebuilt within about a second of a Redis loss. Names and Notifier
+// stay nil here until accounts and the personal channel provide them.
+func startRegistry(ctx context.Context, d *deps, b *rooms.Board) (*rooms.Registry, error) {
+	if d.pg == nil || !d.cfg.has("api") {
+		return nil, nil
+	}
+	t0 := time.Now()
+	cfg := d.cfg
+	key := []byte(cfg.StreamKey.reveal())
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		d.log.Warn("no --stream-key: stream URLs are signed with a random key of this process, which no media server can check")
+	}
+	reg, err := rooms.NewRegistry(ctx, rooms.RegistryConfig{DB: d.pg, Board: b,
+		Streams: rooms.StreamURLs{Push: cfg.StreamPush, Play: cfg.StreamPlay, Key: key, TTL: cfg.StreamTTL},
+		Log:     d.log.With("component", "rooms registry")})
+	if err != nil {
+		return nil, err
+	}
+	d.st.startedRun("rooms registry", t0, func(ctx context.Context) error { reg.Run(ctx); return nil })
+	return reg, nil
 }

@@ -139,6 +139,7 @@ type core struct {
 	hist  *history.Store
 	prod  *ingest.Producer
 	rooms *rooms.Board
+	reg   *rooms.Registry // nil without PostgreSQL
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -171,7 +172,11 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: board}, nil
+	reg, err := startRegistry(ctx, d, board)
+	if err != nil {
+		return nil, err
+	}
+	return &core{hist: hist, prod: prod, rooms: board, reg: reg}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that
@@ -216,7 +221,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		api.MountRadio(srv, radio)
 	}
 	if cfg.has("api") {
-		api.MountRooms(srv, c.rooms)
+		api.MountRooms(srv, c.rooms, c.reg)
 		if err := mountAnalytics(srv, d); err != nil {
 			return "", err
 		}

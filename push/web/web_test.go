@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,9 +51,28 @@ func TestLiveRoomPage(t *testing.T) {
 		}
 		return string(b)
 	}
+	// Anchors 8 and 9 apply, are approved and open their rooms (5 and 6:
+	// the "rooms" sequence of this fresh database starts at 5 after the
+	// four rooms of other anchors created first); 8 invites 9 to a PK.
+	admin := o.Token(t, 1, "admin")
+	for uid := uint64(2); uid <= 9; uid++ {
+		if uid > 5 && uid < 8 {
+			continue
+		}
+		tok := o.Token(t, uid, "")
+		post("/v1/anchor/apply", tok, `{"reason":"demo"}`, 202)
+		post("/v1/admin/anchors/"+strconv.FormatUint(uid, 10)+"/approve", admin, "", 200)
+		post("/v1/rooms", tok, `{"title":"demo","category":"music"}`, 201)
+	}
 	post("/v1/rooms/5/open", o.Token(t, 8, ""), "", 200)
 	post("/v1/rooms/6/open", o.Token(t, 9, ""), "", 200)
-	post("/v1/pk", o.Token(t, 1, "admin"), `{"room_a":5,"room_b":6}`, 201)
+	var pk struct {
+		PKID string `json:"pk_id"`
+	}
+	if err := json.Unmarshal([]byte(post("/v1/pk", o.Token(t, 8, ""), `{"room_a":5,"room_b":6}`, 201)), &pk); err != nil {
+		t.Fatal(err)
+	}
+	post("/v1/pk/"+pk.PKID+"/accept", o.Token(t, 9, ""), "", 200)
 	wire := dialRoom(t, o, 5)
 
 	alice, bob := browsertest.Start(t), browsertest.Start(t)
