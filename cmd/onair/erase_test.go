@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,17 +28,16 @@ func TestEraseUser(t *testing.T) {
 	o := testenv.StartOnair(t, "", "--progress-flush", "100ms")
 	admin, anchor := o.Token(t, 1, "admin"), o.Token(t, 8, "")
 	tok := map[uint64]string{42: o.Token(t, 42, ""), 43: o.Token(t, 43, "")}
-	if code, body := do(t, http.MethodPost, o.URL+"/v1/rooms/5/open", anchor, nil); code != http.StatusOK {
-		t.Fatalf("open: %d %s", code, body)
-	}
+	roomID := anchorRoom(t, o.URL, anchor, admin, 8)
+	room := o.URL + "/v1/rooms/" + strconv.FormatUint(roomID, 10)
 	before := time.Now().UnixMilli()
 	for _, u := range []uint64{42, 43} {
 		postOK(t, o.URL+"/v1/events", tok[u], map[string]any{"events": []map[string]any{
 			{"type": "progress", "biz": "audio", "item_id": 100 + u, "position_ms": 61000, "duration_ms": 1800000, "ts": before, "device": "ios-7f3a"},
 			{"type": "play", "biz": "audio", "item_id": 100 + u, "listened_ms": 30000, "ts": before},
 		}})
-		postOK(t, o.URL+"/v1/rooms/5/gifts", tok[u], map[string]any{"gift_id": 2, "value": 100 + u})
-		postOK(t, o.URL+"/v1/rooms/5/danmaku", tok[u], map[string]any{"text": fmt.Sprint("hello from ", u)})
+		postOK(t, room+"/gifts", tok[u], map[string]any{"gift_id": 2, "value": 100 + u})
+		postOK(t, room+"/danmaku", tok[u], map[string]any{"text": fmt.Sprint("hello from ", u)})
 	}
 	ch, err := chdb.Open(chdb.Config{Addr: o.ClickHouseAddr})
 	if err != nil {
@@ -72,7 +72,7 @@ func TestEraseUser(t *testing.T) {
 	}
 	testenv.Wait(t, 30*time.Second, func() bool { return allThere(42) && allThere(43) }, "rows of users 42 and 43 in every table: %v %v", rowsOf(42), rowsOf(43))
 	testenv.Wait(t, 30*time.Second, func() bool {
-		lb := getOK(t, o.URL+"/v1/rooms/5/leaderboard", tok[43])
+		lb := getOK(t, room+"/leaderboard", tok[43])
 		return strings.Contains(lb, `"user_id":42`) && strings.Contains(lb, `"user_id":43`)
 	}, "both givers in the ranking")
 	if got := getOK(t, o.URL+"/v1/history", tok[42]); !strings.Contains(got, `"item_id":142`) {
@@ -97,13 +97,13 @@ func TestEraseUser(t *testing.T) {
 			t.Fatalf("GET %s after the erasure: %s", path, got)
 		}
 	}
-	lb := getOK(t, o.URL+"/v1/rooms/5/leaderboard", tok[43])
+	lb := getOK(t, room+"/leaderboard", tok[43])
 	if strings.Contains(lb, `"user_id":42`) || !strings.Contains(lb, `"user_id":43`) {
 		t.Fatalf("ranking after the erasure: %s", lb)
 	}
-	recent, err := rdb.LRange(ctx, "onair:{r5}:recent", 0, -1).Result()
+	recent, err := rdb.LRange(ctx, fmt.Sprintf("onair:{r%d}:recent", roomID), 0, -1).Result()
 	if err != nil || len(recent) == 0 {
-		t.Fatalf("recent danmaku of room 5: %v %v", recent, err)
+		t.Fatalf("recent danmaku of room %d: %v %v", roomID, recent, err)
 	}
 	for _, f := range recent {
 		if strings.Contains(f, `"user_id":42`) {
