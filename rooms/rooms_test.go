@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/rooms/wire"
 )
@@ -38,10 +40,12 @@ func TestRoomsAnchorRuleAndFrames(t *testing.T) {
 	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); err != nil {
 		t.Fatalf("close by the anchor: %v", err)
 	}
-	// Push nodes publish their viewers of room 2 (node n2 has died; n3's
-	// expiry was lost, so nothing says it is alive: wire.HeadCount).
-	w.rdb.HSet(ctx, w.b.roomKey(2, wire.KindOnline), "n1", 5, "n2", 4, "n3", 3)
-	w.rdb.HSet(ctx, w.b.roomKey(2, wire.KindOnlineSeen), "n1", time.Now().Add(time.Minute).UnixMilli(), "n2", 1)
+	// Push nodes publish the viewers of room 2: five live ones, and two
+	// whose expiry passed (their node died) which no longer count
+	// (wire.HeadCountMin).
+	exp := float64(time.Now().Add(time.Minute).UnixMilli())
+	viewers := []redis.Z{{Score: exp, Member: 1}, {Score: exp, Member: 2}, {Score: exp, Member: 3}, {Score: exp, Member: 4}, {Score: exp, Member: 5}, {Score: 1, Member: 6}, {Score: 1, Member: 7}}
+	w.rdb.ZAdd(ctx, w.b.roomKey(2, wire.KindViewers), viewers...)
 	live, _ = w.b.List(ctx, true, 10)
 	all, _ := w.b.List(ctx, false, 10)
 	if len(live) != 1 || live[0].RoomID != 2 || live[0].Online != 5 || len(all) != 2 {
