@@ -70,6 +70,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := WS(ctx, cfg)
 		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0 || s.SendErrors > 0, func() { TextWS(stdout, cfg, s) })
+	case "slowloris":
+		cfg, err := parseSlowloris(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "slowloris", err)
+		}
+		s, err := Slowloris(ctx, cfg)
+		return finish(stdout, stderr, "", err, s.ClosedInTime < s.Opened || s.Opened < s.Conns, func() { TextSlowloris(stdout, cfg, s) })
 	case "soak":
 		cfg, err := parseSoak(args, stderr, os.Getenv, os.ReadFile)
 		if err != nil {
@@ -144,6 +151,11 @@ commands:
             reports deliveries/s, latency percentiles, losses and the
             server's memory per connection; --baseline: the same swarm against
             a bare gorilla/websocket broadcaster ("onair loadtest wshello")
+  slowloris [--conns 1000 --length 1048576 --read-timeout 30s --slack 5s]
+            hold N uploads (POST /v1/events) that announce a 1 MiB body and send
+            one byte; report the server's memory (heap + stacks, RSS, from
+            --ops /metrics) before and at peak, and how many it closed within
+            its read timeout
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]

@@ -20,6 +20,9 @@ type client struct {
 	ws   *websocket.Conn
 	user uint64
 	room *room
+	// slot is the connection's id in its user's {u<id>}:ws ("" when it
+	// holds none: no cluster limit, or admitted while Redis failed).
+	slot string
 
 	lvl     atomic.Int32 // a level
 	unacked atomic.Int32 // gifts waiting for an ack
@@ -99,7 +102,9 @@ func (c *client) stepDown(to level, now time.Time) {
 	c.lvl.Store(int32(to))
 	c.stepped = now
 	c.g.m.stepDowns.WithLabelValues(levelNames[to]).Inc()
-	c.g.log.Info("push: slow connection stepped down", "room", c.room.id, "user", c.user, "to", levelNames[to], "queued", len(c.queue))
+	if n, ok := c.g.logs.stepDown.Due(); ok {
+		c.g.log.Info("push: slow connection stepped down", "room", c.room.id, "user", c.user, "to", levelNames[to], "queued", len(c.queue), "count", n)
+	}
 }
 
 // writeLoop drains the queue and ends when it is empty. A connection that
@@ -179,6 +184,7 @@ var pong = []byte(`{"type":"pong"}`)
 // leaves the room. Every frame pushes the idle deadline forward.
 func (c *client) readLoop() {
 	defer c.g.leave(c)
+	var bucket frameBucket
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout))
 		_, data, err := c.ws.ReadMessage()
@@ -186,9 +192,13 @@ func (c *client) readLoop() {
 			c.close(readDisconnect(err))
 			return
 		}
+		if !bucket.allow(time.Now(), c.g.cfg.FrameRate, c.g.cfg.FrameBurst) {
+			c.close(DisconnectTooManyFrames)
+			return
+		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.g.log.Info("push: bad client frame", "room", c.room.id, "user", c.user, "bytes", len(data), "err", err)
+			c.g.log.Debug("push: bad client frame", "room", c.room.id, "user", c.user, "bytes", len(data), "err", err)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -198,7 +208,7 @@ func (c *client) readLoop() {
 		case "ack":
 			c.ack(f.ID)
 		default:
-			c.g.log.Info("push: unknown client frame", "room", c.room.id, "user", c.user, "type", f.Type)
+			c.g.log.Debug("push: unknown client frame", "room", c.room.id, "user", c.user, "type", f.Type)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -232,9 +242,7 @@ func (c *client) close(d Disconnect) {
 			c.g.m.dropped.WithLabelValues("any", "closed").Add(float64(dropped))
 		}
 		c.g.m.disconnects.WithLabelValues(d.Reason).Inc()
-		if d == DisconnectSlow {
-			c.g.log.Info("push: slow connection closed", "room", c.room.id, "user", c.user, "queued", dropped)
-		}
+		c.g.logClose(c, d, dropped)
 		go func() {
 			if d != DisconnectClient {
 				// A slow connection's close frame waits behind the write in

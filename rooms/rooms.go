@@ -193,12 +193,11 @@ func (b *Board) LiveRooms(ctx context.Context, after *LiveCursor, limit int) ([]
 func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 	pipe := b.rdb.Pipeline()
 	hs := make([]*redis.SliceCmd, len(ids))
-	online := make([]*redis.MapStringStringCmd, len(ids))
-	seen := make([]*redis.MapStringStringCmd, len(ids))
+	online := make([]*redis.IntCmd, len(ids))
+	min := wire.HeadCountMin(b.now().UnixMilli())
 	for i, id := range ids {
 		hs[i] = pipe.HMGet(ctx, b.roomKey(id, wire.KindRoom), "status", "anchor_id", "opened_at", "ver", "pk", "title", "category", "cover")
-		online[i] = pipe.HGetAll(ctx, b.roomKey(id, wire.KindOnline))
-		seen[i] = pipe.HGetAll(ctx, b.roomKey(id, wire.KindOnlineSeen))
+		online[i] = pipe.ZCount(ctx, b.roomKey(id, wire.KindViewers), min, "+inf")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		b.m.failures.WithLabelValues("redis").Inc()
@@ -212,7 +211,7 @@ func (b *Board) rooms(ctx context.Context, ids []uint64) ([]Room, error) {
 		}
 		r := Room{RoomID: id, Status: str(v[0]), AnchorID: uint64(toInt(v[1])), OpenedAt: toInt(v[2]), Version: toInt(v[3]), PKID: str(v[4]),
 			Title: str(v[5]), Category: str(v[6]), CoverURL: str(v[7])}
-		r.Online = wire.HeadCount(online[i].Val(), seen[i].Val(), b.now().UnixMilli())
+		r.Online = online[i].Val()
 		out = append(out, r)
 	}
 	return out, nil

@@ -29,12 +29,15 @@ const (
 	// KindRecent is a list of the last RecentDanmaku danmaku frames, each
 	// with its seq, newest first; written by rooms, read by push.
 	KindRecent = "recent"
-	// KindOnline is a hash from a push node's id to its viewer count in the
-	// room; written by push, summed by both with HeadCount.
-	KindOnline = "online"
-	// KindOnlineSeen is a hash from a push node's id to when its count in
-	// KindOnline expires (unix ms); written with it, in the same script.
-	KindOnlineSeen = "online:seen"
+	// KindViewers is a sorted set of the room's viewers across push
+	// nodes: member = user id (decimal), score = when that viewer stops
+	// counting (unix ms). Every push node adds its viewers each report
+	// interval with an expiry of three intervals (ZADD GT) and removes
+	// the expired members; a user with several connections, on one node or
+	// several, is one member. Size: the room's distinct viewers of the last
+	// expiry; the key expires with its newest member. HeadCount is its
+	// ZCOUNT from HeadCountMin.
+	KindViewers = "viewers"
 )
 
 // RecentDanmaku is how many danmaku frames KindRecent keeps. Push relies on
@@ -53,28 +56,9 @@ const (
 	TypeOnline      = "online"
 )
 
-// HeadCount sums a room's viewers over push nodes: counts is KindOnline
-// (node → viewers), seen is KindOnlineSeen (node → expiry, unix ms). A node
-// counts only while its expiry is at or after nowMs, so a node that died
-// stops counting when its last report expires.
-//
-// A node with a count but no expiry does not count. Push writes both
-// fields of a node in one script, so a count without an expiry is no
-// node's live report: it is what a partial loss left behind (the two are
-// separate keys, and eviction may take one), and nothing says when it
-// stops being true. Counting it could count a dead node's viewers for as
-// long as other nodes keep the room's keys alive; leaving it out costs a
-// live node at most one report interval, after which it has written both
-// fields again.
-func HeadCount(counts, seen map[string]string, nowMs int64) int64 {
-	var n int64
-	for node, c := range counts {
-		exp, err := strconv.ParseInt(seen[node], 10, 64)
-		if err != nil || exp < nowMs {
-			continue
-		}
-		v, _ := strconv.ParseInt(c, 10, 64)
-		n += v
-	}
-	return n
-}
+// HeadCountMin is the lower bound of the one head-count rule both sides
+// use: a room's head-count at nowMs is ZCOUNT KindViewers HeadCountMin(nowMs)
+// +inf, its distinct users whose expiry is at or after nowMs. A member
+// left behind by a node that died stops counting when its expiry passes,
+// whether or not anything has removed it yet.
+func HeadCountMin(nowMs int64) string { return strconv.FormatInt(nowMs, 10) }
