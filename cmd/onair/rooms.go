@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/onair/onair/accounts"
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/internal/kafka"
 	"github.com/onair/onair/rooms"
@@ -17,7 +18,7 @@ var _ aggregate.RoomSink = (*rooms.Board)(nil)
 // the gifts it accepts. With the aggregate role it also runs the board's
 // background work: leaderboard frames and the play leaderboards' refresh
 // from ClickHouse.
-func startBoard(d *deps, events rooms.Producer) (*rooms.Board, error) {
+func startBoard(d *deps, events rooms.Producer, accts *accounts.Service) (*rooms.Board, error) {
 	t0 := time.Now()
 	cfg := d.cfg
 	bc := rooms.Config{Redis: d.rdb, Prefix: cfg.RedisPrefix, Kafka: d.kcl, Topic: kafka.TopicPushes,
@@ -25,6 +26,9 @@ func startBoard(d *deps, events rooms.Producer) (*rooms.Board, error) {
 		Registerer: d.reg, Log: d.log.With("component", "board")}
 	if cfg.has("aggregate") {
 		bc.ClickHouse = d.ch
+	}
+	if accts != nil { // else frames and rankings carry no nickname
+		bc.Names = accts.Names()
 	}
 	b, err := rooms.New(bc)
 	if err != nil || !cfg.has("aggregate") {

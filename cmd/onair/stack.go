@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/onair/onair/accounts"
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
@@ -126,6 +127,7 @@ type core struct {
 	hist  *history.Store
 	prod  *ingest.Producer
 	rooms *rooms.Board
+	accts *accounts.Service // nil on a node without PostgreSQL
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -150,11 +152,15 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	board, err := startBoard(d, prod)
+	accts, err := startAccounts(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: board}, nil
+	board, err := startBoard(d, prod, accts)
+	if err != nil {
+		return nil, err
+	}
+	return &core{hist: hist, prod: prod, rooms: board, accts: accts}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that
@@ -186,7 +192,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		apiProd, apiHist = c.prod, c.hist
 	}
 	srv, err := api.New(api.Config{
-		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
+		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()),
 		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
 		Ready: d.ready,
@@ -199,6 +205,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	}
 	if cfg.has("api") {
 		api.MountRooms(srv, c.rooms)
+		api.MountAccounts(srv, api.AccountsDeps{Accounts: c.accts, Words: c.rooms})
 		if err := mountAnalytics(srv, d); err != nil {
 			return "", err
 		}
