@@ -19,7 +19,7 @@ type client struct {
 	g    *Gateway
 	ws   *websocket.Conn
 	user uint64
-	room *room
+	room *room // nil: a personal-only connection (GET /v1/ws without room)
 
 	lvl     atomic.Int32 // a level
 	unacked atomic.Int32 // gifts waiting for an ack
@@ -52,6 +52,14 @@ type pendingGift struct {
 }
 
 func (c *client) level() level { return level(c.lvl.Load()) }
+
+// roomID is the connection's room, 0 for a personal-only connection.
+func (c *client) roomID() uint64 {
+	if c.room == nil {
+		return 0
+	}
+	return c.room.id
+}
 
 // send queues m. The queue's fill decides the connection's level: at half
 // it stops getting danmaku, at three quarters it gets state only, and a
@@ -99,7 +107,7 @@ func (c *client) stepDown(to level, now time.Time) {
 	c.lvl.Store(int32(to))
 	c.stepped = now
 	c.g.m.stepDowns.WithLabelValues(levelNames[to]).Inc()
-	c.g.log.Info("push: slow connection stepped down", "room", c.room.id, "user", c.user, "to", levelNames[to], "queued", len(c.queue))
+	c.g.log.Info("push: slow connection stepped down", "room", c.roomID(), "user", c.user, "to", levelNames[to], "queued", len(c.queue))
 }
 
 // writeLoop drains the queue and ends when it is empty. A connection that
@@ -130,7 +138,7 @@ func (c *client) writeLoop() {
 			err = c.ws.WriteMessage(websocket.TextMessage, m.data)
 		}
 		if err != nil {
-			c.g.log.Debug("push: write failed", "room", c.room.id, "user", c.user, "err", err)
+			c.g.log.Debug("push: write failed", "room", c.roomID(), "user", c.user, "err", err)
 			c.close(DisconnectWriteFailed)
 			continue
 		}
@@ -188,7 +196,7 @@ func (c *client) readLoop() {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.g.log.Info("push: bad client frame", "room", c.room.id, "user", c.user, "bytes", len(data), "err", err)
+			c.g.log.Info("push: bad client frame", "room", c.roomID(), "user", c.user, "bytes", len(data), "err", err)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -198,7 +206,7 @@ func (c *client) readLoop() {
 		case "ack":
 			c.ack(f.ID)
 		default:
-			c.g.log.Info("push: unknown client frame", "room", c.room.id, "user", c.user, "type", f.Type)
+			c.g.log.Info("push: unknown client frame", "room", c.roomID(), "user", c.user, "type", f.Type)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -233,7 +241,7 @@ func (c *client) close(d Disconnect) {
 		}
 		c.g.m.disconnects.WithLabelValues(d.Reason).Inc()
 		if d == DisconnectSlow {
-			c.g.log.Info("push: slow connection closed", "room", c.room.id, "user", c.user, "queued", dropped)
+			c.g.log.Info("push: slow connection closed", "room", c.roomID(), "user", c.user, "queued", dropped)
 		}
 		go func() {
 			if d != DisconnectClient {

@@ -163,6 +163,7 @@ type Gateway struct {
 	log      *slog.Logger
 	m        *metrics
 	hub      *hub
+	users    *users // connections by user: the personal channel
 	conns    *connSet
 	upgrader websocket.Upgrader
 	online   *onlineCounter
@@ -181,6 +182,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.m.disconnects.WithLabelValues(d.Reason)
 	}
 	g.hub = newHub(g)
+	g.users = newUsers()
 	g.online = newOnlineCounter(cfg.Redis, cfg.Prefix, cfg.NodeID, 3*cfg.OnlineInterval)
 	g.upgrader = websocket.Upgrader{
 		// Small buffers and a shared write-buffer pool keep an idle

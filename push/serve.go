@@ -27,6 +27,10 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		return
 	}
 	q := r.URL.Query()
+	if !q.Has("room") {
+		g.servePersonal(w, r, user)
+		return
+	}
 	roomID, err := strconv.ParseUint(q.Get("room"), 10, 64)
 	if err != nil || roomID == 0 {
 		g.refuse(w, &refusal.Error{Kind: refusal.Invalid, Reason: "bad_request", Field: "room", Message: "room must be a positive integer room id"})
@@ -76,6 +80,7 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 	}
 	g.m.upgrades.WithLabelValues("ok").Inc()
 	g.m.conns.Inc()
+	g.users.add(c)
 	g.ensureLoaded(c.room)
 	c.room.join(c, since)
 	go c.readLoop()
@@ -83,6 +88,12 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 
 // leave is the end of every accepted connection (its reader's last step).
 func (g *Gateway) leave(c *client) {
+	g.users.remove(c)
+	if c.room == nil {
+		g.conns.remove(c)
+		g.m.conns.Dec()
+		return
+	}
 	c.room.leave(c)
 	if g.hub.release(c.room) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -94,6 +105,37 @@ func (g *Gateway) leave(c *client) {
 	}
 	g.conns.remove(c)
 	g.m.conns.Dec()
+}
+
+// servePersonal upgrades GET /v1/ws without room: a connection that gets
+// only the user's personal frames (and answers pings).
+func (g *Gateway) servePersonal(w http.ResponseWriter, r *http.Request, user uint64) {
+	if !g.originAllowed(r) {
+		g.refuse(w, &refusal.Error{Kind: refusal.Forbidden, Reason: "origin", Field: "Origin", Message: "origin " + r.Header.Get("Origin") + " is not allowed"})
+		return
+	}
+	if !g.conns.reserve() {
+		g.refuseFull(w)
+		return
+	}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.conns.unreserve()
+		g.m.upgrades.WithLabelValues("failed").Inc()
+		g.log.Info("push: upgrade failed", "room", 0, "err", err)
+		return
+	}
+	ws.SetReadLimit(g.cfg.ReadLimit)
+	c := &client{g: g, ws: ws, user: user}
+	if !g.conns.add(c) {
+		g.m.upgrades.WithLabelValues("shutting_down").Inc()
+		c.close(DisconnectShutdown)
+		return
+	}
+	g.m.upgrades.WithLabelValues("ok").Inc()
+	g.m.conns.Inc()
+	g.users.add(c)
+	go c.readLoop()
 }
 
 // originAllowed: no Origin (an app, not a browser), the request's own host,

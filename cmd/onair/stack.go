@@ -24,6 +24,7 @@ import (
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/push"
 	"github.com/onair/onair/recommend"
 	"github.com/onair/onair/rooms"
 )
@@ -128,6 +129,9 @@ type core struct {
 	prod  *ingest.Producer
 	rooms *rooms.Board
 	accts *accounts.Service // nil on a node without PostgreSQL
+	// notify publishes personal frames (wire.Notifier): the PK
+	// invitations and notices of the api role.
+	notify *push.Notifier
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -160,7 +164,8 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: board, accts: accts}, nil
+	return &core{hist: hist, prod: prod, rooms: board, accts: accts,
+		notify: &push.Notifier{Kafka: d.kcl, Topic: kafka.TopicPushes}}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that
