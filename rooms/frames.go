@@ -22,9 +22,9 @@ type DanmakuFrame struct {
 	// Nickname is the sender's, when the Board has Names.
 	Nickname string `json:"nickname,omitempty"`
 	Text     string `json:"text"`
-	TS     int64  `json:"ts"`
-	ID     string `json:"id"`
-	Seq    *int64 `json:"seq,omitempty"`
+	TS       int64  `json:"ts"`
+	ID       string `json:"id"`
+	Seq      *int64 `json:"seq,omitempty"`
 }
 
 // GiftFrame is one gift effect.
