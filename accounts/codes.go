@@ -104,6 +104,10 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 	}
 	now := s.now()
 	ph, ch := s.phoneHash(phone), s.codeHash(phone, code)
+	newID, err := s.idIfNew(ctx, phone)
+	if err != nil {
+		return Session{}, s.unavailable("postgres", "sign-in", err)
+	}
 	var (
 		outcome string
 		uid     uint64
@@ -112,7 +116,7 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 	)
 	// The code, the user and the session are one transaction: a failure
 	// anywhere leaves the code unspent, to be tried again.
-	err := s.db.Tx(ctx, func(tx pgx.Tx) error {
+	err = s.db.Tx(ctx, func(tx pgx.Tx) error {
 		outcome, uid, created = "", 0, false
 		var tries int
 		var right bool
@@ -135,7 +139,7 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 			outcome = "wrong_code"
 			return nil
 		}
-		if uid, created, err = s.userFor(ctx, tx, phone); err != nil {
+		if uid, created, err = s.userFor(ctx, tx, phone, newID); err != nil {
 			return err
 		}
 		outcome = "ok"
@@ -187,11 +191,32 @@ func (s *Service) whyNoCode(ctx context.Context, tx pgx.Tx, ph []byte) (string, 
 	return "no_code", nil
 }
 
-// userFor returns the id of phone's user, creating the user on its first
-// sign-in. Two first sign-ins at once (two nodes) make one user: the
-// insert of the second does nothing on the phone's unique index and it
-// reads the first's row.
-func (s *Service) userFor(ctx context.Context, tx pgx.Tx, phone string) (uint64, bool, error) {
+// idIfNew returns a fresh user id when phone has no user yet, else 0. It
+// runs before the sign-in transaction: the allocator may need a connection
+// of its own to fetch a block, which a transaction holding one must not
+// wait for (a full pool would deadlock). An id taken by a sign-in that
+// then finds the user made meanwhile is a gap, never a reuse.
+func (s *Service) idIfNew(ctx context.Context, phone string) (int64, error) {
+	var id int64
+	err := s.db.QueryRow(ctx, `SELECT id FROM users WHERE phone = $1`, phone).Scan(&id)
+	if err == nil {
+		return 0, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, err
+	}
+	return s.ids.Next(ctx)
+}
+
+// errRetrySignIn: the user was not there when idIfNew looked and is not
+// there now either; never expected (users are not deleted).
+var errRetrySignIn = errors.New("no user and no id for one: retry the sign-in")
+
+// userFor returns the id of phone's user, creating the user with newID on
+// its first sign-in. Two first sign-ins at once (two nodes) make one user:
+// the insert of the second does nothing on the phone's unique index (it
+// waits for the first's transaction) and it reads the first's row.
+func (s *Service) userFor(ctx context.Context, tx pgx.Tx, phone string, newID int64) (uint64, bool, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE phone = $1`, phone).Scan(&id)
 	if err == nil {
@@ -200,10 +225,10 @@ func (s *Service) userFor(ctx context.Context, tx pgx.Tx, phone string) (uint64,
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, err
 	}
-	nid, err := s.ids.Next(ctx)
-	if err != nil {
-		return 0, false, err
+	if newID == 0 {
+		return 0, false, errRetrySignIn
 	}
+	nid := newID
 	nick, err := newNickname()
 	if err != nil {
 		return 0, false, err
