@@ -219,8 +219,8 @@ func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
 	start := make(chan struct{})
 	for i := range n {
 		s := []*Service{e.s, other.s}[i%2]
-		nid, err := s.idIfNew(ctx, "+8613800000007")
-		if err != nil || nid == 0 {
+		nid, err := s.ids.Next(ctx)
+		if err != nil {
 			t.Fatal(nid, err)
 		}
 		wg.Go(func() {

@@ -104,10 +104,6 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 	}
 	now := s.now()
 	ph, ch := s.phoneHash(phone), s.codeHash(phone, code)
-	newID, err := s.idIfNew(ctx, phone)
-	if err != nil {
-		return Session{}, s.unavailable("postgres", "sign-in", err)
-	}
 	var (
 		outcome string
 		uid     uint64
@@ -115,8 +111,10 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 		sess    Session
 	)
 	// The code, the user and the session are one transaction: a failure
-	// anywhere leaves the code unspent, to be tried again.
-	err = s.db.Tx(ctx, func(tx pgx.Tx) error {
+	// anywhere leaves the code unspent, to be tried again. A new user's id
+	// is taken outside it (see errNeedID), then the transaction runs again.
+	var newID int64
+	tx := func(tx pgx.Tx) error {
 		outcome, uid, created = "", 0, false
 		var tries int
 		var right bool
@@ -145,7 +143,13 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 		outcome = "ok"
 		sess, err = s.sessionTx(ctx, tx, uid, nil)
 		return err
-	})
+	}
+	err := s.db.Tx(ctx, tx)
+	if errors.Is(err, errNeedID) {
+		if newID, err = s.ids.Next(ctx); err == nil {
+			err = s.db.Tx(ctx, tx)
+		}
+	}
 	if err != nil {
 		if e, ok := refusal.As(err); ok {
 			return Session{}, e
@@ -191,26 +195,15 @@ func (s *Service) whyNoCode(ctx context.Context, tx pgx.Tx, ph []byte) (string, 
 	return "no_code", nil
 }
 
-// idIfNew returns a fresh user id when phone has no user yet, else 0. It
-// runs before the sign-in transaction: the allocator may need a connection
-// of its own to fetch a block, which a transaction holding one must not
-// wait for (a full pool would deadlock). An id taken by a sign-in that
-// then finds the user made meanwhile is a gap, never a reuse.
-func (s *Service) idIfNew(ctx context.Context, phone string) (int64, error) {
-	var id int64
-	err := s.db.QueryRow(ctx, `SELECT id FROM users WHERE phone = $1`, phone).Scan(&id)
-	if err == nil {
-		return 0, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, err
-	}
-	return s.ids.Next(ctx)
-}
-
-// errRetrySignIn: the user was not there when idIfNew looked and is not
-// there now either; never expected (users are not deleted).
-var errRetrySignIn = errors.New("no user and no id for one: retry the sign-in")
+// errNeedID rolls back a sign-in transaction that found a right code for
+// a phone without a user and has no id for one: the allocator may need a
+// connection of its own to fetch a block, which a transaction holding one
+// must not wait for (a full pool of sign-ins would deadlock), so the id is
+// taken outside and the transaction runs again (the code is unspent: the
+// rollback undid it). Only right codes of new phones take ids; an id taken
+// by a sign-in that then finds the user made meanwhile is a gap, never a
+// reuse.
+var errNeedID = errors.New("a new user needs an id")
 
 // userFor returns the id of phone's user, creating the user with newID on
 // its first sign-in. Two first sign-ins at once (two nodes) make one user:
@@ -226,7 +219,7 @@ func (s *Service) userFor(ctx context.Context, tx pgx.Tx, phone string, newID in
 		return 0, false, err
 	}
 	if newID == 0 {
-		return 0, false, errRetrySignIn
+		return 0, false, errNeedID
 	}
 	nid := newID
 	nick, err := newNickname()

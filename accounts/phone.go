@@ -21,7 +21,7 @@ func NormalizePhone(phone string) (string, *refusal.Error) {
 		return r
 	}, strings.TrimSpace(phone))
 	if d == "" {
-		return "", refusal.Invalidf("phone", "phone is required, e.g. +8613800000000")
+		return "", refusal.Invalidf("phone", "phone is required: +<country code><number> (E.164)")
 	}
 	plus := strings.HasPrefix(d, "+")
 	d = strings.TrimPrefix(d, "+")
