@@ -2,7 +2,6 @@ package push_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +54,11 @@ func TestPersonalChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]*viewer{"personal-only": personal, "in a room": inRoom} {
-		if m := v.next(5 * time.Second); m.Type != wire.TypePKInvite || m.ID != "pk_invite:7" {
+		m := v.next(5 * time.Second)
+		for m.Type == push.TypeBatch { // the room's own frames (head-counts)
+			m = v.next(5 * time.Second)
+		}
+		if m.Type != wire.TypePKInvite || m.ID != "pk_invite:7" {
 			t.Fatalf("%s connection got %+v, want the pk_invite", name, m)
 		}
 	}
@@ -74,7 +77,4 @@ func TestPersonalChannel(t *testing.T) {
 			counter(t, a.reg, "onair_push_records_total", "outcome", "personal") == 1 &&
 			counter(t, b.reg, "onair_push_records_total", "outcome", "personal") == 1
 	}, "each node to count the invite delivered once and the notice to nobody")
-	if st, field := e.refusal(a, "?room=abc", http.Header{}); st != 400 || field != "room" {
-		t.Fatalf("GET /v1/ws?room=abc: %d %s", st, field)
-	}
 }
