@@ -206,48 +206,52 @@ func TestRefreshRotationAndLogout(t *testing.T) {
 	wantRefusal(t, err, refusal.Unauthenticated, "refresh_token")
 }
 
-// Two first sign-ins of one phone at once (two nodes) make one user.
+// Two first sign-ins of one phone at once (two nodes) make one user:
+// 20 phones, each signed up by 8 transactions at once.
 func TestConcurrentFirstSignInsMakeOneUser(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	other := newEnv(t, func(c *Config) { c.DB = e.db }) // a second node
 	ctx := context.Background()
-	const n = 8
-	ids := make([]uint64, n)
-	created := make([]bool, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		s := []*Service{e.s, other.s}[i%2]
-		nid, err := s.ids.Next(ctx)
-		if err != nil {
-			t.Fatal(nid, err)
-		}
-		wg.Go(func() {
-			<-start
-			err := s.db.Tx(ctx, func(tx pgx.Tx) (err error) {
-				ids[i], created[i], err = s.userFor(ctx, tx, "+8613800000007", nid)
-				return err
-			})
+	const n, phones = 8, 20
+	for p := range phones {
+		phone := fmt.Sprintf("+86138000001%02d", p)
+		ids := make([]uint64, n)
+		created := make([]bool, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			s := []*Service{e.s, other.s}[i%2]
+			nid, err := s.ids.Next(ctx)
 			if err != nil {
-				t.Error(err)
+				t.Fatal(err)
 			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	news := 0
-	for i := range n {
-		if ids[i] != ids[0] {
-			t.Fatalf("ids %v: one phone, several users", ids)
+			wg.Go(func() {
+				<-start
+				err := s.db.Tx(ctx, func(tx pgx.Tx) (err error) {
+					ids[i], created[i], err = s.userFor(ctx, tx, phone, nid)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
 		}
-		if created[i] {
-			news++
+		close(start)
+		wg.Wait()
+		news := 0
+		for i := range n {
+			if ids[i] != ids[0] {
+				t.Fatalf("%s: ids %v: one phone, several users", phone, ids)
+			}
+			if created[i] {
+				news++
+			}
 		}
-	}
-	var count int
-	if err := e.db.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&count); err != nil || count != 1 || news != 1 {
-		t.Fatalf("%d users (%v), %d sign-ins said new; want 1 and 1", count, err, news)
+		var count int
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM users WHERE phone = $1`, phone).Scan(&count); err != nil || count != 1 || news != 1 {
+			t.Fatalf("%s: %d users (%v), %d sign-ins said new; want 1 and 1", phone, count, err, news)
+		}
 	}
 }
 
