@@ -48,12 +48,12 @@ func TestNormalizePhone(t *testing.T) {
 	f("+14155550100", "+14155550100")
 	f("+447911123456", "+447911123456")
 	f("", "")
-	f("1380000000", "")       // 10 digits, no +
-	f("23800000000", "")      // 11 digits not starting with 1
-	f("8613800000000", "")    // a country code needs its +
-	f("+86123", "")           // +86 needs a mobile number
-	f("+8603800000000", "")   // +86 mobile numbers start with 1
-	f("+0123456789", "")      // E.164 never starts with 0
+	f("1380000000", "")        // 10 digits, no +
+	f("23800000000", "")       // 11 digits not starting with 1
+	f("8613800000000", "")     // a country code needs its +
+	f("+86123", "")            // +86 needs a mobile number
+	f("+8603800000000", "")    // +86 mobile numbers start with 1
+	f("+0123456789", "")       // E.164 never starts with 0
 	f("+1234567890123456", "") // 16 digits
 	f("+86138abc00000", "")
 }
