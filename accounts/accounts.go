@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/internal/idseg"
+	"github.com/onair/onair/internal/logsample"
 	"github.com/onair/onair/internal/pgdb"
 	"github.com/onair/onair/internal/promreg"
 	"github.com/onair/onair/internal/refusal"
@@ -95,6 +96,9 @@ type Service struct {
 	m     *metrics
 	ids   *idseg.Allocator
 	names *Names
+	// failLog keeps an outage of PostgreSQL or Redis from logging every
+	// request (metrics count each one).
+	failLog logsample.Sampler
 }
 
 // ErrNoGateway is SendCode's refusal when no SMS gateway is configured and
@@ -146,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Log, m: m, ids: ids}
+	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Log, m: m, ids: ids, failLog: logsample.Sampler{Every: time.Second}}
 	s.names = newNames(s)
 	return s, nil
 }
@@ -176,7 +180,9 @@ func (s *Service) mac(parts ...string) []byte {
 // and counted under dep, answered 503.
 func (s *Service) unavailable(dep, op string, err error) *refusal.Error {
 	s.m.failures.WithLabelValues(dep).Inc()
-	s.log.Warn("accounts: "+op+" failed", "dep", dep, "err", err)
+	if n, ok := s.failLog.Due(); ok {
+		s.log.Warn("accounts: "+op+" failed", "dep", dep, "occurrences", n, "err", err)
+	}
 	return refusal.UnavailableFor(dep, op+" is unavailable; retry")
 }
 
