@@ -104,15 +104,102 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 	}
 	now := s.now()
 	ph, ch := s.phoneHash(phone), s.codeHash(phone, code)
+	outcome, sess, err := s.loginExisting(ctx, phone, ph, ch, now)
+	if err != nil {
+		return Session{}, err
+	}
+	if outcome == "new_phone" {
+		outcome, sess, err = s.loginNew(ctx, phone, ph, ch, now)
+		if err != nil {
+			return Session{}, err
+		}
+	}
+	switch outcome {
+	case "void":
+		s.m.logins.WithLabelValues("void").Inc()
+		return Session{}, &refusal.Error{Kind: refusal.RateLimited, Field: "code", Reason: "code_void",
+			Message: fmt.Sprintf("%d wrong codes: this code is void; request a new one", s.cfg.MaxTries)}
+	case "wrong_code":
+		s.m.logins.WithLabelValues("wrong_code").Inc()
+		return Session{}, &refusal.Error{Kind: refusal.Unauthenticated, Field: "code", Reason: "wrong_code", Message: "wrong code"}
+	case "no_code":
+		s.m.logins.WithLabelValues("no_code").Inc()
+		return Session{}, &refusal.Error{Kind: refusal.Unauthenticated, Field: "code", Reason: "no_code",
+			Message: "no valid code for this phone (none sent, expired or already used); request a new one"}
+	}
+	if sess.New {
+		s.m.logins.WithLabelValues("new_user").Inc()
+		s.log.Info("accounts: new user", "user", sess.UserID)
+	} else {
+		s.m.logins.WithLabelValues("ok").Inc()
+	}
+	return sess, nil
+}
+
+// loginExisting is the sign-in of a phone that has a user: one statement
+// (one round trip, one commit) checks and counts the code, spends it only
+// when it is right and the user exists, and stores the refresh token.
+// Concurrent tries of one code are serialised on its row, and a right
+// code is spent by exactly one of them. A right code of a phone without a
+// user is left unspent and reported as "new_phone" (loginNew).
+func (s *Service) loginExisting(ctx context.Context, phone string, ph, ch []byte, now time.Time) (string, Session, error) {
+	refresh, h, fam, err := s.newRefresh(nil)
+	if err != nil {
+		return "", Session{}, err
+	}
+	var (
+		right, used bool
+		tries       int
+		uid         *int64
+	)
+	err = s.db.QueryRow(ctx, `WITH u AS (SELECT id FROM users WHERE phone = $5),
+		c AS (UPDATE sms_codes SET used = (code_hash = $2 AND EXISTS (SELECT 1 FROM u)), tries = tries + (code_hash <> $2)::int
+			WHERE phone_hash = $1 AND NOT used AND expires_at > $3 AND tries < $4
+			RETURNING code_hash = $2 AS ok_code, used, tries),
+		r AS (INSERT INTO refresh_tokens (token_hash, user_id, family, created_at, expires_at)
+			SELECT $6, u.id, $7, $3, $8 FROM c, u WHERE c.used RETURNING user_id)
+		SELECT c.ok_code, c.used, c.tries, (SELECT user_id FROM r) FROM c`,
+		ph, ch, now, s.cfg.MaxTries, phone, h, fam, now.Add(s.cfg.RefreshTTL)).Scan(&right, &used, &tries, &uid)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		var why string
+		err = s.db.Tx(ctx, func(tx pgx.Tx) (err error) {
+			why, err = s.whyNoCode(ctx, tx, ph)
+			return err
+		})
+		if err != nil {
+			return "", Session{}, s.unavailable("postgres", "sign-in", err)
+		}
+		return why, Session{}, nil
+	case err != nil:
+		return "", Session{}, s.unavailable("postgres", "sign-in", err)
+	case right && !used:
+		return "new_phone", Session{}, nil
+	case !right && tries >= s.cfg.MaxTries:
+		return "void", Session{}, nil
+	case !right:
+		return "wrong_code", Session{}, nil
+	case uid == nil:
+		return "", Session{}, s.unavailable("postgres", "sign-in", errors.New("the code was spent without a session"))
+	}
+	tok, err := s.accessToken(uint64(*uid))
+	if err != nil {
+		return "", Session{}, err
+	}
+	return "ok", Session{Token: tok, RefreshToken: refresh, UserID: uint64(*uid)}, nil
+}
+
+// loginNew is the first sign-in of a phone: the code, the new user and
+// the session are one transaction, so a failure anywhere leaves the code
+// unspent, to be tried again. A new user's id is taken outside it (see
+// errNeedID), then the transaction runs again.
+func (s *Service) loginNew(ctx context.Context, phone string, ph, ch []byte, now time.Time) (string, Session, error) {
 	var (
 		outcome string
 		uid     uint64
 		created bool
 		sess    Session
 	)
-	// The code, the user and the session are one transaction: a failure
-	// anywhere leaves the code unspent, to be tried again. A new user's id
-	// is taken outside it (see errNeedID), then the transaction runs again.
 	var newID int64
 	tx := func(tx pgx.Tx) error {
 		outcome, uid, created = "", 0, false
@@ -152,31 +239,12 @@ func (s *Service) Login(ctx context.Context, rawPhone, code string) (Session, er
 	}
 	if err != nil {
 		if e, ok := refusal.As(err); ok {
-			return Session{}, e
+			return "", Session{}, e
 		}
-		return Session{}, s.unavailable("postgres", "sign-in", err)
-	}
-	switch outcome {
-	case "void":
-		s.m.logins.WithLabelValues("void").Inc()
-		return Session{}, &refusal.Error{Kind: refusal.RateLimited, Field: "code", Reason: "code_void",
-			Message: fmt.Sprintf("%d wrong codes: this code is void; request a new one", s.cfg.MaxTries)}
-	case "wrong_code":
-		s.m.logins.WithLabelValues("wrong_code").Inc()
-		return Session{}, &refusal.Error{Kind: refusal.Unauthenticated, Field: "code", Reason: "wrong_code", Message: "wrong code"}
-	case "no_code":
-		s.m.logins.WithLabelValues("no_code").Inc()
-		return Session{}, &refusal.Error{Kind: refusal.Unauthenticated, Field: "code", Reason: "no_code",
-			Message: "no valid code for this phone (none sent, expired or already used); request a new one"}
+		return "", Session{}, s.unavailable("postgres", "sign-in", err)
 	}
 	sess.New = created
-	if created {
-		s.m.logins.WithLabelValues("new_user").Inc()
-		s.log.Info("accounts: new user", "user", uid)
-	} else {
-		s.m.logins.WithLabelValues("ok").Inc()
-	}
-	return sess, nil
+	return outcome, sess, nil
 }
 
 // whyNoCode tells a void code (429) from a missing, expired or used one.

@@ -34,28 +34,46 @@ var errBadRefresh = &refusal.Error{Kind: refusal.Unauthenticated, Field: "refres
 // sessionTx signs an access token for uid and stores a new refresh token
 // in family (nil = a new family) within tx.
 func (s *Service) sessionTx(ctx context.Context, tx pgx.Tx, uid uint64, family []byte) (Session, error) {
+	tok, err := s.accessToken(uid)
+	if err != nil {
+		return Session{}, err
+	}
+	refresh, h, fam, err := s.newRefresh(family)
+	if err != nil {
+		return Session{}, err
+	}
+	now := s.now()
+	if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, user_id, family, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		h, int64(uid), fam, now, now.Add(s.cfg.RefreshTTL)); err != nil {
+		return Session{}, err
+	}
+	return Session{Token: tok, RefreshToken: refresh, UserID: uid}, nil
+}
+
+// accessToken signs uid's access token.
+func (s *Service) accessToken(uid uint64) (string, error) {
 	tok, err := authtoken.Sign(s.cfg.Secret, uid, "", s.cfg.AccessTTL)
 	if err != nil {
 		s.m.failures.WithLabelValues("sign").Inc()
 		s.log.Error("accounts: cannot sign an access token", "user", uid, "err", err)
-		return Session{}, refusal.InternalFor("sign_token")
+		return "", refusal.InternalFor("sign_token")
 	}
+	return tok, nil
+}
+
+// newRefresh makes a refresh token, its hash and its family (family, or
+// a new one when nil).
+func (s *Service) newRefresh(family []byte) (tok string, hash, fam []byte, err error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return Session{}, s.unavailable("rand", "making a refresh token", err)
+		return "", nil, nil, s.unavailable("rand", "making a refresh token", err)
 	}
-	refresh := base64.RawURLEncoding.EncodeToString(raw[:])
+	tok = base64.RawURLEncoding.EncodeToString(raw[:])
 	if family == nil {
 		f := sha256.Sum256(append([]byte("family"), raw[:]...))
 		family = f[:16]
 	}
-	now := s.now()
-	const q = `INSERT INTO refresh_tokens (token_hash, user_id, family, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`
-	args := []any{refreshHash(refresh), int64(uid), family, now, now.Add(s.cfg.RefreshTTL)}
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
-		return Session{}, err
-	}
-	return Session{Token: tok, RefreshToken: refresh, UserID: uid}, nil
+	return tok, refreshHash(tok), family, nil
 }
 
 func refreshHash(tok string) []byte {
