@@ -6,7 +6,7 @@
 // HTTP: handlers read straight from the request into the domain decoders,
 // and pass the domain's *refusal.Error on to WriteError. Every other domain
 // mounts its routes with MountX(s, dep) (MountRadio, MountRooms,
-// MountAnalytics, MountPush) before Start.
+// MountAccounts, MountAnalytics, MountPush) before Start.
 package api
 
 import (
@@ -77,10 +77,6 @@ type Config struct {
 	// History serves timelines and resume points. nil = the History routes
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
-
-	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
-	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
-	DevLogin bool
 
 	// OpsAddr is the ops listener's address: /metrics, /readyz with each
 	// failure's message, and what is mounted on Ops() (pprof). "" = no ops
@@ -254,9 +250,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.History != nil {
 		s.mountHistory()
-	}
-	if cfg.DevLogin {
-		s.mountDevLogin()
 	}
 
 	s.http = &http.Server{

@@ -57,6 +57,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := Baseline(ctx, cfg)
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
+	case "accounts":
+		cfg, err := parseAccounts(args, stderr)
+		if err != nil {
+			return usageErr(stderr, "accounts", err)
+		}
+		s, err := Accounts(ctx, cfg)
+		lost := false
+		for _, m := range s.Routes {
+			lost = lost || m.Success < 1
+		}
+		return finish(stdout, stderr, "", err, lost, func() { TextAccounts(stdout, cfg, s) })
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
 	case "faults":
@@ -156,6 +167,9 @@ commands:
             one byte; report the server's memory (heap + stacks, RSS, from
             --ops /metrics) before and at peak, and how many it closed within
             its read timeout
+  accounts  --rate 500 --duration 30s [--users N]
+            sign up N users (dev sign-in), then POST /v1/auth/login of existing
+            users and GET /v1/me, half each; latency percentiles per route
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]

@@ -19,7 +19,7 @@ type client struct {
 	g    *Gateway
 	ws   *websocket.Conn
 	user uint64
-	room *room
+	room *room // nil: a personal-only connection (GET /v1/ws without room)
 	// slot is the connection's id in its user's {u<id>}:ws ("" when it
 	// holds none: no cluster limit, or admitted while Redis failed).
 	slot string
@@ -55,6 +55,14 @@ type pendingGift struct {
 }
 
 func (c *client) level() level { return level(c.lvl.Load()) }
+
+// roomID is the connection's room, 0 for a personal-only connection.
+func (c *client) roomID() uint64 {
+	if c.room == nil {
+		return 0
+	}
+	return c.room.id
+}
 
 // send queues m. The queue's fill decides the connection's level: at half
 // it stops getting danmaku, at three quarters it gets state only, and a
@@ -103,7 +111,7 @@ func (c *client) stepDown(to level, now time.Time) {
 	c.stepped = now
 	c.g.m.stepDowns.WithLabelValues(levelNames[to]).Inc()
 	if n, ok := c.g.logs.stepDown.Due(); ok {
-		c.g.log.Info("push: slow connection stepped down", "room", c.room.id, "user", c.user, "to", levelNames[to], "queued", len(c.queue), "count", n)
+		c.g.log.Info("push: slow connection stepped down", "room", c.roomID(), "user", c.user, "to", levelNames[to], "queued", len(c.queue), "count", n)
 	}
 }
 
@@ -135,7 +143,7 @@ func (c *client) writeLoop() {
 			err = c.ws.WriteMessage(websocket.TextMessage, m.data)
 		}
 		if err != nil {
-			c.g.log.Debug("push: write failed", "room", c.room.id, "user", c.user, "err", err)
+			c.g.log.Debug("push: write failed", "room", c.roomID(), "user", c.user, "err", err)
 			c.close(DisconnectWriteFailed)
 			continue
 		}
@@ -198,7 +206,7 @@ func (c *client) readLoop() {
 		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.g.log.Debug("push: bad client frame", "room", c.room.id, "user", c.user, "bytes", len(data), "err", err)
+			c.g.log.Debug("push: bad client frame", "room", c.roomID(), "user", c.user, "bytes", len(data), "err", err)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -208,7 +216,7 @@ func (c *client) readLoop() {
 		case "ack":
 			c.ack(f.ID)
 		default:
-			c.g.log.Debug("push: unknown client frame", "room", c.room.id, "user", c.user, "type", f.Type)
+			c.g.log.Debug("push: unknown client frame", "room", c.roomID(), "user", c.user, "type", f.Type)
 			c.close(DisconnectBadFrame)
 			return
 		}

@@ -40,6 +40,6 @@ func (g *Gateway) logClose(c *client, d Disconnect, queued int) {
 		return
 	}
 	if n, ok := s.Due(); ok {
-		g.log.Info("push: connection closed", "reason", d.Reason, "code", d.Code, "room", c.room.id, "user", c.user, "queued", queued, "count", n)
+		g.log.Info("push: connection closed", "reason", d.Reason, "code", d.Code, "room", c.roomID(), "user", c.user, "queued", queued, "count", n)
 	}
 }

@@ -205,6 +205,7 @@ type Gateway struct {
 	log      *slog.Logger
 	m        *metrics
 	hub      *hub
+	personal *users // connections by user: the personal channel
 	conns    *connSet
 	upgrader websocket.Upgrader
 	online   *onlineCounter
@@ -230,6 +231,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.users = newUserConns(cfg.MaxConnsPerUser)
 	g.cluster = newClusterConns(cfg.Redis, cfg.Prefix, cfg.NodeID, cfg.MaxConnsPerUserCluster, 3*cfg.OnlineInterval)
 	g.logs = newLogSamplers(cfg.LogEvery)
+	g.personal = newUsers()
 	g.upgrader = websocket.Upgrader{
 		// Small buffers and a shared write-buffer pool keep an idle
 		// connection near 10 KB (BENCHMARKS.md); batches are written as

@@ -85,12 +85,23 @@ type Config struct {
 	// 0 = 1 hour.
 	PlaysGrace time.Duration
 
+	// Names gives the nicknames frames and rankings carry beside user ids
+	// (*accounts.Names); nil = frames and rankings carry no nickname.
+	Names Names
+
 	// Registerer receives the onair_board_* metrics; nil = not registered.
 	Registerer prometheus.Registerer
 	// Log receives logs; nil = discard.
 	Log *slog.Logger
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+}
+
+// Names looks up nicknames: how frames and rankings name people (never by
+// phone). Lookups do not fail: an unknown user gets a stand-in name.
+type Names interface {
+	Nickname(ctx context.Context, userID uint64) string
+	Nicknames(ctx context.Context, userIDs []uint64) map[uint64]string
 }
 
 // Board is one node's handle on live rooms. It is safe for concurrent use.

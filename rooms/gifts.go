@@ -166,6 +166,7 @@ func (b *Board) Leaderboard(ctx context.Context, room uint64, limit int) ([]Entr
 		u, _ := strconv.ParseUint(z.Member.(string), 10, 64)
 		items = append(items, Entry{UserID: u, Score: uint64(z.Score)})
 	}
+	b.nameEntries(ctx, items)
 	v, _ := ver.Int64()
 	return items, v, nil
 }

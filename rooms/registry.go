@@ -13,19 +13,12 @@ import (
 	"github.com/onair/onair/internal/idseg"
 	"github.com/onair/onair/internal/pgdb"
 	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/rooms/wire"
 )
-
-// Names gives a user's current nickname (accounts implement it); "" when
-// the user has none or it cannot be read.
-type Names interface {
-	Nickname(ctx context.Context, userID uint64) string
-}
 
 // Notifier sends a frame to one user's personal channel (push implements
 // it); an error means the frame was not delivered.
-type Notifier interface {
-	Notify(ctx context.Context, userID uint64, frame any) error
-}
+type Notifier = wire.Notifier
 
 // RegistryConfig configures a Registry. Zero values mean the documented
 // defaults.

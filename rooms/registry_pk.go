@@ -9,6 +9,7 @@ import (
 
 	"github.com/onair/onair/internal/pgdb"
 	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/rooms/wire"
 )
 
 // PK statuses: invited → running (accepted) → ended (a winner, or its
@@ -22,20 +23,13 @@ const (
 	PKEnded    = "ended"
 )
 
-// TypePKInvite is the frame an invited anchor gets on their personal channel.
-const TypePKInvite = "pk_invite"
+// TypePKInvite is the frame an invited anchor gets on their personal
+// channel; PKInviteFrame is its body (POST /v1/pk/{id}/accept or /decline
+// before ExpiresAt). Both live in rooms/wire, which push shares.
+const TypePKInvite = wire.TypePKInvite
 
-// PKInviteFrame invites room_b's anchor to a PK (POST /v1/pk/{id}/accept
-// or /decline before ExpiresAt).
-type PKInviteFrame struct {
-	Type         string `json:"type"`
-	PKID         string `json:"pk_id"`
-	RoomA        uint64 `json:"room_a"`
-	RoomB        uint64 `json:"room_b"`
-	FromUserID   uint64 `json:"from_user_id"`
-	FromNickname string `json:"from_nickname"`
-	ExpiresAt    int64  `json:"expires_at"` // ms
-}
+// PKInviteFrame invites room_b's anchor to a PK.
+type PKInviteFrame = wire.PKInviteFrame
 
 // PKView is a PK as GET /v1/pk/{id} shows it: its status from PostgreSQL,
 // its bar (while running, and after if Redis still has it) from Redis.
@@ -153,7 +147,7 @@ func (r *Registry) InvitePK(ctx context.Context, who Caller, roomA, roomB uint64
 	}
 	r.log.Info("pk invitation", "pk", p.PKID, "by", who.UserID, "invited", b.AnchorID)
 	if r.cfg.Notifier != nil {
-		f := PKInviteFrame{Type: TypePKInvite, PKID: p.PKID, RoomA: roomA, RoomB: roomB, FromUserID: a.AnchorID,
+		f := PKInviteFrame{Type: TypePKInvite, ID: "pk_invite:" + p.PKID, PKID: p.PKID, RoomA: roomA, RoomB: roomB, FromUserID: a.AnchorID,
 			FromNickname: r.nickname(ctx, a.AnchorID), ExpiresAt: p.ExpiresMs}
 		if err := r.cfg.Notifier.Notify(ctx, b.AnchorID, f); err != nil {
 			r.b.m.failures.WithLabelValues("notify").Inc()

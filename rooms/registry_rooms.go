@@ -321,3 +321,21 @@ func (r *Registry) withHot(ctx context.Context, rows []roomRow) []Room {
 	}
 	return out
 }
+
+// AnchorOf says whether uid is an approved anchor and which room is
+// theirs (0 before they create it): what GET /v1/me shows
+// (api.AnchorInfo).
+func (r *Registry) AnchorOf(ctx context.Context, uid uint64) (isAnchor bool, roomID uint64, err error) {
+	status, err := r.anchorStatus(ctx, uid)
+	if err != nil || status != "approved" {
+		return false, 0, err
+	}
+	row, err := r.roomOfAnchor(ctx, uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, 0, nil
+	}
+	if err != nil {
+		return true, 0, r.pgFail("read the anchor's room", err)
+	}
+	return true, row.RoomID, nil
+}

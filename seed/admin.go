@@ -70,8 +70,8 @@ func (r *runner) room(ctx context.Context, n uint64) error {
 }
 
 // roomRoutes sends a little live-room traffic the way viewers do, through
-// POST /v1/rooms/{id}/danmaku and /gifts with their own tokens (the bulk of
-// danmaku and gifts goes in the event batches).
+// POST /v1/rooms/{id}/danmaku and /gifts with the demo users' tokens (the
+// bulk of danmaku and gifts goes in the event batches).
 func (r *runner) roomRoutes(ctx context.Context) Part {
 	g := r.cfg.Gen
 	return r.step("room danmaku and gifts", g.Rooms*2, func(i int) error {
@@ -79,12 +79,17 @@ func (r *runner) roomRoutes(ctx context.Context) Part {
 		if i/2 < len(r.rooms) {
 			room = r.rooms[i/2] // the id the server gave it
 		}
-		user := uint64(1 + i%max(g.Users, 1))
-		tok, err := authtoken.Sign(r.cfg.Secret, user, "", time.Hour)
-		if err != nil {
-			return err
+		var viewer apiclient.Client
+		if len(r.viewers) > 0 { // the demo users, named by nickname
+			viewer = r.viewers[i%len(r.viewers)]
+		} else {
+			user := uint64(1 + i%max(g.Users, 1))
+			tok, err := authtoken.Sign(r.cfg.Secret, user, "", time.Hour)
+			if err != nil {
+				return err
+			}
+			viewer = r.admin.WithToken(tok)
 		}
-		viewer := r.admin.WithToken(tok)
 		if i%2 == 0 {
 			return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/danmaku", room), map[string]any{"text": "hello from seed"}, nil)
 		}
@@ -103,6 +108,7 @@ func (r *runner) step(name string, n int, call func(i int) error) Part {
 		case errors.As(err, &refused) && (refused.Status == http.StatusNotFound || refused.Status == http.StatusMethodNotAllowed):
 			return Part{Name: name, Status: fmt.Sprintf("route not available (%d %s %s), skipped", refused.Status, refused.Method, routeOf(refused.Path))}
 		default:
+			r.lastErr = err
 			r.cfg.Log.Error("seed demo step failed", "step", name, "err", err)
 			return Part{Name: name, Status: "failed: " + err.Error(), Failed: true}
 		}

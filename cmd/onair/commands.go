@@ -132,7 +132,7 @@ onair dev is up.
   PostgreSQL   %s, database onair (data: %s)
   Data         %s
 
-Live room page: http://%s/live/   (sign in with any phone, code 1000)
+Live room page: http://%s/live/   (sign in with any phone: the code is shown)
 Mint a token:   bin/onair token --user 42          (admin: --role admin)
 Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" http://%s/v1/history
 Ctrl-C stops everything.
@@ -163,6 +163,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	}
 	if err := applyMemoryLimit(&cfg, 0, log); err != nil {
 		return err
+	}
+	if cfg.Push.DevLogin {
+		log.Warn("!!! DEV SIGN-IN IS ON (--dev-login): POST /v1/auth/sms-code answers the code to whoever asks, so anyone can sign in as anyone. Never on a public deployment. !!!")
 	}
 	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {
 		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {

@@ -44,6 +44,7 @@ type config struct {
 	CHPassword    secret
 	PostgresDSN   secret
 	AuthSecret    secret
+	SMSWebhookURL string
 	DataDir       string
 	Roles         []string
 	NodeID        int
@@ -111,6 +112,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	if !dev { // onair dev runs its own PostgreSQL
 		c.secretVar(fs, &c.PostgresDSN, "postgres-dsn", "PostgreSQL `dsn` (postgres://user:password@host:5432/onair), the system of record for people and rooms; required by the api role")
 	}
+	str(&c.SMSWebhookURL, "sms-webhook-url", "", "SMS gateway webhook: sign-in codes are POSTed there as JSON {phone, code, text} (none: sign-in by SMS needs --dev-login)")
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis, ClickHouse and PostgreSQL data)")
 	roles := strings.Join(serveRoles, ",")

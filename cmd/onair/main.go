@@ -25,7 +25,7 @@ Usage:
   onair migrate [flags]             apply ClickHouse migrations and exit
   onair seed --events N [--users U --items I --days D --rate R --duration T]
                                     fill a running onair with demo data and traffic
-  onair loadtest run|e2e|baseline|ws|slowloris|soak|faults|table|hello|wshello
+  onair loadtest run|e2e|baseline|accounts|ws|slowloris|soak|faults|table|hello|wshello
                                     load tests and their tools (see 'onair loadtest -h')
   onair version                     print the release, the commit and the Go that built it
 

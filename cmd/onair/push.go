@@ -33,8 +33,8 @@ type pushConfig struct {
 }
 
 func (p *pushConfig) flags(fs *flag.FlagSet, dev bool, c *config) {
-	if !dev { // onair dev always signs in with code 1000
-		fs.BoolVar(&p.DevLogin, "dev-login", c.envBool("dev-login", false), "mount the dev sign-in (POST /v1/auth/sms-code, /v1/auth/login; code 1000): never on a public deployment")
+	if !dev { // onair dev always answers the code (it has no SMS gateway)
+		fs.BoolVar(&p.DevLogin, "dev-login", c.envBool("dev-login", false), "dev sign-in: POST /v1/auth/sms-code answers the code in its reply (dev_code) and logs it: anyone can sign in as anyone, never on a public deployment")
 	} else {
 		p.DevLogin = true
 	}

@@ -286,7 +286,10 @@ func TestServeKafkaOutage(t *testing.T) {
 	// /readyz answers from probes up to a second old
 	var rcode int
 	var rbody string
-	testenv.Wait(t, 5*time.Second, func() bool { rcode, rbody = do(t, http.MethodGet, s.url+"/readyz", "", nil); return rcode == http.StatusOK },
+	testenv.Wait(t, 5*time.Second, func() bool {
+		rcode, rbody = do(t, http.MethodGet, s.url+"/readyz", "", nil)
+		return rcode == http.StatusOK
+	},
 		"/readyz after the outage: %d %s, want 200", rcode, rbody)
 
 	// A 503 does not promise that nothing was written: ingest.Producer

@@ -18,11 +18,13 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/onair/onair/accounts"
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/push"
 	"github.com/onair/onair/recommend"
 	"github.com/onair/onair/rooms"
 )
@@ -139,7 +141,11 @@ type core struct {
 	hist  *history.Store
 	prod  *ingest.Producer
 	rooms *rooms.Board
-	reg   *rooms.Registry // nil without PostgreSQL
+	reg   *rooms.Registry   // nil without PostgreSQL
+	accts *accounts.Service // nil on a node without PostgreSQL
+	// notify publishes personal frames (wire.Notifier): the PK
+	// invitations and notices of the api role.
+	notify *push.Notifier
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -168,15 +174,20 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	board, err := startBoard(d, prod)
+	accts, err := startAccounts(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	reg, err := startRegistry(ctx, d, board)
+	board, err := startBoard(d, prod, accts)
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: board, reg: reg}, nil
+	notify := &push.Notifier{Kafka: d.kcl, Topic: kafka.TopicPushes}
+	reg, err := startRegistry(ctx, d, board, accts, notify)
+	if err != nil {
+		return nil, err
+	}
+	return &core{hist: hist, prod: prod, rooms: board, reg: reg, accts: accts, notify: notify}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that
@@ -208,7 +219,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		apiProd, apiHist = c.prod, c.hist
 	}
 	srv, err := api.New(api.Config{
-		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
+		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()),
 		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit, ReadTimeout: cfg.ReadTimeout,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, ServiceEventRate: cfg.ServiceEvents,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
@@ -222,6 +233,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 	}
 	if cfg.has("api") {
 		api.MountRooms(srv, c.rooms, c.reg)
+		api.MountAccounts(srv, api.AccountsDeps{Accounts: c.accts, Words: c.rooms, Anchors: anchorInfo(c.reg)})
 		if err := mountAnalytics(srv, d); err != nil {
 			return "", err
 		}

@@ -8,7 +8,10 @@
 // WebSocket" describes the same contract for clients.
 package wire
 
-import "strconv"
+import (
+	"context"
+	"strconv"
+)
 
 // Key names a room's Redis key: prefix + "{r<id>}:" + kind. Everything of
 // a room shares the hash tag {r<id>}, so it lives in one cluster slot and
@@ -62,3 +65,51 @@ const (
 // left behind by a node that died stops counting when its expiry passes,
 // whether or not anything has removed it yet.
 func HeadCountMin(nowMs int64) string { return strconv.FormatInt(nowMs, 10) }
+
+// Notifier delivers a frame to one user's WebSocket connections, on every
+// push node (the personal channel: docs/api.md). frame is a JSON object
+// with a "type" (TypePKInvite, TypeNotice...) and an "id" the client
+// dedupes by. Delivery is at most once per connection: a user without a
+// connection at that moment does not get it. *push.Notifier implements it
+// (the pushes topic, key UserKey(user)).
+type Notifier interface {
+	Notify(ctx context.Context, userID uint64, frame any) error
+}
+
+// UserKey is the pushes-topic key of a user's personal frames: "u<id>"
+// (room frames are keyed by the bare room id).
+func UserKey(user uint64) string { return "u" + strconv.FormatUint(user, 10) }
+
+// Personal frame types.
+const (
+	// TypePKInvite invites a room's anchor to a PK:
+	// {"type": "pk_invite", "id": "pk_invite:<pk_id>", "pk_id", "room_a",
+	// "room_b", "from_user_id", "from_nickname", "expires_at" (unix ms)}.
+	TypePKInvite = "pk_invite"
+	// TypeNotice tells a user something went wrong or happened to them
+	// (a gift that failed to be paid, ...): {"type": "notice", "id",
+	// "kind" ("gift_failed", ...), "message", optional "room_id", "ref"}.
+	TypeNotice = "notice"
+)
+
+// PKInviteFrame is the pk_invite frame.
+type PKInviteFrame struct {
+	Type         string `json:"type"`
+	ID           string `json:"id"`
+	PKID         string `json:"pk_id"`
+	RoomA        uint64 `json:"room_a"`
+	RoomB        uint64 `json:"room_b"`
+	FromUserID   uint64 `json:"from_user_id"`
+	FromNickname string `json:"from_nickname,omitempty"`
+	ExpiresAt    int64  `json:"expires_at"`
+}
+
+// NoticeFrame is the notice frame.
+type NoticeFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	RoomID  uint64 `json:"room_id,omitempty"`
+	Ref     string `json:"ref,omitempty"`
+}
