@@ -11,9 +11,16 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
+# VERSION is the release `onair version` and /healthz report: the tag of the
+# checked-out commit when there is one, else internal/version.Default.
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LDFLAGS := $(if $(VERSION),-X github.com/onair/onair/internal/version.release=$(VERSION)) \
+	$(if $(COMMIT),-X github.com/onair/onair/internal/version.commit=$(COMMIT))
+
 ## build: compile bin/onair
 build:
-	$(GO) build -o $(BIN) ./cmd/onair
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/onair
 
 ## run: set up, build, then start the embedded stack with every role (Ctrl-C stops it)
 run: setup build
@@ -62,5 +69,7 @@ bench: setup build
 soak: setup
 	bash scripts/soak.sh
 
+## clean: remove bin/ and var/ (every event, row and offset of `onair dev`, and
+## var/auth.secret: every token minted before stops working)
 clean:
 	rm -rf bin var /var/tmp/onair-postgres-*

@@ -19,9 +19,25 @@ const progressColumns = "user_id, biz, item_id, position_ms, duration_ms, finish
 // onair.events (absent: none). This is the exactly-once resume point.
 //
 // It scans two narrow columns of the table; at 10^8 rows that is a fraction
-// of a second, paid once per assignment.
+// of a second, paid once per assignment. Retention and erasure (package
+// lifecycle) delete rows of events, which may carry the highest offset:
+// they copy the point to aggregate_offsets (sink "events") first, and the
+// larger of the two counts.
 func (a *Aggregator) watermarks(ctx context.Context, parts []int32) (map[int32]int64, error) {
-	return a.maxOffsets(ctx, parts, "SELECT kafka_partition, max(kafka_offset) FROM "+a.cfg.Database+".events WHERE kafka_partition IN (%s) GROUP BY kafka_partition")
+	in, err := a.maxOffsets(ctx, parts, "SELECT kafka_partition, max(kafka_offset) FROM "+a.cfg.Database+".events WHERE kafka_partition IN (%s) GROUP BY kafka_partition")
+	if err != nil {
+		return nil, err
+	}
+	kept, err := a.maxOffsets(ctx, parts, "SELECT partition, max(offset) FROM "+a.cfg.Database+".aggregate_offsets WHERE topic = ? AND sink = 'events' AND partition IN (%s) GROUP BY partition", a.cfg.Topic)
+	if err != nil {
+		return nil, err
+	}
+	for p, off := range kept {
+		if cur, ok := in[p]; !ok || off > cur {
+			in[p] = off
+		}
+	}
+	return in, nil
 }
 
 // progressOffsets returns, per partition, the offset up to which

@@ -3,11 +3,14 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onair/onair/history"
@@ -193,21 +196,32 @@ func (a *Aggregator) lostClaims(ctx context.Context, ep history.Epoch, rows []*e
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var q strings.Builder
-	q.WriteString("SELECT user_id, event_id, ts_ms, kafka_partition, kafka_offset FROM " + a.cfg.Database + ".events WHERE user_id IN (")
-	sep := ""
-	for u := range users {
-		q.WriteString(sep + strconv.FormatUint(u, 10))
-		sep = ","
+	out, err := claimsIn(ctx, a.cfg.ClickHouse, a.cfg.Database, slices.Collect(maps.Keys(users)), slices.Collect(maps.Keys(ids)), lo, hi)
+	if err != nil {
+		return nil, err
 	}
-	q.WriteString(") AND ts_ms >= ? AND ts_ms <= ? AND event_id IN (")
-	sep = ""
-	for id := range ids {
-		q.WriteString(sep + chString(id))
-		sep = ","
+	a.m.lostClaims.Add(float64(len(out)))
+	return out, nil
+}
+
+// claimsIn looks up, in onair.events, the claims of ids by users with a ts
+// in lo..hi. Every client value is a bound parameter (issue 26: the ids
+// were quoted by a hand-written escaper): clickhouse-go formats them, the
+// one quoting the repository's other queries use, with NUL bytes and
+// invalid UTF-8 kept as the bytes they are.
+func claimsIn(ctx context.Context, ch driver.Conn, db string, users []uint64, ids []string, lo, hi int64) (map[claimKey]string, error) {
+	us, is := make([]any, len(users)), make([]any, len(ids))
+	for i, u := range users {
+		us[i] = u
 	}
-	q.WriteString(")")
-	res, err := a.cfg.ClickHouse.Query(ctx, q.String(), uint64(lo), uint64(hi))
+	for i, id := range ids {
+		is[i] = id
+	}
+	// A GroupSet is bound as the tuple (a, b, ...) that IN takes; a plain
+	// slice would be an Array.
+	res, err := ch.Query(ctx, "SELECT user_id, event_id, ts_ms, kafka_partition, kafka_offset FROM "+db+
+		".events WHERE user_id IN ? AND ts_ms >= ? AND ts_ms <= ? AND event_id IN ?",
+		clickhouse.GroupSet{Value: us}, uint64(lo), uint64(hi), clickhouse.GroupSet{Value: is})
 	if err != nil {
 		return nil, fmt.Errorf("cannot look up %d event ids of %d users in ClickHouse after a Redis loss: %w", len(ids), len(users), err)
 	}
@@ -222,13 +236,5 @@ func (a *Aggregator) lostClaims(ctx context.Context, ep history.Epoch, rows []*e
 		}
 		out[claimKey{u, int64(ts) / dedupeBucketMs, id}] = strconv.FormatUint(uint64(p), 10) + ":" + strconv.FormatUint(off, 10)
 	}
-	a.m.lostClaims.Add(float64(len(out)))
 	return out, res.Err()
 }
-
-// chString quotes s as a ClickHouse string literal.
-func chString(s string) string {
-	return "'" + chEscaper.Replace(s) + "'"
-}
-
-var chEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)

@@ -61,7 +61,7 @@ func MountAnalytics(srv *Server, st *analytics.Store) {
 
 	sub := analytics.Page()
 	files := http.StripPrefix(AnalyticsPagePath, http.FileServer(http.FS(sub)))
-	srv.Router().GET(AnalyticsPagePath+"*file", func(c *gin.Context) {
+	srv.Router().GET(AnalyticsPagePath+"*file", PageHeaders, func(c *gin.Context) {
 		// a missing file gets the API's JSON not_found, not FileServer's text
 		if name := strings.TrimPrefix(c.Param("file"), "/"); name != "" {
 			if _, err := fs.Stat(sub, name); err != nil {

@@ -159,14 +159,20 @@ func ClaimsFrom(c *gin.Context) (Claims, bool) {
 }
 
 // authenticate is the middleware of every /v1 route: it takes the token
-// from "Authorization: Bearer" or, for WebSocket clients that cannot set
-// headers, from ?token=, verifies it and stores its Claims.
+// from "Authorization: Bearer", verifies it and stores its Claims. Only
+// the WebSocket upgrade takes a credential in the URL
+// (authenticateUpgrade): URLs end up in logs.
 func (s *Server) authenticate(c *gin.Context) {
 	tok, e := bearer(c)
 	if e != nil {
 		WriteError(c, e)
 		return
 	}
+	s.authenticateToken(c, tok)
+}
+
+// authenticateToken verifies tok and stores its Claims, or refuses.
+func (s *Server) authenticateToken(c *gin.Context, tok string) {
 	cl, err := s.verify(tok)
 	if err != nil {
 		WriteError(c, &refusal.Error{Kind: refusal.Unauthenticated, Message: "invalid token: " + tokenErrMessage(err), Reason: "bad_token"})
@@ -196,9 +202,6 @@ func (s *Server) verify(tok string) (Claims, error) {
 func bearer(c *gin.Context) (string, *refusal.Error) {
 	h := c.Request.Header.Get("Authorization")
 	if h == "" {
-		if tok := c.Query("token"); tok != "" {
-			return tok, nil
-		}
 		return "", &refusal.Error{Kind: refusal.Unauthenticated, Message: "missing bearer token", Reason: "no_token"}
 	}
 	const prefix = "bearer "

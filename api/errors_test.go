@@ -21,9 +21,10 @@ func TestEveryRouteRefusesInOneShape(t *testing.T) {
 	for k := refusal.Invalid; k <= refusal.Internal; k++ {
 		codeOf[k.Status()] = k.Code()
 	}
-	e := newEnv(t, func(c *Config) { c.DevLogin = true })
+	e := newEnv(t, nil)
+	MountAccounts(e.s, AccountsDeps{}) // routes only: refused before the service
 	MountRadio(e.s, newFakeRadio())
-	MountRooms(e.s, nil)                  // every request below is refused before the board
+	MountRooms(e.s, nil, nil)             // every request below is refused before the board
 	MountAnalytics(e.s, deadAnalytics(t)) // refused before a query
 	admin := token(t, 1, RoleAdmin)
 	check := func(method, path, tok, body string, wantStatus int) {

@@ -32,12 +32,17 @@ const (
 type faultLogs struct {
 	history     logsample.Sampler // history store failures
 	unavailable logsample.Sampler // 503 request lines
+	// anonymous: the request lines of refusals of callers without a
+	// valid credential (401) and of unmatched routes, which anyone can
+	// send as fast as they like (issue 26: each was a line at Info).
+	anonymous logsample.Sampler
 }
 
 func newFaultLogs() *faultLogs {
 	return &faultLogs{
 		history:     logsample.Sampler{Every: logSample},
 		unavailable: logsample.Sampler{Every: logSample},
+		anonymous:   logsample.Sampler{Every: logSample},
 	}
 }
 

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/onair/onair/internal/jsonstr"
 	"github.com/onair/onair/internal/refusal"
+	"github.com/onair/onair/internal/version"
 )
 
 // ReadyCheck is one dependency /readyz checks (Kafka, Redis, ClickHouse).
@@ -30,23 +30,40 @@ const readyTimeout = time.Second
 
 func (s *Server) mountHealth() {
 	e := s.engine
-	e.GET("/healthz", func(c *gin.Context) {
-		writeJSON(c, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
-	})
-	e.GET("/readyz", s.readyz)
+	e.GET("/healthz", healthz)
+	e.GET("/readyz", s.readyzPublic)
 	e.GET("/openapi.yaml", serveOpenAPI)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
-		Registry:          s.cfg.Registry, // counts its own scrape errors
-		EnableOpenMetrics: false,
-	})))
 }
 
-// readyz runs every check concurrently and answers 200
-// {"status":"ready","checks":{"redis":"ok"}}, or 503 with the standard
-// error body naming the failed checks plus the same "checks" map holding
-// each failure's message.
-func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+// healthzBody is /healthz's answer: the process is up, and its release.
+var healthzBody = append(jsonstr.Append([]byte(`{"status":"ok","version":`), version.Release()), "}\n"...)
+
+func healthz(c *gin.Context) { writeJSON(c, http.StatusOK, healthzBody) }
+
+// readyCacheFor is how long /readyz answers from its last probes: a load
+// balancer (or anyone) calling it in a loop costs every dependency one
+// round trip a second, not one per call.
+const readyCacheFor = time.Second
+
+// readyProbes runs the checks at most once per readyCacheFor; callers in
+// between get the last results, and a caller arriving during a run waits
+// for it.
+type readyProbes struct {
+	mu   sync.Mutex
+	at   time.Time
+	errs []error
+}
+
+// probe returns each check's last result, running them when the cached
+// ones are older than readyCacheFor.
+func (s *Server) probe(ctx context.Context) []error {
+	p := &s.ready
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.errs != nil && time.Since(p.at) < readyCacheFor {
+		return p.errs
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	checks := s.cfg.Ready
 	errs := make([]error, len(checks))
@@ -59,7 +76,27 @@ func (s *Server) readyz(c *gin.Context) {
 		}()
 	}
 	wg.Wait()
+	p.errs, p.at = errs, time.Now()
+	return errs
+}
 
+// readyzPublic is /readyz on the API port: anyone may call it, so it
+// names the checks and their status ("ok" or "failed") and nothing of the
+// failure itself (issue 26: raw dependency errors showed internal
+// addresses). The ops listener's /readyz has the detail.
+func (s *Server) readyzPublic(c *gin.Context) { s.readyz(c, false) }
+
+// readyzDetail is /readyz on the ops listener: each failure's message.
+func (s *Server) readyzDetail(c *gin.Context) { s.readyz(c, true) }
+
+// readyz answers 200 {"status":"ready","checks":{"redis":"ok"}}, or 503
+// with the standard error body naming the failed checks plus the same
+// "checks" map, holding each failure's message when detail is set and
+// "failed" otherwise.
+func (s *Server) readyz(c *gin.Context, detail bool) {
+	// The probes outlive a caller that hangs up: others share them.
+	errs := s.probe(context.WithoutCancel(c.Request.Context()))
+	checks := s.cfg.Ready
 	var failed []string
 	b := make([]byte, 0, 256)
 	b = append(b, `"checks":{`...)
@@ -69,11 +106,15 @@ func (s *Server) readyz(c *gin.Context) {
 		}
 		b = jsonstr.Append(b, rc.Name)
 		b = append(b, ':')
-		if errs[i] != nil {
+		switch {
+		case errs[i] == nil:
+			b = jsonstr.Append(b, "ok")
+		case detail:
 			failed = append(failed, rc.Name)
 			b = jsonstr.Append(b, errs[i].Error())
-		} else {
-			b = jsonstr.Append(b, "ok")
+		default:
+			failed = append(failed, rc.Name)
+			b = jsonstr.Append(b, "failed")
 		}
 	}
 	b = append(b, '}')

@@ -68,7 +68,7 @@ func (s *Server) postProgress(c *gin.Context) {
 // first_today is only ever reported to the user's own app).
 func (s *Server) postEvents(c *gin.Context) {
 	cl, _ := ClaimsFrom(c)
-	evs, ok := s.accept(c, decodeUnpaid)
+	evs, ok := s.accept(c, decodeBatch)
 	if !ok {
 		return
 	}
@@ -86,23 +86,34 @@ func (s *Server) postEvents(c *gin.Context) {
 	writeJSON(c, http.StatusAccepted, append(b, '}', '\n'))
 }
 
-// decodeUnpaid is ingest.DecodeBatch that refuses gift events from users
-// (api.md: a gift exists only if it was paid for, POST /v1/rooms/{id}/gifts),
-// one error per gift naming events[i].type, after the decoder's own
-// errors. Service tokens (trusted backends: seed, replays) may still post
-// them; onair wallet reconcile counts only paid gifts' events ("wt<id>").
-func decodeUnpaid(body []byte, c ingest.Caller, now time.Time) ([]ingest.Event, error) {
-	evs, err := ingest.DecodeBatch(body, c, now)
-	if err != nil || c.Service {
+// decodeBatch is ingest.DecodeBatch without what a user may not post
+// here, each refused naming events[i].type, and then nothing is accepted:
+//   - a danmaku: a user sends one with POST /v1/rooms/{id}/danmaku, where
+//     the blocked words, the room check and the danmaku rate apply (issue
+//     26: a danmaku posted here skipped them all);
+//   - a gift: a gift exists only if it was paid for (POST
+//     /v1/rooms/{id}/gifts; issue 24: a plain token minted gifts of any
+//     value here).
+//
+// A service token (a trusted backend: an importer, `onair seed`'s history)
+// may still post both; onair wallet reconcile counts only paid gifts'
+// events ("wt<id>").
+func decodeBatch(body []byte, who ingest.Caller, now time.Time) ([]ingest.Event, error) {
+	evs, err := ingest.DecodeBatch(body, who, now)
+	if err != nil || who.Service {
 		return evs, err
 	}
 	var bad []*refusal.Error
 	for i := range evs {
-		if evs[i].Type == ingest.TypeGift {
+		switch evs[i].Type {
+		case ingest.TypeDanmaku:
+			bad = append(bad, refusal.Invalidf("events["+strconv.Itoa(i)+"].type",
+				"danmaku is not posted here: send it with POST /v1/rooms/{id}/danmaku, which applies the room's rules"))
+		case ingest.TypeGift:
 			bad = append(bad, refusal.Invalidf("events["+strconv.Itoa(i)+"].type", "gifts are paid for: POST /v1/rooms/{id}/gifts"))
 		}
 	}
-	if bad != nil {
+	if len(bad) > 0 {
 		return nil, refusal.Batch(bad)
 	}
 	return evs, nil
@@ -162,11 +173,39 @@ func (s *Server) accept(c *gin.Context, decode func([]byte, ingest.Caller, time.
 		WriteError(c, s.decodeError(c, err))
 		return nil, false
 	}
+	if !s.spend(c, cl, len(evs)) {
+		return nil, false
+	}
 	if err := s.cfg.Producer.Produce(c.Request.Context(), evs); err != nil {
 		WriteError(c, s.produceError(c, err, len(evs)))
 		return nil, false
 	}
 	return evs, true
+}
+
+// spend takes n events from the caller's event budget (a user's or a
+// service token's); false when it has written the 429. A budget Redis
+// cannot decide lets the events through, counted (ratelimit_failed).
+func (s *Server) spend(c *gin.Context, cl Claims, n int) bool {
+	b := s.events
+	if cl.Role == RoleService {
+		b = s.serviceEvents
+	}
+	if b == nil {
+		return true
+	}
+	retry, err := b.take(c.Request.Context(), cl.UserID, n, s.now)
+	switch {
+	case err != nil && c.Request.Context().Err() != nil:
+		c.Abort() // the client is gone
+		return false
+	case err != nil:
+		s.limiterFailed(c, b, cl.UserID, err)
+	case retry > 0:
+		s.tooMany(c, b, retry, n)
+		return false
+	}
+	return true
 }
 
 func caller(cl Claims) ingest.Caller {

@@ -95,7 +95,7 @@ func TestTouchFailureStillAccepts(t *testing.T) {
 	if r.status != 202 || !strings.Contains(r.body, `"first_today":false`) {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	if m := e.get("/metrics", "").body; !strings.Contains(m, `onair_api_errors_total{reason="touch_failed",route="/v1/progress"} 1`) {
+	if m := e.ops("/metrics").body; !strings.Contains(m, `onair_api_errors_total{reason="touch_failed",route="/v1/progress"} 1`) {
 		t.Fatal("touch failure not counted")
 	}
 }
@@ -111,7 +111,7 @@ func TestPostEvents(t *testing.T) {
 	  {"type":"play","biz":"radio","item_id":77,"station_id":3,"listened_ms":30000,"ts":1763800000000},
 	  {"type":"skip","biz":"radio","item_id":78,"station_id":3,"ts":1763800001000},
 	  {"type":"like","biz":"audio","item_id":123,"ts":1763800002000},
-	  {"type":"danmaku","room_id":5,"text":"hello","ts":1763800004000}]}`
+	  {"type":"like","biz":"video","item_id":9,"ts":1763800004000}]}`
 	r := e.post("/v1/events", tok, body)
 	if r.status != 202 || r.body != "{\"accepted\":5}\n" {
 		t.Fatalf("got %d %s", r.status, r.body)
@@ -154,6 +154,106 @@ func TestPostEventsErrors(t *testing.T) {
 	wantError(t, e.post("/v1/events", tok, `{"events":[{"type":"like","user_id":9,"biz":"audio","item_id":1,"ts":1763800000000}]}`),
 		403, refusal.CodePermissionDenied, "events[0].user_id")
 	wantError(t, e.post("/v1/events", tok, `{"events":[]}`), 400, refusal.CodeInvalidArgument, "events")
+}
+
+// TestDanmakuRefusedOnEvents: a user's danmaku goes through its room's
+// route (the blocked words, the room, the danmaku rate), never through
+// POST /v1/events; the whole batch is refused, each danmaku named. A
+// service token (a trusted backend importing history) may post them.
+// Break tried: DecodeBatch alone (the old code) accepted the batch with 202.
+func TestDanmakuRefusedOnEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	dm := `{"type":"danmaku","user_id":42,"room_id":5,"text":"buy SPAM","ts":1763800004000}`
+	batch := `{"events":[` + strings.Replace(batchEvent(0), "{", `{"user_id":42,`, 1) + `,` + dm + `,` + dm + `]}`
+	r := e.post("/v1/events", token(t, 42, ""), batch)
+	wantError(t, r, 400, refusal.CodeInvalidArgument, "events[1].type")
+	if b := r.err(t); len(b.Errors) != 2 || b.Errors[1].Field != "events[2].type" {
+		t.Fatalf("errors %+v", b.Errors)
+	}
+	if n := len(e.prod.events()); n != 0 {
+		t.Fatalf("%d events produced from a user's batch holding danmaku", n)
+	}
+	if r := e.post("/v1/events", token(t, 1, RoleService), batch); r.status != 202 {
+		t.Fatalf("a service's batch with danmaku: %d %s", r.status, r.body)
+	}
+}
+
+// TestEventBudget: the budget counts events, not requests — a batch costs
+// its size — per user and apart for service tokens, and the 429 names the
+// budget with a Retry-After. Break tried: a cost of 1 per request (the old
+// request limit) let the second batch through with 202.
+func TestEventBudget(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	e := newEnv(t, func(c *Config) {
+		c.Redis, c.RatePrefix = rdb, prefix
+		// slow refills (1 event/s, a service's 1 000/s) keep the test
+		// independent of how long a 1 000-event request takes on a busy machine
+		c.EventRate, c.ServiceEventRate = 1, ingest.MaxBatchEvents
+	})
+	batch := func(n int) string {
+		evs := make([]string, n)
+		for i := range evs {
+			evs[i] = strings.Replace(batchEvent(i), "{", `{"user_id":42,`, 1)
+		}
+		return `{"events":[` + strings.Join(evs, ",") + `]}`
+	}
+	user := token(t, 42, "")
+	if r := e.post("/v1/events", user, batch(ingest.MaxBatchEvents)); r.status != 202 {
+		t.Fatalf("a full batch within the burst: %d %s", r.status, r.body)
+	}
+	r := e.post("/v1/events", user, batch(5))
+	wantError(t, r, 429, refusal.CodeRateLimited, "events")
+	if !strings.Contains(r.err(t).Error.Message, "1 events per second") {
+		t.Fatalf("the 429 does not name the budget: %s", r.body)
+	}
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	wantError(t, e.post("/v1/progress", user, progressBody(testNow)), 429, refusal.CodeRateLimited, "events")
+	// Another user, and a service token (a budget of its own), are not held up.
+	if r := e.post("/v1/events", token(t, 43, ""), strings.ReplaceAll(batch(5), `"user_id":42`, `"user_id":43`)); r.status != 202 {
+		t.Fatalf("another user: %d %s", r.status, r.body)
+	}
+	svc := token(t, 42, RoleService)
+	if r := e.post("/v1/events", svc, batch(ingest.MaxBatchEvents)); r.status != 202 {
+		t.Fatalf("service batch: %d %s", r.status, r.body)
+	}
+	wantError(t, e.post("/v1/events", svc, batch(ingest.MaxBatchEvents)), 429, refusal.CodeRateLimited, "events")
+	if got := len(e.prod.events()); got != 2*ingest.MaxBatchEvents+5 {
+		t.Fatalf("%d events produced, want %d", got, 2*ingest.MaxBatchEvents+5)
+	}
+}
+
+// TestEventBudgetPaysLargeCostsOverCalls: a cost above what Redis has now
+// is refused, but the tokens granted meanwhile are kept, so the batch
+// passes once the budget has refilled by the rest (it is not starved by
+// smaller costs). At 1 000 events/s a 1 000-event batch after a spent
+// burst waits about a second.
+func TestEventBudgetPaysLargeCostsOverCalls(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	e := newEnv(t, func(c *Config) { c.Redis, c.RatePrefix, c.EventRate = rdb, prefix, 1000 })
+	evs := make([]string, ingest.MaxBatchEvents)
+	for i := range evs {
+		evs[i] = batchEvent(i)
+	}
+	full := `{"events":[` + strings.Join(evs, ",") + `]}`
+	tok := token(t, 44, "")
+	if r := e.post("/v1/events", tok, full); r.status != 202 {
+		t.Fatalf("first batch: %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := e.post("/v1/events", tok, full)
+		if r.status == 202 {
+			break
+		}
+		wantError(t, r, 429, refusal.CodeRateLimited, "events")
+		if time.Now().After(deadline) {
+			t.Fatal("a full batch was still refused 5 s after the burst was spent (at 1 000 events/s)")
+		}
+		time.Sleep(100 * time.Millisecond) // GCRA runs on Redis's clock
+		e.now.Add(100)                     // the local deny on the server's
+	}
 }
 
 // TestBodyLimit: a body of exactly 1 MiB is read; one byte more is 413,
@@ -304,7 +404,7 @@ func TestRateLimitRedisDown(t *testing.T) {
 	if r := e.post("/v1/progress", token(t, 42, ""), progressBody(testNow)); r.status != 202 {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	if m := e.get("/metrics", "").body; !strings.Contains(m, `reason="ratelimit_failed"`) {
+	if m := e.ops("/metrics").body; !strings.Contains(m, `reason="ratelimit_failed"`) {
 		t.Fatal("limiter failure not counted")
 	}
 }

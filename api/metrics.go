@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/onair/onair/internal/logsample"
 	"github.com/onair/onair/internal/promreg"
 	"github.com/onair/onair/internal/refusal"
 )
@@ -105,7 +106,8 @@ const routeUnmatched = "unmatched"
 // observe is the outermost middleware: it times the request, counts it by
 // route and status, counts errors by reason and logs the request. Successes
 // are logged at Debug only when enabled, so the hot path builds no log
-// record; 4xx at Info, 5xx at Warn.
+// record; 4xx at Info, 5xx at Warn; 503s, 401s and unmatched routes at
+// most once per logSample each (with the occurrences since the last line).
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -138,9 +140,18 @@ func (s *Server) observe(c *gin.Context) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 9)
-	if status == http.StatusServiceUnavailable {
+	var sampler *logsample.Sampler
+	switch {
+	case status == http.StatusServiceUnavailable:
 		// a dependency is down: every request would log this line
-		n, ok := s.faultLogs.unavailable.Due()
+		sampler = &s.faultLogs.unavailable
+	case status == http.StatusUnauthorized || route == routeUnmatched:
+		// anyone may send these as fast as they like; the errors counter
+		// (by reason: no_token, bad_token, not_found) has every one
+		sampler = &s.faultLogs.anonymous
+	}
+	if sampler != nil {
+		n, ok := sampler.Due()
 		if !ok {
 			return
 		}

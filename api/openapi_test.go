@@ -32,9 +32,10 @@ func TestOpenAPIServed(t *testing.T) {
 // in the OpenAPI document, and a route mounted without joining it is
 // reported (Start logs it; testenv.StartOnair fails on that log line).
 func TestEveryRouteDocumented(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.DevLogin = true })
+	e := newEnv(t, nil)
+	MountAccounts(e.s, AccountsDeps{}) // routes only: refused before the service
 	MountRadio(e.s, newFakeRadio())
-	MountRooms(e.s, nil) // routes only: no request reaches the board
+	MountRooms(e.s, nil, nil) // routes only: no request reaches the board
 	missing, err := e.s.Undocumented()
 	if err != nil || len(missing) != 0 {
 		t.Fatalf("Undocumented() = %v, %v; add them to internal/openapi/openapi.yaml", missing, err)

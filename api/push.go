@@ -6,12 +6,22 @@ import (
 	"github.com/onair/onair/push"
 )
 
-// MountPush adds GET /v1/ws (api.md "Live rooms: WebSocket") served by gw.
-// The /v1 group has checked the token (header or ?token=) before the
-// upgrade; gw refuses the rest with the same JSON errors (refusal.Write).
+// MountPush adds GET /v1/ws (api.md "Live rooms: WebSocket") served by gw,
+// and POST /v1/ws/ticket, the single-use ticket a browser opens it with.
+// The upgrade is the one route that takes its credential in the URL
+// (?ticket=, or ?token=); it is rate limited as every /v1 route. gw
+// refuses the rest with the same JSON errors (refusal.Write).
 func MountPush(s *Server, gw *push.Gateway) {
-	s.V1().GET("/ws", func(c *gin.Context) {
+	chain := []gin.HandlerFunc{s.authenticateUpgrade}
+	if s.limiter != nil {
+		chain = append(chain, s.rateLimit)
+	}
+	chain = append(chain, func(c *gin.Context) {
 		cl, _ := ClaimsFrom(c)
 		gw.ServeWS(c.Writer, c.Request, cl.UserID)
 	})
+	s.engine.GET("/v1/ws", chain...)
+	if s.cfg.Redis != nil {
+		s.V1().POST("/ws/ticket", s.postTicket)
+	}
 }

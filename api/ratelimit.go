@@ -37,8 +37,13 @@ import (
 //   - a denial: a user Redis refused is refused locally until RetryAfter,
 //     since GCRA allows nothing before then.
 type rateLimiter struct {
-	l         *redis_rate.Limiter
-	limit     redis_rate.Limit
+	l     *redis_rate.Limiter
+	limit redis_rate.Limit
+	// key is put before the user id in Redis ("" for requests, "ev:" for
+	// events), so each budget has a GCRA state of its own.
+	key string
+	// unit names what is counted, in refusals ("requests", "events").
+	unit      string
 	leaseSize int
 	// lastLog is when the last limiter failure was logged (unix ns).
 	lastLog atomic.Int64
@@ -66,22 +71,27 @@ const (
 	leasesPerSecond = 20
 )
 
-// local decides from memory: allowed from a lease, refused until a time,
-// wait for the Redis call in flight (then decide again), or ask Redis: ask
-// is not nil, and the caller must pass it to settle.
-func (l *rateLimiter) local(uid uint64, now int64) (allowed bool, refused time.Duration, wait, ask chan struct{}) {
+// local decides a cost of n from memory: allowed from a lease, refused
+// until a time, wait for the Redis call in flight (then decide again), or
+// ask Redis: ask is not nil, have is what the lease still holds, and the
+// caller must pass ask to settle.
+func (l *rateLimiter) local(uid uint64, now int64, n int) (allowed bool, refused time.Duration, wait, ask chan struct{}, have int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	u, ok := l.users[uid]
+	valid := ok && now < u.leaseUntil
 	switch {
 	case ok && u.asking != nil:
-		return false, 0, u.asking, nil
-	case ok && now < u.deniedUntil:
-		return false, time.Duration(u.deniedUntil - now), nil, nil
-	case ok && u.tokens > 0 && now < u.leaseUntil:
-		u.tokens--
+		return false, 0, u.asking, nil, 0
+	case valid && u.tokens >= n:
+		u.tokens -= n
 		l.users[uid] = u
-		return true, 0, nil, nil
+		return true, 0, nil, nil, 0
+	case ok && now < u.deniedUntil:
+		return false, time.Duration(u.deniedUntil - now), nil, nil, 0
+	}
+	if valid {
+		have = u.tokens
 	}
 	if !ok && len(l.users) >= maxLocalUsers {
 		for k := range l.users { // evict an arbitrary entry
@@ -91,11 +101,11 @@ func (l *rateLimiter) local(uid uint64, now int64) (allowed bool, refused time.D
 	}
 	ask = make(chan struct{})
 	l.users[uid] = localLimit{asking: ask}
-	return false, 0, nil, ask
+	return false, 0, nil, ask, have
 }
 
-// settle records Redis's answer to the call local asked for — a lease of n
-// tokens (one of them used now), a denial until a time, or nothing after
+// settle records Redis's answer to the call local asked for — a lease of
+// tokens (the cost already taken), a denial until a time, or nothing after
 // an error — and wakes the requests waiting for it.
 func (l *rateLimiter) settle(uid uint64, ask chan struct{}, u localLimit) {
 	l.mu.Lock()
@@ -105,74 +115,121 @@ func (l *rateLimiter) settle(uid uint64, ask chan struct{}, u localLimit) {
 }
 
 func newRateLimiter(rdb redis.UniversalClient, prefix string, perSecond int) *rateLimiter {
+	return newBudget(rdb, prefix, "", "requests", redis_rate.PerSecond(perSecond))
+}
+
+// newBudget is a limiter of limit (its Burst is the largest cost it can
+// ever allow) under key.
+func newBudget(rdb redis.UniversalClient, prefix, key, unit string, limit redis_rate.Limit) *rateLimiter {
 	return &rateLimiter{
 		l:         redis_rate.NewLimiter(prefixedScripts{rdb, prefix}),
-		limit:     redis_rate.PerSecond(perSecond),
-		leaseSize: max(1, perSecond/leasesPerSecond),
+		limit:     limit,
+		key:       key,
+		unit:      unit,
+		leaseSize: max(1, limit.Rate/leasesPerSecond),
 		users:     make(map[uint64]localLimit),
 	}
 }
 
-// rateLimit is the middleware of every /v1 route, after authenticate. If
-// Redis fails the request is let through (and counted under reason
-// ratelimit_failed): losing the limiter must not stop ingest, which api.md
-// requires to keep accepting while Redis is down.
-func (s *Server) rateLimit(c *gin.Context) {
-	cl, _ := ClaimsFrom(c)
+// take spends n tokens of uid's budget. retry > 0: refused, try again then.
+// err: Redis failed, nothing was decided (callers let the request through:
+// losing the limiter must not stop ingest, which api.md requires to keep
+// accepting while Redis is down). done: ctx ended while waiting.
+//
+// A cost the lease does not cover asks Redis for what is missing (at least
+// a lease) in one call; tokens Redis grants short of the cost stay in the
+// lease, so a large cost is paid over several calls and never lost.
+func (l *rateLimiter) take(ctx context.Context, uid uint64, n int, clock func() time.Time) (retry time.Duration, err error) {
 	var ask chan struct{}
+	var have int
 	for ask == nil {
-		now := s.now().UnixNano()
-		allowed, refused, wait, a := s.limiter.local(cl.UserID, now)
+		allowed, refused, wait, a, h := l.local(uid, clock().UnixNano(), n)
 		switch {
 		case allowed:
-			c.Next()
-			return
+			return 0, nil
 		case refused > 0:
-			s.tooMany(c, refused)
-			return
+			return refused, nil
 		case wait != nil:
 			select {
 			case <-wait: // the call in flight answered: decide again
-			case <-c.Request.Context().Done():
-				c.Abort() // the client is gone
-				return
+			case <-ctx.Done():
+				return 0, ctx.Err()
 			}
 		}
-		ask = a
+		ask, have = a, h
 	}
-	now := s.now().UnixNano()
-	ctx, cancel := context.WithTimeout(c.Request.Context(), rateLimitTimeout)
+	now := clock().UnixNano()
+	rctx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
 	// Up to a lease, as many tokens as Redis has: near the limit a smaller
 	// lease, still in one call.
-	res, err := s.limiter.l.AllowAtMost(ctx, strconv.FormatUint(cl.UserID, 10), s.limiter.limit, s.limiter.leaseSize)
+	res, err := l.l.AllowAtMost(rctx, l.key+strconv.FormatUint(uid, 10), l.limit, max(n-have, l.leaseSize))
 	cancel()
+	if err != nil {
+		l.settle(uid, ask, localLimit{})
+		return 0, err
+	}
+	total := have + res.Allowed
+	if total >= n {
+		l.settle(uid, ask, localLimit{tokens: total - n, leaseUntil: now + leaseFor})
+		return 0, nil
+	}
+	// Short by n-total tokens: GCRA emits one every period/rate, the first
+	// after RetryAfter when Redis had none left.
+	interval := l.limit.Period / time.Duration(l.limit.Rate)
+	retry = time.Duration(n-total) * interval
+	if res.Allowed == 0 && res.RetryAfter > 0 {
+		retry = res.RetryAfter + time.Duration(n-total-1)*interval
+	}
+	l.settle(uid, ask, localLimit{tokens: total, leaseUntil: now + leaseFor, deniedUntil: now + int64(retry)})
+	return retry, nil
+}
+
+// rateLimit is the middleware of every /v1 route, after authenticate: one
+// request costs one token. If Redis fails the request is let through (and
+// counted under reason ratelimit_failed).
+func (s *Server) rateLimit(c *gin.Context) {
+	cl, _ := ClaimsFrom(c)
+	retry, err := s.limiter.take(c.Request.Context(), cl.UserID, 1, s.now)
 	switch {
+	case err != nil && c.Request.Context().Err() != nil:
+		c.Abort() // the client is gone
 	case err != nil:
-		s.limiter.settle(cl.UserID, ask, localLimit{})
-		s.countDegraded(c, "ratelimit_failed")
-		// At 10k+ requests/s a Redis outage would otherwise log one line
-		// per request: one every few seconds says the same.
-		if sampleDue(&s.limiter.lastLog) {
-			s.log.Warn("rate limiter unavailable, requests let through", "user", cl.UserID, "err", err)
-		}
+		s.limiterFailed(c, s.limiter, cl.UserID, err)
 		c.Next()
-	case res.Allowed == 0:
-		s.limiter.settle(cl.UserID, ask, localLimit{deniedUntil: now + int64(res.RetryAfter)})
-		s.tooMany(c, res.RetryAfter)
+	case retry > 0:
+		s.tooMany(c, s.limiter, retry, 1)
 	default:
-		s.limiter.settle(cl.UserID, ask, localLimit{tokens: res.Allowed - 1, leaseUntil: now + leaseFor})
 		c.Next()
 	}
 }
 
-func (s *Server) tooMany(c *gin.Context, retry time.Duration) {
-	WriteError(c, &refusal.Error{
-		Kind:    refusal.RateLimited,
-		Message: "rate limit of " + strconv.Itoa(s.limiter.limit.Rate) + " requests per second exceeded",
+// limiterFailed counts and (sampled) logs a budget Redis could not decide.
+func (s *Server) limiterFailed(c *gin.Context, l *rateLimiter, uid uint64, err error) {
+	s.countDegraded(c, "ratelimit_failed")
+	// At 10k+ requests/s a Redis outage would otherwise log one line
+	// per request: one every few seconds says the same.
+	if sampleDue(&l.lastLog) {
+		s.log.Warn("rate limiter unavailable, requests let through", "budget", l.unit, "user", uid, "err", err)
+	}
+}
+
+// tooMany is the 429 of budget l for a cost of n: Retry-After, and the
+// message names the budget (requests or events per second) and the cost.
+func (s *Server) tooMany(c *gin.Context, l *rateLimiter, retry time.Duration, n int) {
+	e := &refusal.Error{
+		Kind: refusal.RateLimited,
 		// whole milliseconds, rounded up: Retry-After is then the
 		// seconds rounded up, at least 1
 		RetryAfterMs: max(1, (retry + time.Millisecond - 1).Milliseconds()),
-	})
+	}
+	if l.unit == "requests" {
+		e.Message = "rate limit of " + strconv.Itoa(l.limit.Rate) + " requests per second exceeded"
+	} else {
+		e.Field, e.Reason = "events", "event_budget"
+		e.Message = "event budget of " + strconv.Itoa(l.limit.Rate) + " events per second (burst " + strconv.Itoa(l.limit.Burst) +
+			") exceeded: this request costs " + strconv.Itoa(n) + " events; retry after the Retry-After seconds"
+	}
+	WriteError(c, e)
 }
 
 // prefixedScripts puts a key prefix in front of every key redis_rate

@@ -115,10 +115,11 @@ func bodyTooLarge(max int) *refusal.Error {
 // Bodies are read into pooled buffers: the decoders copy every string they
 // keep, so a buffer is free again as soon as decoding returns. Buffers that
 // grew past maxPooledBody are left to the GC so one large batch does not
-// pin a megabyte per pooled buffer.
+// pin a megabyte per pooled buffer. A new buffer is small (512 B, a
+// progress report's size): a connection waiting for its body holds it.
 const maxPooledBody = 64 << 10
 
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func putBody(b *[]byte) {
 	if cap(*b) <= maxPooledBody {
@@ -130,6 +131,12 @@ func putBody(b *[]byte) {
 // readBody reads the whole request body, at most max bytes (a body of
 // exactly that size is fine) → 413 beyond. The caller returns the buffer
 // with putBody.
+//
+// The buffer grows as bytes arrive, never ahead of them: a Content-Length
+// is a promise, not bytes, and a client that announces 1 MiB and sends one
+// byte must cost what it sent, not a megabyte (issue 26: 1 000 stalled
+// uploads would pin 1 GiB). The announced length only caps each growth, so
+// a body that does arrive is read with no copy past its size.
 func readBody(c *gin.Context, max int) (*[]byte, *refusal.Error) {
 	r := c.Request
 	if r.ContentLength > int64(max) {
@@ -137,14 +144,10 @@ func readBody(c *gin.Context, max int) (*[]byte, *refusal.Error) {
 	}
 	bp := bodyPool.Get().(*[]byte)
 	b := (*bp)[:0]
-	if n := int(r.ContentLength); n >= cap(b) {
-		// +1: room for the read that reports EOF, so it does not grow b.
-		b = make([]byte, 0, n+1)
-	}
 	rd := http.MaxBytesReader(c.Writer, r.Body, int64(max))
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			b = grow(b, r.ContentLength)
 		}
 		n, err := rd.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -163,4 +166,20 @@ func readBody(c *gin.Context, max int) (*[]byte, *refusal.Error) {
 	}
 	*bp = b
 	return bp, nil
+}
+
+// grow returns full b with room for more: twice its capacity, but no more
+// than the announced length needs (+1: room for the read that reports EOF).
+// Called only when b is full, so a buffer is at most twice what arrived.
+func grow(b []byte, announced int64) []byte {
+	n := 2 * cap(b)
+	if announced >= int64(len(b)) && announced+1 < int64(n) {
+		n = int(announced) + 1
+	}
+	if n <= len(b) {
+		n = len(b) + 4096
+	}
+	nb := make([]byte, len(b), n)
+	copy(nb, b)
+	return nb
 }

@@ -1,11 +1,12 @@
 // Package api is onair's HTTP front: a gin server that authenticates
 // requests (JWT HS256), limits them per user (Redis), answers errors in one
-// JSON shape, serves /healthz, /readyz and /metrics, and hosts the handlers
+// JSON shape, serves /healthz and /readyz (and, on a private ops listener,
+// /metrics and the readiness detail), and hosts the handlers
 // of api.md's "Events in" and "History" sections. Domain packages hold no
 // HTTP: handlers read straight from the request into the domain decoders,
 // and pass the domain's *refusal.Error on to WriteError. Every other domain
 // mounts its routes with MountX(s, dep) (MountRadio, MountRooms,
-// MountAnalytics, MountPush) before Start.
+// MountAccounts, MountAnalytics, MountPush) before Start.
 package api
 
 import (
@@ -20,9 +21,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/refusal"
 )
 
@@ -32,6 +35,11 @@ type Config struct {
 	// Addr is the listen address; "" = "127.0.0.1:8080". Port 0 picks a
 	// free port (see Server.Addr).
 	Addr string
+	// ReadTimeout bounds the time a client has to send a request's headers
+	// and body; past it the connection is closed. 0 = 30 s
+	// (DefaultReadTimeout). A WebSocket upgrade is not cut by it: the
+	// upgrader clears the deadline once it has hijacked the connection.
+	ReadTimeout time.Duration
 	// AuthSecret is the HS256 key tokens are signed with. Required; 32
 	// random bytes or more is recommended.
 	AuthSecret []byte
@@ -49,6 +57,19 @@ type Config struct {
 	// 0 = no rate limiting. onair's --rate-limit defaults to
 	// DefaultRateLimit.
 	RateLimit int
+	// EventRate is the events per second a user token may post (POST
+	// /v1/progress costs 1, a batch its size), with a burst of EventBurst:
+	// the budget counts what costs Kafka and ClickHouse, not requests.
+	// 0 = no event budget. onair's --event-rate defaults to
+	// DefaultEventRate.
+	EventRate int
+	// EventBurst is the most events a user may post at once; it must hold
+	// a full batch. 0 = max(EventRate, ingest.MaxBatchEvents).
+	EventBurst int
+	// ServiceEventRate is the event budget (per second, and burst) of each
+	// service token. 0 = none. onair's --service-event-rate defaults to
+	// DefaultServiceEventRate.
+	ServiceEventRate int
 
 	// Producer takes accepted events to Kafka. nil = POST /v1/progress and
 	// POST /v1/events are not mounted.
@@ -57,9 +78,11 @@ type Config struct {
 	// are not mounted and POST /v1/progress reports first_today false.
 	History History
 
-	// DevLogin mounts the dev sign-in (POST /v1/auth/sms-code and
-	// /v1/auth/login, code 1000; see devlogin.go). false = not mounted.
-	DevLogin bool
+	// OpsAddr is the ops listener's address: /metrics, /readyz with each
+	// failure's message, and what is mounted on Ops() (pprof). "" = no ops
+	// listener (OpsHandler still serves it, e.g. for tests). onair's
+	// --ops-addr defaults to DefaultOpsAddr, on 127.0.0.1.
+	OpsAddr string
 
 	// Ready lists the dependency checks /readyz runs.
 	Ready []ReadyCheck
@@ -75,9 +98,21 @@ type Config struct {
 
 // Defaults of Config's zero values.
 const (
-	DefaultAddr           = "127.0.0.1:8080"
-	DefaultRateLimit      = 200
-	DefaultTokenCacheSize = 1 << 16
+	DefaultAddr        = "127.0.0.1:8080"
+	DefaultOpsAddr     = "127.0.0.1:8081"
+	DefaultReadTimeout = 30 * time.Second
+	// HeaderTimeout bounds the time to send a request's headers.
+	HeaderTimeout = 10 * time.Second
+	// MaxHeaderBytes bounds a request's headers (a token is ~200 bytes).
+	MaxHeaderBytes   = 16 << 10
+	DefaultRateLimit = 200
+	// DefaultEventRate: an app reports progress every few seconds and
+	// sends an offline queue as a batch; 100 events/s with a burst of one
+	// full batch is far above that, and 2 000× below what 200 requests of
+	// 1 000 events allowed.
+	DefaultEventRate        = 100
+	DefaultServiceEventRate = 100_000
+	DefaultTokenCacheSize   = 1 << 16
 )
 
 // Server is the HTTP API. Build it with New, add routes through V1, Admin
@@ -91,13 +126,24 @@ type Server struct {
 	admin   *gin.RouterGroup
 	tokens  *tokenCache
 	limiter *rateLimiter
-	metrics *metrics
-	http    *http.Server
+	// events and serviceEvents are the event budgets of user and service
+	// tokens; nil = none.
+	events, serviceEvents *rateLimiter
+	metrics               *metrics
+	http                  *http.Server
+	// ops serves /metrics, /readyz's detail and pprof on OpsAddr.
+	ops     *gin.Engine
+	opsHTTP *http.Server
+	opsLn   net.Listener
+	opsDone chan struct{}
+	ready   readyProbes
 	// touched saves Touch round trips for users already seen today.
 	touched touchCache
 	// touchLogged is when a Touch failure was last logged (unix ns).
 	touchLogged atomic.Int64
-	faultLogs   *faultLogs
+	// ticketLogged is when a ticket's Redis failure was last logged.
+	ticketLogged atomic.Int64
+	faultLogs    *faultLogs
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -115,8 +161,14 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.AuthSecret) == 0 {
 		return nil, errors.New("api: Config.AuthSecret is required")
 	}
-	if cfg.RateLimit < 0 {
-		return nil, fmt.Errorf("api: Config.RateLimit must be >= 0, got %d", cfg.RateLimit)
+	if cfg.RateLimit < 0 || cfg.EventRate < 0 || cfg.ServiceEventRate < 0 {
+		return nil, fmt.Errorf("api: Config.RateLimit, EventRate and ServiceEventRate must be >= 0, got %d, %d, %d", cfg.RateLimit, cfg.EventRate, cfg.ServiceEventRate)
+	}
+	if cfg.EventBurst == 0 {
+		cfg.EventBurst = max(cfg.EventRate, ingest.MaxBatchEvents)
+	}
+	if cfg.EventBurst < ingest.MaxBatchEvents {
+		return nil, fmt.Errorf("api: Config.EventBurst must hold a full batch (>= %d events), got %d", ingest.MaxBatchEvents, cfg.EventBurst)
 	}
 	for i, rc := range cfg.Ready {
 		if rc.Name == "" || rc.Check == nil {
@@ -125,6 +177,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
+	}
+	if cfg.ReadTimeout < 0 {
+		return nil, fmt.Errorf("api: Config.ReadTimeout must be >= 0, got %s", cfg.ReadTimeout)
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.TokenCacheSize == 0 {
 		cfg.TokenCacheSize = DefaultTokenCacheSize
@@ -155,6 +213,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Redis != nil && cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.Redis, cfg.RatePrefix, cfg.RateLimit)
 	}
+	if cfg.Redis != nil && cfg.EventRate > 0 {
+		s.events = newBudget(cfg.Redis, cfg.RatePrefix, "ev:", "events",
+			redis_rate.Limit{Rate: cfg.EventRate, Burst: cfg.EventBurst, Period: time.Second})
+	}
+	if cfg.Redis != nil && cfg.ServiceEventRate > 0 {
+		n := max(cfg.ServiceEventRate, ingest.MaxBatchEvents)
+		s.serviceEvents = newBudget(cfg.Redis, cfg.RatePrefix, "evs:", "events",
+			redis_rate.Limit{Rate: cfg.ServiceEventRate, Burst: n, Period: time.Second})
+	}
 
 	// gin's debug mode prints every route to stdout; onair logs with slog.
 	// The mode is process-wide, and api is onair's only gin user.
@@ -172,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 	s.engine = e
 
 	s.mountHealth()
+	s.ops = s.newOps()
 	s.v1 = e.Group("/v1", s.authenticate)
 	if s.limiter != nil {
 		s.v1.Use(s.rateLimit)
@@ -183,16 +251,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.History != nil {
 		s.mountHistory()
 	}
-	if cfg.DevLogin {
-		s.mountDevLogin()
-	}
 
 	s.http = &http.Server{
 		Handler: e,
-		// No ReadTimeout/WriteTimeout: they would also cut WebSocket
-		// connections hijacked from this server. Slow clients are bounded
-		// by the header timeout and the 1 MiB body limit.
-		ReadHeaderTimeout: 10 * time.Second,
+		// A client that does not finish its headers within HeaderTimeout,
+		// or headers and body within ReadTimeout, is cut off (issue 26:
+		// stalled uploads held connections forever). gorilla's upgrader
+		// clears the deadline of a hijacked WebSocket. No WriteTimeout: it
+		// would cut long replies to slow readers that are still reading.
+		ReadHeaderTimeout: min(HeaderTimeout, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 	}
@@ -229,6 +298,10 @@ func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
+	}
+	if err := s.startOps(); err != nil {
+		ln.Close()
+		return err
 	}
 	s.ln, s.started = ln, true
 	s.warnUndocumented()
@@ -276,6 +349,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.http.Close()
 	}
 	<-s.done
+	s.stopOps()
 	if s.stopWatch != nil {
 		s.stopWatch()
 		<-s.watchDone

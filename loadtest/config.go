@@ -13,7 +13,10 @@ import (
 
 // Defaults used when a RunConfig field is zero.
 const (
-	DefaultTarget      = "http://127.0.0.1:8080"
+	DefaultTarget = "http://127.0.0.1:8080"
+	// DefaultOps is onair's private ops listener (--ops-addr): /metrics
+	// and pprof are not on the API port.
+	DefaultOps         = "http://127.0.0.1:8081"
 	DefaultUsers       = 10_000
 	DefaultItems       = 100_000
 	DefaultBatch       = 100

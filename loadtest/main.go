@@ -59,6 +59,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return finish(stdout, stderr, cfg.ReportDir, err, s.Lost || s.Interrupted, func() { TextSummary(stdout, s) })
 	case "gifts":
 		return giftsMain(ctx, args, stdout, stderr)
+	case "accounts":
+		cfg, err := parseAccounts(args, stderr)
+		if err != nil {
+			return usageErr(stderr, "accounts", err)
+		}
+		s, err := Accounts(ctx, cfg)
+		lost := false
+		for _, m := range s.Routes {
+			lost = lost || m.Success < 1
+		}
+		return finish(stdout, stderr, "", err, lost, func() { TextAccounts(stdout, cfg, s) })
 	case "hello":
 		return serveHello(ctx, args, stdout, stderr)
 	case "faults":
@@ -72,6 +83,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		s, err := WS(ctx, cfg)
 		return finish(stdout, stderr, "", err, s.Lost > 0 || s.Duplicates > 0 || s.SendErrors > 0, func() { TextWS(stdout, cfg, s) })
+	case "slowloris":
+		cfg, err := parseSlowloris(args, stderr, os.Getenv, os.ReadFile)
+		if err != nil {
+			return usageErr(stderr, "slowloris", err)
+		}
+		s, err := Slowloris(ctx, cfg)
+		return finish(stdout, stderr, "", err, s.ClosedInTime < s.Opened || s.Opened < s.Conns, func() { TextSlowloris(stdout, cfg, s) })
 	case "soak":
 		cfg, err := parseSoak(args, stderr, os.Getenv, os.ReadFile)
 		if err != nil {
@@ -149,6 +167,14 @@ commands:
   gifts     --rate N --duration D [--viewers 1000 --room 900 --anchor 900000 --rounds 3]
             paid gifts from N viewers into one anchor's room (recharges them first);
             latency percentiles per round; any answer but 202 is a loss
+  slowloris [--conns 1000 --length 1048576 --read-timeout 30s --slack 5s]
+            hold N uploads (POST /v1/events) that announce a 1 MiB body and send
+            one byte; report the server's memory (heap + stacks, RSS, from
+            --ops /metrics) before and at peak, and how many it closed within
+            its read timeout
+  accounts  --rate 500 --duration 30s [--users N]
+            sign up N users (dev sign-in), then POST /v1/auth/login of existing
+            users and GET /v1/me, half each; latency percentiles per route
   hello     [--addr 127.0.0.1:0]
             serve the baseline's hello-world endpoint; prints its address
   faults    --pid <onair dev pid> [--faults redis-freeze,redis-kill,clickhouse-freeze,clickhouse-kill]

@@ -42,6 +42,9 @@ type SoakConfig struct {
 	Flat float64
 	// RedisAddr, when set, adds Redis' used_memory to every sample.
 	RedisAddr string
+	// Ops is the server's ops listener, whose /metrics is sampled; "":
+	// DefaultOps.
+	Ops string
 	// Progress receives one line per sample; nil: none.
 	Progress io.Writer
 }
@@ -131,7 +134,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakSummary, error) {
 				sm.ServerErrors += uint64(n)
 			}
 		}
-		if err := scrapeMemory(ctx, client, run.Target, &sm); err != nil {
+		if err := scrapeMemory(ctx, client, cmp.Or(strings.TrimRight(cfg.Ops, "/"), DefaultOps), &sm); err != nil {
 			return sum, err
 		}
 		if rdb != nil {
@@ -254,6 +257,7 @@ func parseSoak(args []string, stderr io.Writer, getenv func(string) string, read
 	fs.DurationVar(&cfg.Interval, "interval", DefaultSoakInterval, "one sample's span")
 	fs.DurationVar(&cfg.Warmup, "warmup", DefaultSoakWarmup, "left out of the memory verdict")
 	fs.Float64Var(&cfg.Flat, "flat", DefaultSoakFlat, "largest allowed spread of resident memory after the warm-up, (max-min)/min")
+	fs.StringVar(&cfg.Ops, "ops", DefaultOps, "base URL of onair's ops listener (--ops-addr), whose /metrics is sampled")
 	fs.StringVar(&cfg.RedisAddr, "redis-addr", "127.0.0.1:16379", "Redis whose used_memory is sampled (onair dev's child); empty: none")
 	if err := parseArgs(fs, args); err != nil {
 		return cfg, err

@@ -416,10 +416,24 @@ func writeSeeds(b *bytes.Buffer, runs []benchRun) {
 	}
 }
 
+// e2eTitle tells the e2e runs of one bench apart by their flags: paced or
+// at max rate, session-shaped or independent events.
+func e2eTitle(command string) string {
+	pace := "paced"
+	if strings.Contains(command, "--rate 0 ") || strings.HasSuffix(command, "--rate 0") {
+		pace = "at max rate"
+	}
+	shape := "independent events"
+	if strings.Contains(command, "--session-items") {
+		shape = "session batches"
+	}
+	return pace + ", " + shape
+}
+
 func writeE2E(b *bytes.Buffer, r benchRun) {
 	s := r.e2e
 	v := s.Visibility
-	b.WriteString("\n## End to end\n\n")
+	fmt.Fprintf(b, "\n## End to end, %s\n\n", e2eTitle(r.command))
 	if r.command != "" {
 		fmt.Fprintf(b, "`%s`\n\n", r.command)
 	}

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 // one room while danmaku are sent to it at a fixed rate.
 type WSConfig struct {
 	Target      string // onair's HTTP base URL
+	Ops         string // onair's ops listener (/metrics, pprof)
 	AllowRemote bool
 	TokenSecret []byte
 	Clients     int
@@ -74,6 +76,7 @@ func parseWS(args []string, stderr io.Writer, getenv func(string) string, readFi
 	var secret string
 	fs := newFlagSet("ws", stderr)
 	fs.StringVar(&cfg.Target, "target", DefaultTarget, "base URL of onair's HTTP API (the push role)")
+	fs.StringVar(&cfg.Ops, "ops", DefaultOps, "base URL of onair's ops listener (--ops-addr: /metrics, pprof), for the server's memory")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
 	fs.StringVar(&secret, "token-secret", "", "HS256 token secret (default $ONAIR_AUTH_SECRET, else "+SecretFile+")")
 	fs.IntVar(&cfg.Clients, "clients", 1000, "WebSocket viewers")
@@ -147,7 +150,7 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 		}
 		defer closeSend()
 		send = snd
-		if before, err = serverMemory(ctx, cfg.Target); err != nil {
+		if before, err = serverMemory(ctx, strings.TrimRight(cfg.Ops, "/")); err != nil {
 			return s, err
 		}
 	}
@@ -168,7 +171,7 @@ func WS(ctx context.Context, cfg WSConfig) (WSSummary, error) {
 	// (a second for the upgrades' goroutines to end).
 	time.Sleep(time.Second)
 	if !cfg.Baseline {
-		after, err := serverMemory(ctx, cfg.Target)
+		after, err := serverMemory(ctx, strings.TrimRight(cfg.Ops, "/"))
 		if err != nil {
 			return s, err
 		}
@@ -251,13 +254,18 @@ func (r *wsRun) apiSender(ctx context.Context, text func(int) string) (func(int)
 		}
 		return nil
 	}
-	room := cfg.Target + "/v1/rooms/" + strconv.FormatUint(cfg.Room, 10)
 	anchor, err := signWS(cfg.TokenSecret, ltAnchor)
 	if err != nil {
 		return nil, nil, err
 	}
+	id, err := r.anchorRoom(ctx, cl, anchor)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.cfg.Room = id // the server allocates room ids; viewers join this one
+	room := cfg.Target + "/v1/rooms/" + strconv.FormatUint(id, 10)
 	if err := post(room+"/open", anchor, ""); err != nil {
-		return nil, nil, fmt.Errorf("cannot open room %d: %w", cfg.Room, err)
+		return nil, nil, fmt.Errorf("cannot open room %d: %w", id, err)
 	}
 	toks := make([]string, cfg.Rate)
 	for i := range toks {
@@ -269,6 +277,49 @@ func (r *wsRun) apiSender(ctx context.Context, text func(int) string) (func(int)
 		r.sent[idx].Store(time.Now().UnixNano())
 		return post(room+"/danmaku", toks[idx%len(toks)], `{"text":"`+text(idx)+`"}`)
 	}, func() {}, nil
+}
+
+// anchorRoom makes the load test's anchor an approved anchor (applying,
+// then approving with an admin token signed with the same secret) and
+// returns their room's id, creating it the first time.
+func (r *wsRun) anchorRoom(ctx context.Context, cl *http.Client, anchor string) (uint64, error) {
+	cfg := r.cfg
+	admin, err := authtoken.Sign(cfg.TokenSecret, 1, "admin", time.Hour)
+	if err != nil {
+		return 0, err
+	}
+	call := func(path, tok, body string) ([]byte, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", cfg.Target+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := cl.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+		if resp.StatusCode/100 != 2 {
+			return nil, fmt.Errorf("POST %s: HTTP %d %s", path, resp.StatusCode, b)
+		}
+		return b, nil
+	}
+	if _, err := call("/v1/anchor/apply", anchor, `{"reason":"load test"}`); err != nil {
+		return 0, err
+	}
+	if _, err := call("/v1/admin/anchors/"+strconv.FormatUint(ltAnchor, 10)+"/approve", admin, ""); err != nil {
+		return 0, err
+	}
+	b, err := call("/v1/rooms", anchor, `{"title":"load test","category":"test"}`)
+	if err != nil {
+		return 0, err
+	}
+	var room struct {
+		RoomID uint64 `json:"room_id"`
+	}
+	if err := json.Unmarshal(b, &room); err != nil || room.RoomID == 0 {
+		return 0, fmt.Errorf("cannot read the room of POST /v1/rooms (%s): %v", b, err)
+	}
+	return room.RoomID, nil
 }
 
 // sendAll sends Rate danmaku per second for Duration, each on its own

@@ -19,7 +19,10 @@ type client struct {
 	g    *Gateway
 	ws   *websocket.Conn
 	user uint64
-	room *room
+	room *room // nil: a personal-only connection (GET /v1/ws without room)
+	// slot is the connection's id in its user's {u<id>}:ws ("" when it
+	// holds none: no cluster limit, or admitted while Redis failed).
+	slot string
 
 	lvl     atomic.Int32 // a level
 	unacked atomic.Int32 // gifts waiting for an ack
@@ -52,6 +55,14 @@ type pendingGift struct {
 }
 
 func (c *client) level() level { return level(c.lvl.Load()) }
+
+// roomID is the connection's room, 0 for a personal-only connection.
+func (c *client) roomID() uint64 {
+	if c.room == nil {
+		return 0
+	}
+	return c.room.id
+}
 
 // send queues m. The queue's fill decides the connection's level: at half
 // it stops getting danmaku, at three quarters it gets state only, and a
@@ -99,7 +110,9 @@ func (c *client) stepDown(to level, now time.Time) {
 	c.lvl.Store(int32(to))
 	c.stepped = now
 	c.g.m.stepDowns.WithLabelValues(levelNames[to]).Inc()
-	c.g.log.Info("push: slow connection stepped down", "room", c.room.id, "user", c.user, "to", levelNames[to], "queued", len(c.queue))
+	if n, ok := c.g.logs.stepDown.Due(); ok {
+		c.g.log.Info("push: slow connection stepped down", "room", c.roomID(), "user", c.user, "to", levelNames[to], "queued", len(c.queue), "count", n)
+	}
 }
 
 // writeLoop drains the queue and ends when it is empty. A connection that
@@ -130,7 +143,7 @@ func (c *client) writeLoop() {
 			err = c.ws.WriteMessage(websocket.TextMessage, m.data)
 		}
 		if err != nil {
-			c.g.log.Debug("push: write failed", "room", c.room.id, "user", c.user, "err", err)
+			c.g.log.Debug("push: write failed", "room", c.roomID(), "user", c.user, "err", err)
 			c.close(DisconnectWriteFailed)
 			continue
 		}
@@ -179,6 +192,7 @@ var pong = []byte(`{"type":"pong"}`)
 // leaves the room. Every frame pushes the idle deadline forward.
 func (c *client) readLoop() {
 	defer c.g.leave(c)
+	var bucket frameBucket
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.g.cfg.IdleTimeout))
 		_, data, err := c.ws.ReadMessage()
@@ -186,9 +200,13 @@ func (c *client) readLoop() {
 			c.close(readDisconnect(err))
 			return
 		}
+		if !bucket.allow(time.Now(), c.g.cfg.FrameRate, c.g.cfg.FrameBurst) {
+			c.close(DisconnectTooManyFrames)
+			return
+		}
 		var f clientFrame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.g.log.Info("push: bad client frame", "room", c.room.id, "user", c.user, "bytes", len(data), "err", err)
+			c.g.log.Debug("push: bad client frame", "room", c.roomID(), "user", c.user, "bytes", len(data), "err", err)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -198,7 +216,7 @@ func (c *client) readLoop() {
 		case "ack":
 			c.ack(f.ID)
 		default:
-			c.g.log.Info("push: unknown client frame", "room", c.room.id, "user", c.user, "type", f.Type)
+			c.g.log.Debug("push: unknown client frame", "room", c.roomID(), "user", c.user, "type", f.Type)
 			c.close(DisconnectBadFrame)
 			return
 		}
@@ -232,9 +250,7 @@ func (c *client) close(d Disconnect) {
 			c.g.m.dropped.WithLabelValues("any", "closed").Add(float64(dropped))
 		}
 		c.g.m.disconnects.WithLabelValues(d.Reason).Inc()
-		if d == DisconnectSlow {
-			c.g.log.Info("push: slow connection closed", "room", c.room.id, "user", c.user, "queued", dropped)
-		}
+		c.g.logClose(c, d, dropped)
 		go func() {
 			if d != DisconnectClient {
 				// A slow connection's close frame waits behind the write in

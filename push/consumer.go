@@ -71,6 +71,10 @@ func (c *consumer) run(ctx context.Context) {
 // on this node, a parse and a queue append for the others.
 func (c *consumer) record(rec *kgo.Record) {
 	g := c.g
+	if len(rec.Key) > 0 && rec.Key[0] == 'u' { // a personal frame (personal.go)
+		c.personal(rec)
+		return
+	}
 	id, err := strconv.ParseUint(string(rec.Key), 10, 64)
 	if err != nil {
 		g.m.records.WithLabelValues("bad").Inc()

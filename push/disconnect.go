@@ -33,6 +33,10 @@ var (
 	// DisconnectBadFrame: the client sent a frame that is not JSON or has
 	// an unknown type.
 	DisconnectBadFrame = Disconnect{Code: 3501, Reason: "bad frame", Reconnect: false}
+	// DisconnectTooManyFrames: the client sent frames (pings, acks) faster
+	// than Config.FrameRate beyond Config.FrameBurst. In the "do not
+	// reconnect" range: the same client would flood again.
+	DisconnectTooManyFrames = Disconnect{Code: 3508, Reason: "too many frames", Reconnect: false}
 	// DisconnectTooBig: a client frame exceeded the read limit (gorilla
 	// closes with 1009 itself; this names it in the metric).
 	DisconnectTooBig = Disconnect{Code: websocket.CloseMessageTooBig, Reason: "frame too big", Reconnect: false}
@@ -43,4 +47,4 @@ var (
 // disconnects lists every Disconnect: each is a label of
 // onair_push_disconnects_total from the start.
 var disconnects = []Disconnect{DisconnectShutdown, DisconnectSlow, DisconnectIdle,
-	DisconnectWriteFailed, DisconnectBadFrame, DisconnectTooBig, DisconnectClient}
+	DisconnectWriteFailed, DisconnectBadFrame, DisconnectTooManyFrames, DisconnectTooBig, DisconnectClient}

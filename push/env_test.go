@@ -62,7 +62,10 @@ type node struct {
 func (e *env) node(cfg push.Config) *node {
 	e.t.Helper()
 	reg := prometheus.NewRegistry()
-	cfg.Brokers, cfg.Topic, cfg.Redis, cfg.Prefix, cfg.Registerer = e.kf.Addrs(), kafka.TopicPushes, e.rdb, e.prefix, reg
+	if cfg.Redis == nil { // a test may give a node a client of its own (to cut it off)
+		cfg.Redis = e.rdb
+	}
+	cfg.Brokers, cfg.Topic, cfg.Prefix, cfg.Registerer = e.kf.Addrs(), kafka.TopicPushes, e.prefix, reg
 	if cfg.BatchInterval == 0 {
 		cfg.BatchInterval = 10 * time.Millisecond
 	}

@@ -124,7 +124,8 @@ func TestUpgradeRefused(t *testing.T) {
 	f("?room=5", nil, 401, "")
 	f("?room=5&token=nope", nil, 401, "")
 	f("?room=x", auth, 400, "room")
-	f("", auth, 400, "room")
+	f("?room=", auth, 400, "room")
+	f("", http.Header{"Authorization": auth["Authorization"], "Origin": {"https://evil.example.com"}}, 403, "Origin") // personal-only: origin checked too
 	f("?room=5&since=-3", auth, 400, "since")
 	f("?room=99", auth, 404, "room")
 	f("?room=5", http.Header{"Authorization": auth["Authorization"], "Origin": {"https://evil.example.com"}}, 403, "Origin")

@@ -85,15 +85,6 @@ func (h *hub) all(buf []*room) []*room {
 	return buf
 }
 
-func (h *hub) roomIDs() []uint64 {
-	rooms := h.all(nil)
-	ids := make([]uint64, len(rooms))
-	for i, r := range rooms {
-		ids[i] = r.id
-	}
-	return ids
-}
-
 // tickLoop flushes every room each BatchInterval: one batch per room and
 // level, whatever arrived since the last tick.
 func (h *hub) tickLoop(ctx context.Context) {

@@ -80,6 +80,27 @@ type Config struct {
 	// process keeps file descriptors for its own clients (Kafka, Redis,
 	// an embedded broker). 0 = no limit.
 	MaxConns int
+	// MaxConnsPerUser refuses (429, field "user") an upgrade of a user who
+	// already holds this many connections on this node. 0 = 5; < 0 = no
+	// limit.
+	MaxConnsPerUser int
+	// MaxConnsPerUserCluster refuses (429, field "user") an upgrade of a
+	// user who holds this many connections across every push node sharing
+	// Redis ({u<id>}:ws). When Redis does not answer the check fails open
+	// (counted, logged): the per-node limit still holds. 0 = 10; < 0 = no
+	// limit (no Redis work at upgrade).
+	MaxConnsPerUserCluster int
+	// FrameRate and FrameBurst bound the frames (pings, acks) one
+	// connection may send: a token bucket of FrameBurst refilled at
+	// FrameRate per second; beyond it the connection is closed with
+	// DisconnectTooManyFrames. 0 = 20 per second, burst 40.
+	FrameRate  float64
+	FrameBurst int
+	// LogEvery is the least time between two log lines of one repeated
+	// event (step-downs, closes of slow or misbehaving connections, refused
+	// upgrades); each line carries how many it stands for, the metrics
+	// count every one. 0 = 10 s.
+	LogEvery time.Duration
 	// ShutdownWindow spreads the closing of connections at shutdown, so
 	// clients do not reconnect in a herd; 0 = 2 s.
 	ShutdownWindow time.Duration
@@ -102,6 +123,17 @@ const (
 	DefaultRingSize          = 256
 	DefaultMaxDanmakuPerTick = 200
 	DefaultShutdownWindow    = 2 * time.Second
+	// A user's devices and tabs: a phone and a desktop with a few tabs fit
+	// in 5 on one node (a reconnect loop gone wrong cannot hold more of a
+	// node than that) and 10 across nodes.
+	DefaultMaxConnsPerUser        = 5
+	DefaultMaxConnsPerUserCluster = 10
+	// A client sends a ping every 30 s and an ack per gift frame: 20/s
+	// with a burst of 40 is far above an honest client, even in a gift
+	// storm, and stops a flood in 2 s of work at most.
+	DefaultFrameRate  = 20
+	DefaultFrameBurst = 40
+	DefaultLogEvery   = 10 * time.Second
 )
 
 func (c *Config) setDefaults() error {
@@ -134,6 +166,16 @@ func (c *Config) setDefaults() error {
 	defInt(&c.RecentSize, DefaultRecentSize)
 	defInt(&c.RingSize, DefaultRingSize)
 	defInt(&c.MaxDanmakuPerTick, DefaultMaxDanmakuPerTick)
+	defInt(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)
+	defInt(&c.MaxConnsPerUserCluster, DefaultMaxConnsPerUserCluster)
+	defInt(&c.FrameBurst, DefaultFrameBurst)
+	def(&c.LogEvery, DefaultLogEvery)
+	if c.FrameRate < 0 || c.FrameBurst < 0 {
+		return errors.New("push: Config.FrameRate and FrameBurst must be >= 0")
+	}
+	if c.FrameRate == 0 {
+		c.FrameRate = DefaultFrameRate
+	}
 	if c.QueueSize < 4 {
 		return fmt.Errorf("push: Config.QueueSize must be >= 4 (it has three thresholds), got %d", c.QueueSize)
 	}
@@ -163,9 +205,13 @@ type Gateway struct {
 	log      *slog.Logger
 	m        *metrics
 	hub      *hub
+	personal *users // connections by user: the personal channel
 	conns    *connSet
 	upgrader websocket.Upgrader
 	online   *onlineCounter
+	users    *userConns
+	cluster  *clusterConns
+	logs     logSamplers
 
 	stop    context.CancelFunc
 	stopped sync.WaitGroup
@@ -181,7 +227,11 @@ func New(cfg Config) (*Gateway, error) {
 		g.m.disconnects.WithLabelValues(d.Reason)
 	}
 	g.hub = newHub(g)
-	g.online = newOnlineCounter(cfg.Redis, cfg.Prefix, cfg.NodeID, 3*cfg.OnlineInterval)
+	g.online = newOnlineCounter(cfg.Redis, cfg.Prefix, 3*cfg.OnlineInterval)
+	g.users = newUserConns(cfg.MaxConnsPerUser)
+	g.cluster = newClusterConns(cfg.Redis, cfg.Prefix, cfg.NodeID, cfg.MaxConnsPerUserCluster, 3*cfg.OnlineInterval)
+	g.logs = newLogSamplers(cfg.LogEvery)
+	g.personal = newUsers()
 	g.upgrader = websocket.Upgrader{
 		// Small buffers and a shared write-buffer pool keep an idle
 		// connection near 10 KB (BENCHMARKS.md); batches are written as
@@ -223,7 +273,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := g.online.clear(cctx, g.hub.roomIDs()); err != nil {
+	if err := g.online.clear(cctx, g.hub.all(nil)); err != nil {
 		g.log.Warn("push: cannot remove this node's head-counts", "err", err)
 	}
 	return closing

@@ -23,6 +23,9 @@ type room struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
+	// viewers counts each user's connections here: the head-count is of
+	// users (online.go), not connections.
+	viewerConns map[uint64]int
 	// ring holds the last RingSize events, seq ascending.
 	ring []frame
 	// knownFrom: every event with seq >= knownFrom (up to lastSeq) is in
@@ -43,7 +46,7 @@ type room struct {
 
 func newRoom(g *Gateway, id uint64) *room {
 	// Offsets start at 0: -1 is "no event yet".
-	return &room{id: id, g: g, clients: make(map[*client]struct{}), lastSeq: -1, flushedSeq: -1,
+	return &room{id: id, g: g, clients: make(map[*client]struct{}), viewerConns: make(map[uint64]int), lastSeq: -1, flushedSeq: -1,
 		pendingState: make(map[string]frame), state: make(map[string]frame)}
 }
 
@@ -189,19 +192,34 @@ func (r *room) join(c *client, since int64) {
 	defer r.mu.Unlock()
 	c.send(outMsg{data: r.snapshotLocked(since)}, time.Now())
 	r.clients[c] = struct{}{}
+	r.viewerConns[c.user]++
 }
 
-// leave removes c.
-func (r *room) leave(c *client) {
-	r.mu.Lock()
-	delete(r.clients, c)
-	r.mu.Unlock()
-}
-
-func (r *room) viewers() int {
+// leave removes c and reports whether it was its user's last connection
+// in the room on this node.
+func (r *room) leave(c *client) (lastOfUser bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.clients)
+	if _, ok := r.clients[c]; !ok {
+		return false
+	}
+	delete(r.clients, c)
+	if r.viewerConns[c.user]--; r.viewerConns[c.user] > 0 {
+		return false
+	}
+	delete(r.viewerConns, c.user)
+	return true
+}
+
+// users lists the distinct users with a connection in the room here.
+func (r *room) users() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uint64, 0, len(r.viewerConns))
+	for u := range r.viewerConns {
+		out = append(out, u)
+	}
+	return out
 }
 
 // snapshotLocked encodes the snapshot frame:

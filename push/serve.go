@@ -27,6 +27,10 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		return
 	}
 	q := r.URL.Query()
+	if !q.Has("room") {
+		g.servePersonal(w, r, user)
+		return
+	}
 	roomID, err := strconv.ParseUint(q.Get("room"), 10, 64)
 	if err != nil || roomID == 0 {
 		g.refuse(w, &refusal.Error{Kind: refusal.Invalid, Reason: "bad_request", Field: "room", Message: "room must be a positive integer room id"})
@@ -55,20 +59,27 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 		g.refuse(w, &refusal.Error{Kind: refusal.NotFound, Reason: "not_found", Field: "room", Message: "room " + strconv.FormatUint(roomID, 10) + " not found"})
 		return
 	}
+	slot, ok := g.admitUser(w, r, user) // 429 naming "user" (limits.go)
+	if !ok {
+		return
+	}
 	if !g.conns.reserve() { // the last slot went to a concurrent upgrade
+		g.releaseUser(user, slot)
 		g.refuseFull(w)
 		return
 	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil { // the upgrader has answered (400 and its reason)
 		g.conns.unreserve()
+		g.releaseUser(user, slot)
 		g.m.upgrades.WithLabelValues("failed").Inc()
 		g.log.Info("push: upgrade failed", "room", roomID, "err", err)
 		return
 	}
 	ws.SetReadLimit(g.cfg.ReadLimit)
-	c := &client{g: g, ws: ws, user: user, room: g.hub.acquire(roomID)}
+	c := &client{g: g, ws: ws, user: user, slot: slot, room: g.hub.acquire(roomID)}
 	if !g.conns.add(c) { // shutdown began during the upgrade
+		g.releaseUser(user, slot)
 		g.hub.release(c.room)
 		g.m.upgrades.WithLabelValues("shutting_down").Inc()
 		c.close(DisconnectShutdown)
@@ -76,24 +87,71 @@ func (g *Gateway) ServeWS(w http.ResponseWriter, r *http.Request, user uint64) {
 	}
 	g.m.upgrades.WithLabelValues("ok").Inc()
 	g.m.conns.Inc()
-	g.ensureLoaded(c.room)
+	g.personal.add(c)
+	g.ensureLoaded(c.room, user)
 	c.room.join(c, since)
 	go c.readLoop()
 }
 
 // leave is the end of every accepted connection (its reader's last step).
 func (g *Gateway) leave(c *client) {
-	c.room.leave(c)
-	if g.hub.release(c.room) {
+	g.personal.remove(c)
+	if c.room == nil {
+		g.releaseUser(c.user, c.slot)
+		g.conns.remove(c)
+		g.m.conns.Dec()
+		return
+	}
+	if c.room.leave(c) { // the user's last connection here: out of the head-count
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if err := g.online.clear(ctx, []uint64{c.room.id}); err != nil {
+		if err := g.online.remove(ctx, c.room.id, c.user); err != nil { // it expires
 			g.m.errors.WithLabelValues("online").Inc()
-			g.log.Warn("push: cannot clear head-count", "room", c.room.id, "err", err)
+			g.log.Warn("push: cannot remove a viewer from the head-count", "room", c.room.id, "err", err)
 		}
 		cancel()
 	}
+	g.hub.release(c.room)
+	g.releaseUser(c.user, c.slot)
 	g.conns.remove(c)
 	g.m.conns.Dec()
+}
+
+// servePersonal upgrades GET /v1/ws without room: a connection that gets
+// only the user's personal frames (and answers pings).
+func (g *Gateway) servePersonal(w http.ResponseWriter, r *http.Request, user uint64) {
+	if !g.originAllowed(r) {
+		g.refuse(w, &refusal.Error{Kind: refusal.Forbidden, Reason: "origin", Field: "Origin", Message: "origin " + r.Header.Get("Origin") + " is not allowed"})
+		return
+	}
+	slot, ok := g.admitUser(w, r, user) // 429 naming "user" (limits.go)
+	if !ok {
+		return
+	}
+	if !g.conns.reserve() {
+		g.releaseUser(user, slot)
+		g.refuseFull(w)
+		return
+	}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.conns.unreserve()
+		g.releaseUser(user, slot)
+		g.m.upgrades.WithLabelValues("failed").Inc()
+		g.log.Info("push: upgrade failed", "room", 0, "err", err)
+		return
+	}
+	ws.SetReadLimit(g.cfg.ReadLimit)
+	c := &client{g: g, ws: ws, user: user, slot: slot}
+	if !g.conns.add(c) {
+		g.releaseUser(user, slot)
+		g.m.upgrades.WithLabelValues("shutting_down").Inc()
+		c.close(DisconnectShutdown)
+		return
+	}
+	g.m.upgrades.WithLabelValues("ok").Inc()
+	g.m.conns.Inc()
+	g.personal.add(c)
+	go c.readLoop()
 }
 
 // originAllowed: no Origin (an app, not a browser), the request's own host,

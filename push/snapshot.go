@@ -21,8 +21,9 @@ func (g *Gateway) roomExists(ctx context.Context, id uint64) (bool, error) {
 // once per room; joiners wait for it. Frames the consumer took in since the
 // room was created are newer than or equal to Redis' (dropped by seq or
 // version), so the two merge without duplicates. A Redis failure is logged
-// and counted, and the viewer joins with what the node has.
-func (g *Gateway) ensureLoaded(r *room) {
+// and counted, and the viewer joins with what the node has. joiner is the
+// joining user, counted in the first head-count.
+func (g *Gateway) ensureLoaded(r *room, joiner uint64) {
 	r.load.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -60,7 +61,7 @@ func (g *Gateway) ensureLoaded(r *room) {
 		}
 		r.merge(frames, len(list) >= wire.RecentDanmaku)
 		// The joiner counts itself: the first head-count of a fresh room.
-		totals, err := g.online.report(ctx, []uint64{r.id}, []int{r.viewers() + 1})
+		totals, err := g.online.report(ctx, []uint64{r.id}, [][]uint64{append(r.users(), joiner)})
 		if err != nil {
 			g.m.errors.WithLabelValues("online").Inc()
 			g.log.Warn("push: cannot merge the head-count for a snapshot", "room", r.id, "err", err)

@@ -76,7 +76,7 @@ func TestPKExactUnderConcurrentGifts(t *testing.T) {
 	go w.b.Run(ctx)
 	w.open(5, 50)
 	w.open(6, 60)
-	pk, err := w.b.StartPK(ctx, Caller{UserID: 50}, 5, 6)
+	pk, err := w.startPK(5, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestRankingExactUnderAggregatorKill(t *testing.T) {
 	startChild := func() *exec.Cmd { return testenv.StartChild(t, "TestBoardAggregatorChild", cw) }
 	w.open(3, 30)
 	w.open(4, 40)
-	pk, err := w.b.StartPK(ctxT(t), Caller{UserID: 30}, 3, 4)
+	pk, err := w.startPK(3, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

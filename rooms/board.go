@@ -1,5 +1,7 @@
 // Package rooms owns live rooms' state and everything counted in them:
-// rooms opened and closed by their anchor, danmaku and gifts accepted as
+// anchors, rooms and PKs in PostgreSQL (Registry, the system of record and
+// the one writer of each room's hot copy in Redis, rebuilt after a Redis
+// loss), rooms opened and closed by their anchor, danmaku and gifts accepted as
 // events and pushed to the room, the room gift ranking and PK bar (exact
 // under aggregator replays: fenced by Kafka (partition, offset) inside the
 // script that counts), and the play leaderboards (derived from ClickHouse's
@@ -83,12 +85,23 @@ type Config struct {
 	// 0 = 1 hour.
 	PlaysGrace time.Duration
 
+	// Names gives the nicknames frames and rankings carry beside user ids
+	// (*accounts.Names); nil = frames and rankings carry no nickname.
+	Names Names
+
 	// Registerer receives the onair_board_* metrics; nil = not registered.
 	Registerer prometheus.Registerer
 	// Log receives logs; nil = discard.
 	Log *slog.Logger
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+}
+
+// Names looks up nicknames: how frames and rankings name people (never by
+// phone). Lookups do not fail: an unknown user gets a stand-in name.
+type Names interface {
+	Nickname(ctx context.Context, userID uint64) string
+	Nicknames(ctx context.Context, userIDs []uint64) map[uint64]string
 }
 
 // Board is one node's handle on live rooms. It is safe for concurrent use.
@@ -188,10 +201,13 @@ const (
 	kindLB     = "lb"
 	kindLBMeta = "lbm"
 	kindGiftID = "gd"
+	// kindGiftIDOld is the previous generation of client gift ids
+	// (gifts.lua).
+	kindGiftIDOld = "gd:old"
 )
 
-// Room index keys: hints for listing (the room hash is the truth).
+// liveIndex is a ZSET of open rooms by opening time (ms): a hint for
+// listing (the room hash is the truth); at most one member per open room.
 func (b *Board) liveIndex() string { return b.cfg.Prefix + "{rooms}:live" }
-func (b *Board) allIndex() string  { return b.cfg.Prefix + "{rooms}:all" }
 
 func (b *Board) now() time.Time { return b.cfg.Now() }

@@ -19,10 +19,12 @@ type DanmakuFrame struct {
 	Type   string `json:"type"`
 	RoomID uint64 `json:"room_id"`
 	UserID uint64 `json:"user_id"`
-	Text   string `json:"text"`
-	TS     int64  `json:"ts"`
-	ID     string `json:"id"`
-	Seq    *int64 `json:"seq,omitempty"`
+	// Nickname is the sender's, when the Board has Names.
+	Nickname string `json:"nickname,omitempty"`
+	Text     string `json:"text"`
+	TS       int64  `json:"ts"`
+	ID       string `json:"id"`
+	Seq      *int64 `json:"seq,omitempty"`
 }
 
 // GiftFrame is one gift effect.
@@ -31,6 +33,7 @@ type GiftFrame struct {
 	RoomID   uint64 `json:"room_id"`
 	ID       string `json:"id"`
 	UserID   uint64 `json:"user_id"`
+	Nickname string `json:"nickname,omitempty"` // the sender's, when the Board has Names
 	GiftID   uint64 `json:"gift_id"`
 	Value    uint64 `json:"value"`
 	AnchorID uint64 `json:"anchor_id"`
@@ -39,8 +42,32 @@ type GiftFrame struct {
 
 // Entry is one line of a gift ranking.
 type Entry struct {
-	UserID uint64 `json:"user_id"`
-	Score  uint64 `json:"score"`
+	UserID   uint64 `json:"user_id"`
+	Nickname string `json:"nickname,omitempty"` // when the Board has Names
+	Score    uint64 `json:"score"`
+}
+
+// nickname is who's nickname, "" without Names.
+func (b *Board) nickname(ctx context.Context, who uint64) string {
+	if b.cfg.Names == nil {
+		return ""
+	}
+	return b.cfg.Names.Nickname(ctx, who)
+}
+
+// nameEntries fills the nicknames of a ranking (one batch lookup).
+func (b *Board) nameEntries(ctx context.Context, items []Entry) {
+	if b.cfg.Names == nil || len(items) == 0 {
+		return
+	}
+	ids := make([]uint64, len(items))
+	for i, e := range items {
+		ids[i] = e.UserID
+	}
+	names := b.cfg.Names.Nicknames(ctx, ids)
+	for i := range items {
+		items[i].Nickname = names[items[i].UserID]
+	}
 }
 
 // LeaderboardFrame is a room's gift ranking.

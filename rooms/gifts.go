@@ -85,8 +85,8 @@ func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uin
 	}
 	calls = make([]scriptCall, len(rooms))
 	for i, r := range rooms {
-		args := make([]any, 0, 1+5*len(byRoom[r]))
-		args = append(args, b.claimTTL())
+		args := make([]any, 0, 2+5*len(byRoom[r]))
+		args = append(args, b.cfg.DedupeWindow.Milliseconds(), time.Now().UnixMilli())
 		for _, gi := range byRoom[r] {
 			g := &gifts[gi]
 			eid := ""
@@ -95,7 +95,8 @@ func (b *Board) giftCalls(gifts []ingest.Placed) (rooms []uint64, byRoom map[uin
 			}
 			args = append(args, g.Partition, g.Offset, g.Event.UserID, g.Event.Value, eid)
 		}
-		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, wire.KindRoom)}, args: args}
+		calls[i] = scriptCall{keys: []string{b.roomKey(r, kindLB), b.roomKey(r, kindLBMeta), b.roomKey(r, kindGiftID), b.roomKey(r, wire.KindRoom),
+			b.roomKey(r, kindGiftIDOld)}, args: args}
 	}
 	return rooms, byRoom, calls
 }
@@ -165,6 +166,7 @@ func (b *Board) Leaderboard(ctx context.Context, room uint64, limit int) ([]Entr
 		u, _ := strconv.ParseUint(z.Member.(string), 10, 64)
 		items = append(items, Entry{UserID: u, Score: uint64(z.Score)})
 	}
+	b.nameEntries(ctx, items)
 	v, _ := ver.Int64()
 	return items, v, nil
 }

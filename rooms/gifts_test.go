@@ -97,14 +97,11 @@ func TestPKBarAndWinnerOnce(t *testing.T) {
 	ctx := ctxT(t)
 	w.open(5, 50)
 	w.open(6, 60)
-	if _, err := w.b.StartPK(ctx, Caller{UserID: 70}, 5, 6); err == nil {
-		t.Fatal("a user anchoring neither room started a PK")
-	}
-	f, err := w.b.StartPK(ctx, Caller{UserID: 50}, 5, 6)
+	f, err := w.startPK(5, 6)
 	if err != nil || f.ScoreA != 50 || f.ScoreB != 50 {
 		t.Fatalf("start: %+v, %v", f, err)
 	}
-	if _, err := w.b.StartPK(ctx, Caller{UserID: 1, Admin: true}, 6, 7); err == nil {
+	if _, err := w.startPK(6, 7); err == nil {
 		t.Fatal("room 6 joined a second PK")
 	}
 	step := func(gs ...aggregate.Gift) PKFrame {
@@ -147,7 +144,7 @@ func TestPKBarAndWinnerOnce(t *testing.T) {
 		}
 	}
 	// The rooms are free again.
-	if _, err := w.b.StartPK(ctx, Caller{UserID: 60}, 6, 5); err != nil {
+	if _, err := w.startPK(6, 5); err != nil {
 		t.Fatalf("a new PK after the win: %v", err)
 	}
 }

@@ -26,11 +26,12 @@ type world struct {
 	kcl     *kgo.Client
 	prod    *ingest.Producer
 	b       *Board
+	vers    map[uint64]int64 // rooms' versions as a registry would number them
 }
 
 func newWorld(t testing.TB, partitions int, tune func(*Config)) *world {
 	t.Helper()
-	w := &world{t: t}
+	w := &world{t: t, vers: map[uint64]int64{}}
 	w.brokers = testenv.Kafka(t, partitions).Addrs()
 	w.rdb, w.prefix = testenv.Redis(t)
 	var err error
@@ -130,11 +131,27 @@ func ofType(fs []frame, typ string) []frame {
 	return out
 }
 
+// open opens room with anchor in the hot copy, as the registry would
+// after committing it.
 func (w *world) open(room, anchor uint64) {
 	w.t.Helper()
-	if _, err := w.b.SetRoom(ctxT(w.t), room, true, Caller{UserID: anchor}, 0); err != nil {
-		w.t.Fatalf("open room %d: %v", room, err)
+	w.put(room, anchor, true)
+}
+
+func (w *world) put(room, anchor uint64, open bool) Room {
+	w.t.Helper()
+	w.vers[room]++
+	r, err := w.b.PutRoom(ctxT(w.t), RoomState{RoomID: room, Open: open, AnchorID: anchor, OpenedAt: time.Now().UnixMilli(), Ver: w.vers[room]})
+	if err != nil {
+		w.t.Fatalf("put room %d: %v", room, err)
 	}
+	return r
+}
+
+// startPK starts a PK between two open rooms, as the registry would on accept.
+func (w *world) startPK(a, b uint64) (PKFrame, error) {
+	now := time.Now().UnixMilli()
+	return w.b.StartPK(ctxT(w.t), PKState{ID: PKID(a, b, now), RoomA: a, RoomB: b, Start: now, End: now + w.b.cfg.PKDuration.Milliseconds()})
 }
 
 // board reads a room's ranking as user → score.

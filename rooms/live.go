@@ -62,7 +62,7 @@ func (b *Board) Danmaku(ctx context.Context, room uint64, who Caller, text, even
 	if err := b.produce(ctx, &ev); err != nil {
 		return DanmakuFrame{}, err
 	}
-	f := DanmakuFrame{Type: wire.TypeDanmaku, RoomID: room, UserID: who.UserID, Text: text, TS: ev.TS, ID: ev.EventID}
+	f := DanmakuFrame{Type: wire.TypeDanmaku, RoomID: room, UserID: who.UserID, Nickname: b.nickname(ctx, who.UserID), Text: text, TS: ev.TS, ID: ev.EventID}
 	seq, err := b.publish(ctx, room, wire.TypeDanmaku, f)
 	if err != nil {
 		return f, nil
@@ -110,7 +110,7 @@ func (b *Board) Gift(ctx context.Context, room uint64, who Caller, in GiftInput)
 	if err := b.produce(ctx, &ev); err != nil {
 		return GiftFrame{}, err
 	}
-	f := GiftFrame{Type: wire.TypeGift, RoomID: room, ID: ev.EventID, UserID: who.UserID, GiftID: in.GiftID,
+	f := GiftFrame{Type: wire.TypeGift, RoomID: room, ID: ev.EventID, UserID: who.UserID, Nickname: b.nickname(ctx, who.UserID), GiftID: in.GiftID,
 		Value: in.Value, AnchorID: in.AnchorID, TS: ev.TS}
 	_, _ = b.publish(ctx, room, wire.TypeGift, f) // logged and counted; the gift itself is accepted
 	return f, nil

@@ -16,6 +16,8 @@ type metrics struct {
 	gifts     *prometheus.CounterVec // outcome: counted, fenced, retry
 	refreshes prometheus.Counter
 	rebuilds  prometheus.Counter
+	// registryRebuilds: the registry's rebuilds of the rooms' hot copy.
+	registryRebuilds prometheus.Counter
 }
 
 // newMetrics makes the metrics and registers them on reg (nil: none); a
@@ -36,6 +38,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Play leaderboard refreshes from ClickHouse."}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_ranking_rebuilds_total",
 			Help: "Rebuilds of some partitions' share of the room rankings from ClickHouse after a Redis loss."}),
+		registryRebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_board_registry_rebuilds_total",
+			Help: "Rebuilds of the rooms' hot copy (open rooms, running PKs) from PostgreSQL: at start, after a Redis loss or a failed write."}),
 	}
 	var errs []error
 	vec := func(c *prometheus.CounterVec) *prometheus.CounterVec {
@@ -45,8 +49,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.rejected, m.accepted, m.frames = vec(m.rejected), vec(m.accepted), vec(m.frames)
 	m.failures, m.gifts = vec(m.failures), vec(m.gifts)
-	var err1, err2 error
+	var err1, err2, err3 error
 	m.refreshes, err1 = promreg.Register(reg, m.refreshes)
 	m.rebuilds, err2 = promreg.Register(reg, m.rebuilds)
-	return m, errors.Join(append(errs, err1, err2)...)
+	m.registryRebuilds, err3 = promreg.Register(reg, m.registryRebuilds)
+	return m, errors.Join(append(errs, err1, err2, err3)...)
 }

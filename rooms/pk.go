@@ -33,59 +33,58 @@ return 1`)
 // pkBarStart is the bar of a new PK in value units: 50:50.
 const pkBarStart = 500
 
-// StartPK links two open rooms in a PK. Each room takes part in one PK at
-// a time; the caller is an admin or the anchor of either room. The bar
-// starts at 50:50; ApplyGifts moves it. A frame goes to both rooms.
-func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (PKFrame, error) {
+// PKState is a PK as the registry (PostgreSQL) holds it once accepted.
+type PKState struct {
+	ID           string // PKID(room_a, room_b, invited ms)
+	RoomA, RoomB uint64
+	Start, End   int64 // ms: the bar moves for gifts appended in [Start, End)
+}
+
+// PKID names a PK: "<room_a>-<room_b>-<ms>" (applyPKs reads the rooms
+// back from it).
+func PKID(roomA, roomB uint64, ms int64) string {
+	return fmt.Sprintf("%d-%d-%d", roomA, roomB, ms)
+}
+
+// StartPK links two open rooms in a PK the registry accepted: the bar
+// starts at 50:50 and ApplyGifts moves it; a frame goes to both rooms.
+// Each room takes part in one PK at a time (Conflict naming room_a or
+// room_b otherwise). Who may start it is the registry's rule.
+func (b *Board) StartPK(ctx context.Context, pk PKState) (PKFrame, error) {
 	switch {
-	case roomA == 0:
+	case pk.RoomA == 0:
 		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_a", "is required and must be a positive integer"))
-	case roomB == 0:
+	case pk.RoomB == 0:
 		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_b", "is required and must be a positive integer"))
-	case roomA == roomB:
+	case pk.RoomA == pk.RoomB:
 		return PKFrame{}, b.reject("pk_invalid", refusal.Invalidf("room_b", "must differ from room_a"))
 	}
-	rooms := [2]uint64{roomA, roomB}
+	rooms := [2]uint64{pk.RoomA, pk.RoomB}
 	fields := [2]string{"room_a", "room_b"}
 	var current [2]string
-	anchorOf := false
 	for i, r := range rooms {
-		anchor, err := b.openRoom(ctx, r)
+		_, err := b.openRoom(ctx, r)
+		if err == nil {
+			current[i], err = b.busyPK(ctx, r)
+		}
 		if e, ok := err.(*refusal.Error); ok {
 			e.Field = fields[i]
 		}
 		if err != nil {
 			return PKFrame{}, err
 		}
-		anchorOf = anchorOf || anchor == who.UserID
-		if current[i], err = b.busyPK(ctx, r); err != nil {
-			if e, ok := err.(*refusal.Error); ok {
-				e.Field = fields[i]
-			}
-			return PKFrame{}, err
-		}
 	}
-	if !who.Admin && !anchorOf {
-		return PKFrame{}, b.reject("not_anchor", &refusal.Error{Kind: refusal.Forbidden, Message: "only an admin or the anchor of one of the rooms may start a PK"})
-	}
-	now := b.now().UnixMilli()
-	id := fmt.Sprintf("%d-%d-%d", roomA, roomB, now)
-	key := b.pkKey(id)
-	pipe := b.rdb.TxPipeline()
-	pipe.HSet(ctx, key, "room_a", roomA, "room_b", roomB, "start", now, "end", now+b.cfg.PKDuration.Milliseconds(),
-		"bar", pkBarStart, "winner", 0, "ver", 1)
-	pipe.Expire(ctx, key, b.cfg.PKDuration+24*time.Hour)
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.m.failures.WithLabelValues("redis").Inc()
-		return PKFrame{}, unavailable("create pk", err)
+	key := b.pkKey(pk.ID)
+	if err := b.writePK(ctx, pk); err != nil {
+		return PKFrame{}, err
 	}
 	for i, r := range rooms {
-		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, wire.KindRoom)}, current[i], id, "").Int()
+		n, err := claimScript.Run(ctx, b.rdb, []string{b.roomKey(r, wire.KindRoom)}, current[i], pk.ID, "").Int()
 		if err == nil && n == 1 {
 			continue
 		}
 		if i == 1 { // undo the first claim
-			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(roomA, wire.KindRoom)}, id, current[0], "any").Err()
+			_ = claimScript.Run(ctx, b.rdb, []string{b.roomKey(pk.RoomA, wire.KindRoom)}, pk.ID, current[0], "any").Err()
 		}
 		b.rdb.Del(ctx, key)
 		if err != nil {
@@ -94,9 +93,51 @@ func (b *Board) StartPK(ctx context.Context, who Caller, roomA, roomB uint64) (P
 		}
 		return PKFrame{}, b.reject("pk_busy", &refusal.Error{Kind: refusal.Conflict, Field: fields[i], Message: "room " + strconv.FormatUint(r, 10) + " closed or joined another PK meanwhile"})
 	}
-	f := pkFrame(roomA, id, roomA, roomB, 1, pkBarStart, 0)
+	f := pkFrame(pk.RoomA, pk.ID, pk.RoomA, pk.RoomB, 1, pkBarStart, 0)
 	b.publishPK(ctx, f)
 	return f, nil
+}
+
+// writePK creates a PK's live bar at 50:50.
+func (b *Board) writePK(ctx context.Context, pk PKState) error {
+	key := b.pkKey(pk.ID)
+	pipe := b.rdb.TxPipeline()
+	pipe.HSet(ctx, key, "room_a", pk.RoomA, "room_b", pk.RoomB, "start", pk.Start, "end", pk.End,
+		"bar", pkBarStart, "winner", 0, "ver", 1)
+	pipe.ExpireAt(ctx, key, time.UnixMilli(pk.End).Add(24*time.Hour))
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.m.failures.WithLabelValues("redis").Inc()
+		return unavailable("create pk", err)
+	}
+	return nil
+}
+
+// restorePKScript creates a PK hash only when it is missing (a Redis loss
+// took it). KEYS[1] = {pk<id>}:pk; ARGV: room_a, room_b, start, end, bar,
+// expiry (unix s). Returns 1 when it created it.
+var restorePKScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'room_a', ARGV[1], 'room_b', ARGV[2], 'start', ARGV[3], 'end', ARGV[4], 'bar', ARGV[5], 'winner', '0', 'ver', 1)
+redis.call('EXPIREAT', KEYS[1], ARGV[6])
+return 1`)
+
+// RestorePK puts a running PK back after a Redis loss: its bar (at 50:50
+// when Redis lost it: the bar lives only in Redis) and both rooms' links
+// to it. A PK Redis still holds is left alone.
+func (b *Board) RestorePK(ctx context.Context, pk PKState) error {
+	_, err := restorePKScript.Run(ctx, b.rdb, []string{b.pkKey(pk.ID)}, pk.RoomA, pk.RoomB, pk.Start, pk.End, pkBarStart,
+		time.UnixMilli(pk.End).Add(24*time.Hour).Unix()).Result()
+	for _, r := range []uint64{pk.RoomA, pk.RoomB} {
+		if err != nil {
+			break
+		}
+		err = b.rdb.HSet(ctx, b.roomKey(r, wire.KindRoom), "pk", pk.ID).Err()
+	}
+	if err != nil {
+		b.m.failures.WithLabelValues("redis").Inc()
+		return unavailable("restore pk", err)
+	}
+	return nil
 }
 
 // busyPK returns the room's PK id (empty = none) if that PK is over, or a

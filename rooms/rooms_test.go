@@ -5,64 +5,69 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onair/onair/internal/refusal"
 	"github.com/onair/onair/rooms/wire"
 )
 
-func TestRoomsAnchorRuleAndFrames(t *testing.T) {
+// TestPutRoomKeepsTheNewestVersionAndFrames: the hot copy takes a room's
+// state in version order (an older write, such as a rebuild that read
+// PostgreSQL before a close, changes nothing), a status change publishes
+// one room frame, and live rooms page newest opening first.
+func TestPutRoomKeepsTheNewestVersionAndFrames(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 2, nil)
 	ctx := ctxT(t)
-	kindOf := func(err error) refusal.Kind {
-		if e, ok := refusal.As(err); ok {
-			return e.Kind
+	ms := time.Now().UnixMilli()
+	put := func(room uint64, open bool, ver, opened int64) Room {
+		t.Helper()
+		r, err := w.b.PutRoom(ctx, RoomState{RoomID: room, Open: open, AnchorID: 7, OpenedAt: opened, Ver: ver, Title: "t"})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return 0
+		return r
 	}
-	// The first user to open a room becomes its anchor.
-	r, err := w.b.SetRoom(ctx, 1, true, Caller{UserID: 7}, 0)
-	if err != nil || r.AnchorID != 7 || r.Status != "open" {
-		t.Fatalf("first open: %+v, %v", r, err)
+	if r := put(1, true, 1, ms); r.Status != "open" || r.AnchorID != 7 || r.Version != 1 {
+		t.Fatalf("open: %+v", r)
 	}
-	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 8}, 0); kindOf(err) != refusal.Forbidden {
-		t.Fatalf("close by another user: %v, want Forbidden", err)
+	if r := put(1, false, 2, ms); r.Status != "closed" || r.Version != 2 {
+		t.Fatalf("close: %+v", r)
 	}
-	if _, err := w.b.SetRoom(ctx, 99, false, Caller{UserID: 8}, 0); kindOf(err) != refusal.NotFound {
-		t.Fatalf("close of a room never opened: %v, want NotFound", err)
+	if r := put(1, true, 1, ms); r.Status != "closed" || r.Version != 2 {
+		t.Fatalf("a stale open (version 1) undid the close (version 2): %+v", r)
 	}
-	w.open(2, 8)
-	live, err := w.b.List(ctx, true, 10)
-	if err != nil || len(live) != 2 {
-		t.Fatalf("live rooms: %+v, %v", live, err)
-	}
-	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); err != nil {
-		t.Fatalf("close by the anchor: %v", err)
-	}
-	// Push nodes publish their viewers of room 2 (node n2 has died; n3's
-	// expiry was lost, so nothing says it is alive: wire.HeadCount).
-	w.rdb.HSet(ctx, w.b.roomKey(2, wire.KindOnline), "n1", 5, "n2", 4, "n3", 3)
-	w.rdb.HSet(ctx, w.b.roomKey(2, wire.KindOnlineSeen), "n1", time.Now().Add(time.Minute).UnixMilli(), "n2", 1)
-	live, _ = w.b.List(ctx, true, 10)
-	all, _ := w.b.List(ctx, false, 10)
-	if len(live) != 1 || live[0].RoomID != 2 || live[0].Online != 5 || len(all) != 2 {
-		t.Fatalf("after close: live %+v, all %+v", live, all)
-	}
-	// An admin names another anchor; the old one loses the room.
-	if r, err = w.b.SetRoom(ctx, 1, true, Caller{UserID: 1, Admin: true}, 9); err != nil || r.AnchorID != 9 {
-		t.Fatalf("admin open naming anchor 9: %+v, %v", r, err)
-	}
-	if _, err := w.b.SetRoom(ctx, 1, false, Caller{UserID: 7}, 0); kindOf(err) != refusal.Forbidden {
-		t.Fatalf("the old anchor closed the room: %v", err)
-	}
-	// Opening an open room changes nothing and publishes nothing.
-	if _, err := w.b.SetRoom(ctx, 1, true, Caller{UserID: 9}, 0); err != nil {
-		t.Fatal(err)
-	}
+	put(1, true, 3, ms)
+	put(1, true, 4, ms) // same status: no frame
 	var got []string
 	for _, f := range ofType(w.frames(1), wire.TypeRoom) {
 		got = append(got, fmt.Sprintf("%v/%v", f.v["status"], f.v["version"]))
 	}
 	if fmt.Sprint(got) != "[open/1 closed/2 open/3]" {
 		t.Fatalf("room frames of room 1: %v, want [open/1 closed/2 open/3]", got)
+	}
+	// Rooms 2..6 open in the same millisecond as room 1, room 7 later;
+	// room 8 is closed. Pages of two: 7, then 6 5, 4 3, 2 1.
+	for id := uint64(2); id <= 6; id++ {
+		put(id, true, 1, ms)
+	}
+	put(7, true, 1, ms+5)
+	put(8, false, 1, 0)
+	var pages []string
+	var after *LiveCursor
+	for i := 0; i < 10; i++ {
+		rs, next, err := w.b.LiveRooms(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint64
+		for _, r := range rs {
+			ids = append(ids, r.RoomID)
+		}
+		pages = append(pages, fmt.Sprint(ids))
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	if fmt.Sprint(pages) != "[[7 6] [5 4] [3 2] [1]]" {
+		t.Fatalf("live pages %v, want [[7 6] [5 4] [3 2] [1]]", pages)
 	}
 }

@@ -72,6 +72,10 @@ func (b *Board) SetBlockedWords(ctx context.Context, words []string) ([]string, 
 	return b.BlockedWords(ctx)
 }
 
+// Blocked returns the first blocked word in text, or "" (nicknames obey
+// the danmaku list: accounts.BlockedWords).
+func (b *Board) Blocked(ctx context.Context, text string) string { return b.blocked(ctx, text) }
+
 // blocked returns the first blocked word in text, or "". When Redis cannot
 // be read it keeps using the last copy it had (and says so in the log).
 func (b *Board) blocked(ctx context.Context, text string) string {

@@ -18,7 +18,7 @@ trap '[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 
 run() { # run NAME BIN
 	local name=$1 bin=$2 dir=$tmp/$1
-	env $(env | sed -n 's/^\(ONAIR_[A-Z0-9_]*\)=.*/-u \1/p') "$bin" dev --data-dir "$dir" --rate-limit 1000000 --log-level warn \
+	env $(env | sed -n 's/^\(ONAIR_[A-Z0-9_]*\)=.*/-u \1/p') "$bin" dev --data-dir "$dir" --rate-limit 1000000 --event-rate 1000000 --service-event-rate 1000000 --log-level warn \
 		--http-addr 127.0.0.1:28080 --dev-kafka-port 29092 --dev-redis-port 26379 \
 		--dev-clickhouse-port 29000 --dev-clickhouse-http-port 28123 --dev-postgres-port 25432 >"$dir.out" 2>"$dir.log" &
 	pid=$!

@@ -17,14 +17,14 @@ SOURCE=${BENCH_WS_SOURCE:-kafka}
 CLIENTS=("$@")
 [ ${#CLIENTS[@]} -gt 0 ] || CLIENTS=(5000 20000)
 BIN=bin/onair
-HTTP=127.0.0.1:18680 KAFKA=29692 REDIS=26679
+HTTP=127.0.0.1:18680 OPS=127.0.0.1:18681 KAFKA=29692 REDIS=26679
 go build -o "$BIN" ./cmd/onair
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onair-bench-ws.XXXXXX")
 chmod 755 "$tmp" # the user postgres runs onair dev's PostgreSQL when this runs as root
 pid=""
 trap '[ -z "$pid" ] || { kill -TERM "$pid"; wait "$pid" || true; }; rm -rf "$tmp"' EXIT
-"$BIN" dev --pprof --data-dir "$tmp/var" --http-addr "$HTTP" --dev-kafka-port "$KAFKA" --dev-redis-port "$REDIS" \
+"$BIN" dev --pprof --data-dir "$tmp/var" --http-addr "$HTTP" --ops-addr "$OPS" --dev-kafka-port "$KAFKA" --dev-redis-port "$REDIS" \
 	--dev-clickhouse-port 29600 --dev-clickhouse-http-port 28623 --dev-postgres-port 25632 --log-level warn >"$tmp/out.log" 2>"$tmp/err.log" &
 pid=$!
 for _ in $(seq 120); do grep -q 'Ctrl-C' "$tmp/out.log" && break; sleep 1; done
@@ -40,7 +40,7 @@ for n in "${CLIENTS[@]}"; do
 			if [ "$mode" = baseline ]; then args+=(--baseline); else args+=(--source "$SOURCE"); fi
 			echo "## $mode, $n viewers, round $r (load $(cut -d' ' -f1-3 /proc/loadavg))"
 			ONAIR_AUTH_SECRET=$(cat "$tmp/var/auth.secret") "$BIN" loadtest ws "${args[@]}" \
-				--target "http://$HTTP" --kafka "127.0.0.1:$KAFKA" --redis "127.0.0.1:$REDIS" 2>&1 | grep -v '^ws: [0-9]* of' || true
+				--target "http://$HTTP" --ops "http://$OPS" --kafka "127.0.0.1:$KAFKA" --redis "127.0.0.1:$REDIS" 2>&1 | grep -v '^ws: [0-9]* of' || true
 		done
 	done
 done

@@ -15,7 +15,7 @@ BIN=bin/onair
 started=$(date +%s)
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for port in 8080 19092 16379 19000 18123 15432; do
+for port in 8080 8081 19092 16379 19000 18123 15432; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "bench: 127.0.0.1:$port is taken (another onair dev?); stop it first" >&2
 		exit 1
@@ -44,7 +44,7 @@ start_onair() {
 	local name=$1
 	shift
 	# shellcheck disable=SC2046
-	env $(env | sed -n 's/^\(ONAIR_[A-Z0-9_]*\)=.*/-u \1/p') "$BIN" dev --data-dir "$tmp/$name" --rate-limit 1000000 --log-level warn "$@" \
+	env $(env | sed -n 's/^\(ONAIR_[A-Z0-9_]*\)=.*/-u \1/p') "$BIN" dev --data-dir "$tmp/$name" --rate-limit 1000000 --event-rate 1000000 --service-event-rate 1000000 --log-level warn "$@" \
 		>"$tmp/$name.out" 2>"$tmp/$name.log" &
 	pid=$!
 	for _ in $(seq 600); do
@@ -121,7 +121,7 @@ go test -run '^$' -bench . -benchmem -benchtime 1s ./ingest ./api ./history ./ag
 
 "$BIN" loadtest table --commit "$(git describe --always --dirty)" --started "$started" \
 	--go-bench "$tmp/gobench.txt" --keep BENCHMARKS.md \
-	--note "Stacks: \`[dev --roles api]\` rows ran against \`onair dev --roles api --rate-limit 1000000\` (API only, no aggregator consuming); \`[dev]\` rows against a fresh \`onair dev --rate-limit 1000000\` with every role, each on its own temp data dir (each e2e row on a stack of its own). \`continue\` and \`mixed\` reuse the users seeded by \`history\` on the same stack (10 000 users × 24 unfinished items). Load average (1/5/15 min) when the bench started: $load_at_start; the machine is shared, so other work may have run during the measurements. Total bench time: $(($(date +%s) - started)) s." \
+	--note "Stacks: \`[dev --roles api]\` rows ran against \`onair dev --roles api --rate-limit 1000000 --event-rate 1000000 --service-event-rate 1000000\` (API only, no aggregator consuming); \`[dev]\` rows against a fresh \`onair dev --rate-limit 1000000 --event-rate 1000000 --service-event-rate 1000000\` with every role, each on its own temp data dir (each e2e row on a stack of its own). \`continue\` and \`mixed\` reuse the users seeded by \`history\` on the same stack (10 000 users × 24 unfinished items). Load average (1/5/15 min) when the bench started: $load_at_start; the machine is shared, so other work may have run during the measurements. Total bench time: $(($(date +%s) - started)) s." \
 	"$tmp"/r/* >"$tmp/BENCHMARKS.md"
 mv "$tmp/BENCHMARKS.md" BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md in $(($(date +%s) - started)) s"

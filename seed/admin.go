@@ -16,7 +16,8 @@ import (
 // catalogChunk is the items per PUT /v1/admin/catalog (well under 1 MiB).
 const catalogChunk = 500
 
-// demo uploads the catalog, the stations and opens the rooms. A route that
+// demo uploads the catalog, the stations, and makes the demo anchors
+// (approved) and their rooms (open) through the anchor and room routes. A route that
 // is not there (404/405: the feature is not in this build) is reported and
 // skipped; any other failure is reported as failed.
 func (r *runner) demo(ctx context.Context) []Part {
@@ -32,31 +33,68 @@ func (r *runner) demo(ctx context.Context) []Part {
 		r.step("stations", g.Stations, func(i int) error {
 			return r.admin.PutStation(ctx, uint64(i+1), StationOf(uint64(i+1)))
 		}),
-		r.step("rooms", g.Rooms, func(i int) error {
-			// As admin, name the anchor the generated gifts go to.
-			return r.admin.Do(ctx, http.MethodPost, "/v1/rooms/"+strconv.Itoa(i+1)+"/open", map[string]any{"anchor_id": AnchorOf(uint64(i + 1))}, nil)
-		}),
+		r.step("rooms", g.Rooms, func(i int) error { return r.room(ctx, uint64(i+1)) }),
 	}
 }
 
+// room makes AnchorOf(n) an approved anchor (applying with a token minted
+// for that fixed user id, approved by the admin), creates their room and
+// opens it, as an anchor would. On a fresh database the n-th room created
+// gets id n (the "rooms" sequence starts at 1), which the generated gift
+// events name; a room created by an earlier run is returned unchanged.
+func (r *runner) room(ctx context.Context, n uint64) error {
+	uid := AnchorOf(n)
+	tok, err := authtoken.Sign(r.cfg.Secret, uid, "", time.Hour)
+	if err != nil {
+		return err
+	}
+	anchor := r.admin.WithToken(tok)
+	if err := anchor.Do(ctx, http.MethodPost, "/v1/anchor/apply", map[string]any{"reason": "seed demo anchor"}, nil); err != nil {
+		return err
+	}
+	if err := r.admin.Do(ctx, http.MethodPost, "/v1/admin/anchors/"+strconv.FormatUint(uid, 10)+"/approve", nil, nil); err != nil {
+		return err
+	}
+	var room struct {
+		RoomID uint64 `json:"room_id"`
+	}
+	in := map[string]any{"title": fmt.Sprintf("Demo room %d", n), "category": "music"}
+	if err := anchor.Do(ctx, http.MethodPost, "/v1/rooms", in, &room); err != nil {
+		return err
+	}
+	if room.RoomID != n {
+		r.cfg.Log.Warn("seed room id differs from the generated events' room (the database held other rooms)", "want", n, "got", room.RoomID)
+	}
+	r.rooms = append(r.rooms, room.RoomID)
+	return anchor.Do(ctx, http.MethodPost, "/v1/rooms/"+strconv.FormatUint(room.RoomID, 10)+"/open", nil, nil)
+}
+
 // roomRoutes sends a little live-room traffic the way viewers do, through
-// POST /v1/rooms/{id}/danmaku and /gifts with their own tokens (the bulk of
-// danmaku and gifts goes in the event batches).
+// POST /v1/rooms/{id}/danmaku and /gifts with the demo users' tokens (the
+// bulk of danmaku and gifts goes in the event batches).
 func (r *runner) roomRoutes(ctx context.Context) Part {
 	g := r.cfg.Gen
 	return r.step("room danmaku and gifts", g.Rooms*2, func(i int) error {
-		room := i/2 + 1
-		user := uint64(1 + i%max(g.Users, 1))
-		tok, err := authtoken.Sign(r.cfg.Secret, user, "", time.Hour)
-		if err != nil {
-			return err
+		room := uint64(i/2 + 1)
+		if i/2 < len(r.rooms) {
+			room = r.rooms[i/2] // the id the server gave it
 		}
-		viewer := r.admin.WithToken(tok)
+		var viewer apiclient.Client
+		if len(r.viewers) > 0 { // the demo users, named by nickname
+			viewer = r.viewers[i%len(r.viewers)]
+		} else {
+			user := uint64(1 + i%max(g.Users, 1))
+			tok, err := authtoken.Sign(r.cfg.Secret, user, "", time.Hour)
+			if err != nil {
+				return err
+			}
+			viewer = r.admin.WithToken(tok)
+		}
 		if i%2 == 0 {
 			return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/danmaku", room), map[string]any{"text": "hello from seed"}, nil)
 		}
 		return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/gifts", room), map[string]any{"gift_id": 2, "value": 200,
-			"anchor_id": AnchorOf(uint64(room)), "event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, nil)
+			"anchor_id": AnchorOf(uint64(i/2 + 1)), "event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, nil)
 	})
 }
 
@@ -70,6 +108,7 @@ func (r *runner) step(name string, n int, call func(i int) error) Part {
 		case errors.As(err, &refused) && (refused.Status == http.StatusNotFound || refused.Status == http.StatusMethodNotAllowed):
 			return Part{Name: name, Status: fmt.Sprintf("route not available (%d %s %s), skipped", refused.Status, refused.Method, routeOf(refused.Path))}
 		default:
+			r.lastErr = err
 			r.cfg.Log.Error("seed demo step failed", "step", name, "err", err)
 			return Part{Name: name, Status: "failed: " + err.Error(), Failed: true}
 		}

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	api := apiclient.Client{Base: cfg.Target, HTTP: cfg.Client}
 	r := &runner{cfg: cfg, admin: api.WithToken(admin), service: api.WithToken(service)}
-	s.Demo = r.demo(ctx)
+	s.Demo = append(r.demo(ctx), r.users(ctx))
 	err = r.events(ctx, &s)
 	s.Demo = append(s.Demo, r.roomRoutes(ctx))
 	if err == nil && cfg.ClickHouse != nil {
@@ -179,7 +179,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 type runner struct {
 	cfg            Config
 	admin, service apiclient.Client
-	gifts          int // gift events so far, for their event ids
+	gifts          int      // gift events so far, for their event ids
+	rooms          []uint64 // the demo rooms' ids, in order (demo)
+	// viewers are the demo users signed in by users(), for roomRoutes.
+	viewers []apiclient.Client
+	lastErr error // the last failed demo call, for users()
 }
 
 // Device tags this run's events, so verify can count them.

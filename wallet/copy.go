@@ -21,7 +21,7 @@ import (
 type CopyConfig struct {
 	// DB is the ledger. Required.
 	DB *pgdb.DB
-	// ClickHouse and Database hold <Database>.ledger (migration 0060).
+	// ClickHouse and Database hold <Database>.ledger (migration 0061).
 	// Required.
 	ClickHouse driver.Conn
 	Database   string

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -120,21 +121,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	err = serve(ctx, &cfg, st, reg, func(apiAddr string) {
+	err = serve(ctx, &cfg, st, reg, func(apiAddr, opsAddr string) {
 		fmt.Fprintf(stdout, `
 onair dev is up.
-  HTTP API     http://%s   (health: /healthz, /readyz, metrics: /metrics)
+  HTTP API     http://%s   (health: /healthz, /readyz)
+  Ops          http://%s   (private: /metrics, /readyz with detail, /debug/pprof/ with --pprof)
   Kafka        %s
   Redis        %s
   ClickHouse   %s (native), %s (HTTP), database %s
   PostgreSQL   %s, database onair (data: %s)
   Data         %s
 
-Live room page: http://%s/live/   (sign in with any phone, code 1000)
+Live room page: http://%s/live/   (sign in with any phone: the code is shown)
 Mint a token:   bin/onair token --user 42          (admin: --role admin)
 Try it:         curl -H "Authorization: Bearer $(bin/onair token --user 42)" http://%s/v1/history
 Ctrl-C stops everything.
-`, apiAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, ps.Addr(), ps.Dir(), dataDir, apiAddr, apiAddr)
+`, apiAddr, opsAddr, kf.Addrs()[0], rs.Addr(), cs.Addr(), cs.HTTPAddr(), cfg.CHDatabase, ps.Addr(), ps.Dir(), dataDir, apiAddr, apiAddr)
 	})
 	if cause := context.Cause(ctx); errors.Is(cause, childproc.ErrGaveUp) {
 		return cause
@@ -162,6 +164,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	if err := applyMemoryLimit(&cfg, 0, log); err != nil {
 		return err
 	}
+	if cfg.Push.DevLogin {
+		log.Warn("!!! DEV SIGN-IN IS ON (--dev-login): POST /v1/auth/sms-code answers the code to whoever asks, so anyone can sign in as anyone. Never on a public deployment. !!!")
+	}
 	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {
 		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {
 			return err
@@ -169,9 +174,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	}
 	st := &stack{log: log}
 	defer st.shutdown()
-	return serve(ctx, &cfg, st, prometheus.NewRegistry(), func(addr string) {
-		log.Info("onair serving", "roles", cfg.Roles, "http", addr)
+	if cfg.Push.DevLogin {
+		warnDevLogin(log, stderr)
+	}
+	return serve(ctx, &cfg, st, prometheus.NewRegistry(), func(addr, ops string) {
+		log.Info("onair serving", "roles", cfg.Roles, "http", addr, "ops", ops)
+		if cfg.Push.DevLogin {
+			warnDevLogin(log, stderr)
+		}
 	})
+}
+
+// warnDevLogin says, loudly, that `serve` runs with the dev sign-in: anyone
+// can sign in as any new user with code 1000, so it must never face the
+// public (issue 26). Said at start and again once serving, on stderr
+// beside the log.
+func warnDevLogin(log *slog.Logger, stderr io.Writer) {
+	fmt.Fprintln(stderr, "*** WARNING: --dev-login is on: POST /v1/auth/login signs anyone in with code 1000. Never run this on a public deployment. ***")
+	log.Warn("dev sign-in is mounted (--dev-login): anyone can sign in with code 1000; never on a public deployment")
 }
 
 // runToken prints a bearer token.

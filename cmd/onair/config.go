@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,17 @@ import (
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/lifecycle"
 	"github.com/onair/onair/rooms"
+)
+
+// knownRoles are the roles a process may run, in the order README.md's
+// "Roles" section lists them; `onair dev` runs them all. serveRoles are
+// `onair serve`'s default. TestREADMERolesAndUsage keeps README.md and the
+// usage text in step with these.
+var (
+	knownRoles = []string{"api", "aggregate", "radio", "push"}
+	serveRoles = []string{"api", "aggregate"}
 )
 
 // config is every setting of onair. Each flag also reads ONAIR_<NAME> from
@@ -21,6 +32,7 @@ import (
 // line wins. README.md lists them all.
 type config struct {
 	HTTPAddr      string
+	OpsAddr       string
 	KafkaBrokers  []string
 	Partitions    int
 	RedisAddrs    []string
@@ -32,10 +44,15 @@ type config struct {
 	CHPassword    secret
 	PostgresDSN   secret
 	AuthSecret    secret
+	SMSWebhookURL string
 	DataDir       string
 	Roles         []string
 	NodeID        int
 	RateLimit     int
+	EventRate     int
+	EventBurst    int
+	ServiceEvents int
+	ReadTimeout   time.Duration
 	RedisFlush    time.Duration
 	CHFlush       time.Duration
 	ProgressFlush time.Duration
@@ -44,7 +61,12 @@ type config struct {
 	PageCache     int
 	DedupeWindow  time.Duration
 	DanmakuRate   int
+	StreamPush    string
+	StreamPlay    string
+	StreamKey     secret
+	StreamTTL     time.Duration
 	LogLevel      string
+	Retention     time.Duration
 	Pprof         bool
 	MemoryLimit   string
 	Push          pushConfig
@@ -78,6 +100,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 		brokers, redis, ch = "127.0.0.1:19092", "127.0.0.1:16379", "127.0.0.1:19000"
 	}
 	str(&c.HTTPAddr, "http-addr", api.DefaultAddr, "HTTP API listen address")
+	str(&c.OpsAddr, "ops-addr", api.DefaultOpsAddr, "private listen address of /metrics, /readyz with each failure's message and /debug/pprof/ (--pprof); keep it off public networks")
 	list(&c.KafkaBrokers, "kafka-brokers", brokers, "Kafka seed brokers")
 	num(&c.Partitions, "kafka-partitions", kafka.DefaultPartitions, "partitions of the topics onair creates when missing")
 	list(&c.RedisAddrs, "redis-addrs", redis, "Redis address; several addresses mean Redis Cluster")
@@ -90,15 +113,20 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	if !dev { // onair dev runs its own PostgreSQL
 		c.secretVar(fs, &c.PostgresDSN, "postgres-dsn", "PostgreSQL `dsn` (postgres://user:password@host:5432/onair), the system of record for people and rooms; required by the api role")
 	}
+	str(&c.SMSWebhookURL, "sms-webhook-url", "", "SMS gateway webhook: sign-in codes are POSTed there as JSON {phone, code, text} (none: sign-in by SMS needs --dev-login)")
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis, ClickHouse and PostgreSQL data)")
-	roles := "api,aggregate"
+	roles := strings.Join(serveRoles, ",")
 	if dev {
-		roles = "api,aggregate,radio,push"
+		roles = strings.Join(knownRoles, ",")
 	}
-	list(&c.Roles, "roles", roles, "roles to run: api, aggregate, radio, push")
-	num(&c.NodeID, "node-id", os.Getpid()%1024, "node id in [0,1024) for server-assigned event ids; unique per API process")
+	list(&c.Roles, "roles", roles, "roles to run: "+strings.Join(knownRoles, ", "))
+	num(&c.NodeID, "node-id", -1, "node id in [0,1024) for server-assigned event ids, leased from PostgreSQL (refused when another live process holds it); -1 leases a free one")
 	num(&c.RateLimit, "rate-limit", api.DefaultRateLimit, "requests per second per user (0 = off)")
+	num(&c.EventRate, "event-rate", api.DefaultEventRate, "events per second a user token may post: a batch costs its size (0 = off)")
+	num(&c.EventBurst, "event-burst", 0, "events a user token may post at once; at least a full batch, 1000 (0 = the larger of 1000 and --event-rate)")
+	num(&c.ServiceEvents, "service-event-rate", api.DefaultServiceEventRate, "events per second (and burst) of each service token (0 = off)")
+	dur(&c.ReadTimeout, "http-read-timeout", api.DefaultReadTimeout, "a client must send a request's headers and body within this (headers within 10 s); WebSocket connections are not cut by it")
 	dur(&c.RedisFlush, "redis-flush", aggregate.DefaultRedisFlush, "aggregator write-back interval to Redis")
 	dur(&c.CHFlush, "clickhouse-flush", aggregate.DefaultClickHouseFlush, "aggregator batch interval to ClickHouse")
 	dur(&c.ProgressFlush, "progress-flush", aggregate.DefaultProgressFlush, "aggregator holds and collapses onair.progress rows this long (Redis is not delayed)")
@@ -107,8 +135,13 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	num(&c.PageCache, "history-page-cache", history.DefaultPageCache, "history pages kept per API node, each served again only while Redis confirms its user unchanged (0 = off)")
 	dur(&c.DedupeWindow, "dedupe-window", aggregate.DefaultDedupeWindow, "how long a client event_id is remembered for retries")
 	num(&c.DanmakuRate, "danmaku-rate", rooms.DefaultDanmakuRate, "danmaku per second a user may send in one room (burst 3x; negative = off)")
+	str(&c.StreamPush, "stream-push-url", "rtmp://127.0.0.1/live/{stream}", "anchors' push URL `template`; {stream} is the room's stream (room<id>), signed with --stream-key (empty = no push_url)")
+	str(&c.StreamPlay, "stream-play-url", "http://127.0.0.1:8088/live/{stream}.flv", "viewers' play URL `template`, as --stream-push-url (empty = no play_url)")
+	c.secretVar(fs, &c.StreamKey, "stream-key", "HMAC-SHA256 `key` signing stream URLs: sign = hex(HMAC(key, stream + expires)); empty = a random key per process (URLs no media server can check)")
+	dur(&c.StreamTTL, "stream-url-ttl", rooms.DefaultStreamTTL, "how long a signed stream URL stays valid")
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the HTTP API address (profiling; keep it off on public addresses)")
+	dur(&c.Retention, "retention", 0, "aggregate: drop whole months of onair.events and its rollups once they are older than this (at least 744h = 31 days; 0 = keep everything)")
+	fs.BoolVar(&c.Pprof, "pprof", c.envBool("pprof", false), "serve /debug/pprof/ on the --ops-addr listener (profiling)")
 	memDefault := "off (else GOMEMLIMIT, else 90% of the cgroup's memory.max)"
 	if dev {
 		memDefault = "1536MiB unless GOMEMLIMIT or a cgroup limit is set"
@@ -131,8 +164,8 @@ func (c *config) validate() error {
 		return errors.Join(c.envErrs...)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "aggregate" && r != "radio" && r != "push" {
-			return fmt.Errorf("unknown role %q (want api, aggregate, radio, push)", r)
+		if !slices.Contains(knownRoles, r) {
+			return fmt.Errorf("unknown role %q (want %s)", r, strings.Join(knownRoles, ", "))
 		}
 	}
 	switch {
@@ -142,14 +175,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("no Redis: pass --redis-addrs or set ONAIR_REDIS_ADDRS")
 	case c.CHAddr == "":
 		return fmt.Errorf("no ClickHouse: pass --clickhouse-addr or set ONAIR_CLICKHOUSE_ADDR")
-	case c.PostgresDSN == "" && c.has("api"):
-		return fmt.Errorf("no PostgreSQL: the api role needs one; pass --postgres-dsn or set ONAIR_POSTGRES_DSN")
-	case c.NodeID < 0 || c.NodeID >= 1024:
-		return fmt.Errorf("--node-id %d out of range [0,1024)", c.NodeID)
+	case c.NodeID < -1 || c.NodeID >= 1024:
+		return fmt.Errorf("--node-id %d out of range [0,1024) (or -1: lease a free one)", c.NodeID)
 	case c.Partitions <= 0:
 		return fmt.Errorf("--kafka-partitions must be positive, got %d", c.Partitions)
+	case c.Retention != 0 && c.Retention < lifecycle.MinRetention:
+		return fmt.Errorf("--retention %s is shorter than %s (31 days: months are dropped whole); 0 keeps everything", c.Retention, lifecycle.MinRetention)
 	case c.PageCache < 0:
 		return fmt.Errorf("--history-page-cache must be >= 0 pages (0 = off), got %d", c.PageCache)
+	case c.PostgresDSN == "" && c.has("api"):
+		return fmt.Errorf("no PostgreSQL: the api role needs one; pass --postgres-dsn or set ONAIR_POSTGRES_DSN")
 	}
 	return nil
 }

@@ -31,6 +31,10 @@ type deps struct {
 	ch     driver.Conn
 	kcl    *kgo.Client
 	pg     *pgdb.DB // nil on a node without --postgres-dsn
+	// fatal stops the node with err, for a component that cannot go on.
+	fatal func(err error)
+	// opsAddr is the bound ops listener (metrics, pprof) once HTTP serves.
+	opsAddr string
 	// ready is what /readyz checks, whichever roles serve HTTP: every
 	// role depends on Redis, ClickHouse and Kafka (radio too: its catalog
 	// is a Kafka topic, its stations live in Redis, its rows go to

@@ -58,6 +58,7 @@ func TestDevRestartKeepsEverything(t *testing.T) {
 			{Type: "progress", Biz: "video", ItemID: 7, PositionMs: 5000, DurationMs: 60_000, TS: now, EventID: fmt.Sprintf("u%d-b0", u)},
 			{Type: "play", Biz: "radio", ItemID: 77, StationID: 3, ListenedMs: 30_000, TS: now, EventID: fmt.Sprintf("u%d-b1", u)},
 			{Type: "like", Biz: "audio", ItemID: 100, TS: now, EventID: fmt.Sprintf("u%d-b2", u)},
+			{Type: "skip", Biz: "audio", ItemID: 101, TS: now, EventID: fmt.Sprintf("u%d-b3", u)},
 		}
 		postOK(t, o.URL+"/v1/events", tokens[u], map[string]any{"events": batch})
 		for _, e := range batch {
@@ -160,7 +161,7 @@ func TestDevPortInUse(t *testing.T) {
 		{"http", "--http-addr", strings.TrimPrefix(o.URL, "http://")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := []string{"dev", "--data-dir", testenv.DataDir(t), "--log-level", "warn", "--http-addr", "127.0.0.1:0",
+			args := []string{"dev", "--data-dir", testenv.DataDir(t), "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 				"--dev-kafka-port", "0", "--dev-redis-port", "0", "--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0", "--dev-postgres-port", "0",
 				c.flag, c.value}
 			code, stdout, stderr, took := runOnair(t, 60*time.Second, args...)

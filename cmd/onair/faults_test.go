@@ -89,7 +89,7 @@ func devFaults(t *testing.T, server string, faults ...string) {
 		t.Errorf("events lost or doubled: %d accepted, %d found, missing %v, doubled %v",
 			s.Check.Accepted, s.Check.Found, s.Check.Missing, s.Check.Duplicated)
 	}
-	metrics := getOK(t, o.URL+"/metrics", "")
+	metrics := getOK(t, o.OpsURL+"/metrics", "")
 	re := regexp.MustCompile(fmt.Sprintf(`onair_childproc_restarts_total\{server="%s"\} (\d+)`, server))
 	if m := re.FindStringSubmatch(metrics); m == nil || m[1] != "1" {
 		t.Errorf("onair_childproc_restarts_total for %s: %v, want 1", server, m)

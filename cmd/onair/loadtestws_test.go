@@ -20,7 +20,7 @@ func TestLoadtestWSThroughAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := run(ctx, []string{"loadtest", "ws", "--source", "api", "--target", o.URL, "--token-secret", string(o.Secret),
+	code := run(ctx, []string{"loadtest", "ws", "--source", "api", "--target", o.URL, "--ops", o.OpsURL, "--token-secret", string(o.Secret),
 		"--clients", "20", "--room", "4242", "--rate", "10", "--duration", "2s"}, &out, &errb)
 	stdout := out.String()
 	if code != 0 || !strings.Contains(stdout, "sent 20 (0 failed); deliveries 400 of 400 expected, lost 0, duplicates 0") {

@@ -17,17 +17,22 @@ const usage = `onair — the event backbone of an audio / video / live-streaming
 Usage:
   onair dev [flags]                 everything in one process: embedded Kafka, child
                                     redis-server and clickhouse-server, every role
-  onair serve --roles api,aggregate production mode against external Kafka/Redis/ClickHouse
+                                    (api,aggregate,radio,push)
+  onair serve --roles api,aggregate production mode against external Kafka/Redis/ClickHouse;
+                                    roles: api, aggregate, radio, push
   onair token --user 42 [--role admin|service] [--ttl 24h]
                                     print a bearer token
   onair migrate [flags]             apply ClickHouse migrations and exit
-  onair seed --events N [--users U --items I --days D --rate R]
+  onair seed --events N [--users U --items I --days D --rate R --duration T]
                                     fill a running onair with demo data and traffic
-  onair loadtest run|e2e|baseline   load tests (see 'onair loadtest -h')
+  onair loadtest run|e2e|baseline|gifts|accounts|ws|slowloris|soak|faults|table|hello|wshello
+                                    load tests and their tools (see 'onair loadtest -h')
   onair wallet reconcile [flags]    check the money ledger (exit 1 on any difference)
+  onair version                     print the release, the commit and the Go that built it
 
 Every flag can also be set as ONAIR_<FLAG> (e.g. ONAIR_KAFKA_BROKERS). Run
-'onair <command> -h' for its flags.
+'onair <command> -h' for its flags (dev and serve: --pprof serves /debug/pprof/,
+--retention drops months of analytics older than it).
 `
 
 func main() {
@@ -71,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runLoadtest(ctx, rest, stdout, stderr)
 	case "wallet":
 		err = runWallet(ctx, rest, stdout, stderr)
+	case "version":
+		err = runVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/internal/breaker"
 	"github.com/onair/onair/internal/childproc"
+	"github.com/onair/onair/internal/nodeid"
 	"github.com/onair/onair/internal/pgdb"
 )
 
@@ -67,4 +69,33 @@ func (d *deps) connectPostgres(ctx context.Context) error {
 	d.st.started("postgres client", t0, func(context.Context) error { db.Close(); return nil })
 	d.ready = append(d.ready, api.ReadyCheck{Name: "postgres", Check: d.redacted(db.Ping)})
 	return nil
+}
+
+// leaseNodeID leases the node id of server-assigned event ids (--node-id,
+// or any free one) from PostgreSQL and keeps it renewed; losing the lease
+// stops the node (d.fatal), before another process can take the id over.
+// A node without PostgreSQL (no api role) falls back to the pid mod 1024:
+// it assigns no event ids of its own that reach users.
+func leaseNodeID(ctx context.Context, d *deps) (int, error) {
+	if d.pg == nil {
+		if d.cfg.NodeID >= 0 {
+			return d.cfg.NodeID, nil
+		}
+		return os.Getpid() % nodeid.Max, nil
+	}
+	t0 := time.Now()
+	l, err := nodeid.Acquire(ctx, d.pg, d.cfg.NodeID, 0, d.log)
+	if err != nil {
+		return 0, d.cfg.redactErr(err)
+	}
+	d.log.Info("node id leased", "node_id", l.ID())
+	d.st.startedRun("node id lease", t0, func(ctx context.Context) error {
+		err := l.Run(ctx)
+		if err != nil {
+			d.log.Error("stopping: the node id can no longer be trusted", "node_id", l.ID(), "err", err)
+			d.fatal(err)
+		}
+		return err
+	})
+	return l.ID(), nil
 }

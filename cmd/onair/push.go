@@ -24,11 +24,17 @@ type pushConfig struct {
 	OnlineInterval time.Duration
 	ShutdownWindow time.Duration
 	QueueSize      int
+	// Per-user limits (push.Config's MaxConnsPerUser, MaxConnsPerUserCluster,
+	// FrameRate, FrameBurst).
+	UserConns        int
+	UserConnsCluster int
+	FrameRate        int
+	FrameBurst       int
 }
 
 func (p *pushConfig) flags(fs *flag.FlagSet, dev bool, c *config) {
-	if !dev { // onair dev always signs in with code 1000
-		fs.BoolVar(&p.DevLogin, "dev-login", c.envBool("dev-login", false), "mount the dev sign-in (POST /v1/auth/sms-code, /v1/auth/login; code 1000): never on a public deployment")
+	if !dev { // onair dev always answers the code (it has no SMS gateway)
+		fs.BoolVar(&p.DevLogin, "dev-login", c.envBool("dev-login", false), "dev sign-in: POST /v1/auth/sms-code answers the code in its reply (dev_code) and logs it: anyone can sign in as anyone, never on a public deployment")
 	} else {
 		p.DevLogin = true
 	}
@@ -39,6 +45,10 @@ func (p *pushConfig) flags(fs *flag.FlagSet, dev bool, c *config) {
 	fs.DurationVar(&p.OnlineInterval, "push-online-interval", c.envDur("push-online-interval", push.DefaultOnlineInterval), "push: head-counts are merged in Redis and pushed this often")
 	fs.DurationVar(&p.ShutdownWindow, "push-shutdown-window", c.envDur("push-shutdown-window", push.DefaultShutdownWindow), "push: connections are closed spread over this window at shutdown")
 	fs.IntVar(&p.QueueSize, "push-queue", c.envInt("push-queue", push.DefaultQueueSize), "push: frames a connection may have queued before it steps down (half: no danmaku, 3/4: state only, full: closed)")
+	fs.IntVar(&p.UserConns, "push-user-conns", c.envInt("push-user-conns", push.DefaultMaxConnsPerUser), "push: WebSocket connections one user may hold on this node (beyond: 429 naming user); -1 = no limit")
+	fs.IntVar(&p.UserConnsCluster, "push-user-conns-cluster", c.envInt("push-user-conns-cluster", push.DefaultMaxConnsPerUserCluster), "push: WebSocket connections one user may hold across push nodes, counted in Redis {u<id>}:ws (fails open when Redis is down: the per-node limit holds); -1 = no limit")
+	fs.IntVar(&p.FrameRate, "push-frame-rate", c.envInt("push-frame-rate", push.DefaultFrameRate), "push: frames per second a client may send on one connection (pings, acks); beyond the burst it is closed with 3508")
+	fs.IntVar(&p.FrameBurst, "push-frame-burst", c.envInt("push-frame-burst", push.DefaultFrameBurst), "push: burst of --push-frame-rate")
 }
 
 // startPush mounts GET /v1/ws on srv and starts the gateway. The stack
@@ -53,6 +63,8 @@ func startPush(ctx context.Context, d *deps, srv *api.Server) error {
 		Brokers:  cfg.KafkaBrokers, Topic: kafka.TopicPushes, Redis: d.rdb, Prefix: cfg.RedisPrefix,
 		AllowedOrigins: cfg.Push.Origins, BatchInterval: cfg.Push.BatchInterval, OnlineInterval: cfg.Push.OnlineInterval,
 		ShutdownWindow: cfg.Push.ShutdownWindow, QueueSize: cfg.Push.QueueSize,
+		MaxConnsPerUser: cfg.Push.UserConns, MaxConnsPerUserCluster: cfg.Push.UserConnsCluster,
+		FrameRate: float64(cfg.Push.FrameRate), FrameBurst: cfg.Push.FrameBurst,
 		Registerer: d.reg, Log: d.log.With("component", "push"),
 	})
 	if err != nil {
@@ -69,7 +81,7 @@ func startPush(ctx context.Context, d *deps, srv *api.Server) error {
 // mountPages serves the browser pages (the live room at /live/).
 func mountPages(srv *api.Server) {
 	h := gin.WrapH(web.Handler("/live/"))
-	srv.Router().GET("/live/*path", h)
+	srv.Router().GET("/live/*path", api.PageHeaders, h)
 }
 
 // raiseFileLimit lifts the limit of open files, each viewer being a

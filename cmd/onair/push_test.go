@@ -31,7 +31,7 @@ type pushNode struct {
 
 func startPushNode(t *testing.T, brokers []string, prefix, db, secret string) *pushNode {
 	t.Helper()
-	cmd := exec.Command(testenv.OnairBinary(t), "serve", "--roles", "push", "--http-addr", "127.0.0.1:0",
+	cmd := exec.Command(testenv.OnairBinary(t), "serve", "--roles", "push", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,

@@ -173,7 +173,7 @@ func TestRadioThroughBinary(t *testing.T) {
 func startRadioServe(t *testing.T, o *testenv.Onair) string {
 	t.Helper()
 	log := &syncBuffer{}
-	cmd := exec.Command(testenv.OnairBinary(t), "serve", "--roles", "radio", "--http-addr", "127.0.0.1:0",
+	cmd := exec.Command(testenv.OnairBinary(t), "serve", "--roles", "radio", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--kafka-brokers", o.KafkaAddr, "--redis-addrs", o.RedisAddr, "--clickhouse-addr", o.ClickHouseAddr,
 		"--auth-secret", string(o.Secret), "--log-level", "info")
 	cmd.Stderr = log

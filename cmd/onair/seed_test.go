@@ -13,6 +13,7 @@ import (
 
 	"github.com/onair/onair/internal/apitest"
 	"github.com/onair/onair/internal/testenv"
+	"github.com/onair/onair/seed"
 )
 
 // seedCmd runs `onair seed` in-process.
@@ -74,7 +75,8 @@ func TestSeedDemoRadio(t *testing.T) {
 	o := testenv.StartOnair(t, "")
 	code, stdout, stderr := seedCmd(t, "--target", o.URL, "--auth-secret", string(o.Secret),
 		"--events", "2000", "--verify=false")
-	if code != 0 || !strings.Contains(stdout, "catalog") || !strings.Contains(stdout, "stations") {
+	if code != 0 || !strings.Contains(stdout, "catalog") || !strings.Contains(stdout, "stations") ||
+		!strings.Contains(stdout, "demo users (sign-in by SMS code): ok (5 requests)") {
 		t.Fatalf("onair seed: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	client := apitest.New(t).Client(httpClient)
@@ -100,6 +102,10 @@ func TestSeedDemoRadio(t *testing.T) {
 			ItemID uint64 `json:"item_id"`
 			Reason string
 		}
+	}
+	var user struct{ Nickname string }
+	if st := get("/v1/users/1000001", testenv.SignToken(t, o.Secret, 42, ""), &user); st != 200 || user.Nickname != seed.DemoNickname(0) {
+		t.Fatalf("seed's first demo user: %d %+v, want nickname %q", st, user, seed.DemoNickname(0))
 	}
 	var pl playlist
 	newcomer := testenv.SignToken(t, o.Secret, 123_456, "")

@@ -44,12 +44,12 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 	_, prefix := testenv.Redis(t)
 	_, db := testenv.ClickHouse(t)
 	secret := "serve-test-secret"
-	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0",
+	args := append([]string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
 		"--postgres-dsn", testenv.PostgresDSN(t),
-		"--auth-secret", secret, "--rate-limit", "0", "--log-level", "info"}, extra...)
+		"--auth-secret", secret, "--rate-limit", "0", "--event-rate", "0", "--service-event-rate", "0", "--log-level", "info"}, extra...)
 	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -126,7 +126,7 @@ func TestServeEventsKeyedByUser(t *testing.T) {
 				batch := []apiEvent{
 					{Type: "play", Biz: "audio", ItemID: 5, ListenedMs: 1234, TS: now, EventID: fmt.Sprintf("b-%d-%d-0", u, b)},
 					{Type: "skip", Biz: "radio", ItemID: 6, StationID: 9, TS: now, EventID: fmt.Sprintf("b-%d-%d-1", u, b)},
-					{Type: "danmaku", RoomID: 3, Text: "hi " + fmt.Sprint(u), TS: now, EventID: fmt.Sprintf("b-%d-%d-2", u, b)},
+					{Type: "like", Biz: "video", ItemID: 7, TS: now, EventID: fmt.Sprintf("b-%d-%d-2", u, b)},
 				}
 				if got := postOK(t, s.url+"/v1/events", tok, map[string]any{"events": batch}); !strings.Contains(got, `"accepted":3`) {
 					t.Errorf("batch reply %s, want accepted 3", got)
@@ -283,9 +283,14 @@ func TestServeKafkaOutage(t *testing.T) {
 			t.Fatalf("after the outage: %d %s, want 202", code, body)
 		}
 	}
-	if code, body := do(t, http.MethodGet, s.url+"/readyz", "", nil); code != http.StatusOK {
-		t.Fatalf("/readyz after the outage: %d %s, want 200", code, body)
-	}
+	// /readyz answers from probes up to a second old
+	var rcode int
+	var rbody string
+	testenv.Wait(t, 5*time.Second, func() bool {
+		rcode, rbody = do(t, http.MethodGet, s.url+"/readyz", "", nil)
+		return rcode == http.StatusOK
+	},
+		"/readyz after the outage: %d %s, want 200", rcode, rbody)
 
 	// A 503 does not promise that nothing was written: ingest.Producer
 	// returns at its timeout while kgo still holds records it already sent
@@ -367,9 +372,17 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Fatalf("validate with ONAIR_ROLES naming bogus: %v, want an error naming it", err)
 	}
-	c = parse(false, "--roles", "aggregate,api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	c = parse(false, "--roles", "aggregate,api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1", "--postgres-dsn", "postgres://p/onair")
 	if err := c.validate(); err != nil {
 		t.Fatalf("validate with the flag overriding ONAIR_ROLES: %v", err)
+	}
+	c = parse(false, "--roles", "api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--postgres-dsn") {
+		t.Fatalf("validate of the api role without PostgreSQL: %v, want an error naming --postgres-dsn", err)
+	}
+	c = parse(false, "--roles", "aggregate", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1")
+	if err := c.validate(); err != nil {
+		t.Fatalf("validate of the aggregate role without PostgreSQL: %v", err)
 	}
 	c = parse(false, "--roles", "api", "--redis-addrs", "r:1", "--clickhouse-addr", "c:1", "--history-page-cache", "-1")
 	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--history-page-cache") {
@@ -461,5 +474,35 @@ func TestServeRateLimitFlag(t *testing.T) {
 				t.Fatalf("no request accepted: %v", codes)
 			}
 		})
+	}
+}
+
+// TestServeNodeIDClashRefused: a second API process asking for the node id
+// a live one holds is refused at start, naming it; two processes that ask
+// for none get different ones (leased from PostgreSQL, where pid mod 1024
+// collided in every container).
+func TestServeNodeIDClashRefused(t *testing.T) {
+	t.Parallel()
+	kf := testenv.Kafka(t, 2)
+	dsn := testenv.PostgresDSN(t)
+	first := startServe(t, kf.Addrs(), "--postgres-dsn", dsn, "--node-id", "5")
+	if !strings.Contains(first.log.String(), "node_id=5") {
+		t.Fatalf("the first process did not lease node id 5; log:\n%s", first.log.tail())
+	}
+	var out, errb bytes.Buffer
+	args := []string{"serve", "--roles", "api", "--http-addr", "127.0.0.1:0", "--kafka-brokers", strings.Join(kf.Addrs(), ","),
+		"--redis-addrs", testenv.RedisAddr(t), "--clickhouse-addr", testenv.ClickHouseAddr(t),
+		"--postgres-dsn", dsn, "--auth-secret", "x", "--node-id", "5"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if code := run(ctx, args, &out, &errb); code == 0 || !strings.Contains(errb.String(), "node id 5") {
+		t.Fatalf("second process with --node-id 5: status %d, stderr:\n%s", code, errb.String())
+	}
+	a := startServe(t, kf.Addrs(), "--postgres-dsn", dsn)
+	b := startServe(t, kf.Addrs(), "--postgres-dsn", dsn)
+	re := regexp.MustCompile(`node id leased" node_id=(\d+)`)
+	ida, idb := re.FindStringSubmatch(a.log.String()), re.FindStringSubmatch(b.log.String())
+	if ida == nil || idb == nil || ida[1] == idb[1] || ida[1] == "5" || idb[1] == "5" {
+		t.Fatalf("two processes without --node-id leased %v and %v (5 is taken)", ida, idb)
 	}
 }

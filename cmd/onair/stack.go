@@ -18,11 +18,13 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/onair/onair/accounts"
 	"github.com/onair/onair/aggregate"
 	"github.com/onair/onair/api"
 	"github.com/onair/onair/history"
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/kafka"
+	"github.com/onair/onair/push"
 	"github.com/onair/onair/recommend"
 	"github.com/onair/onair/rooms"
 )
@@ -80,13 +82,16 @@ func (s *stack) shutdown() {
 
 // serve connects to Kafka, Redis and ClickHouse, applies migrations, starts
 // the configured roles and blocks until ctx is done. Metrics go to reg,
-// which /metrics serves. ready, when not nil, is called once everything is
-// up.
-func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr string)) error {
+// which /metrics serves on the ops listener. ready, when not nil, is called
+// once everything is up, with the API's and the ops listener's addresses.
+func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry, ready func(apiAddr, opsAddr string)) error {
+	ctx, fatal := context.WithCancelCause(ctx)
+	defer fatal(nil)
 	d, err := connect(ctx, cfg, st, reg)
 	if err != nil {
 		return err
 	}
+	d.fatal = func(err error) { fatal(fmt.Errorf("%w: %w", errCannotGoOn, err)) }
 	radio, err := startRadio(ctx, d)
 	if err != nil {
 		return err
@@ -97,6 +102,9 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 	}
 	if cfg.has("aggregate") {
 		if err := startAggregate(d, c); err != nil {
+			return err
+		}
+		if err := startRetention(d); err != nil {
 			return err
 		}
 	}
@@ -111,12 +119,19 @@ func serve(ctx context.Context, cfg *config, st *stack, reg *prometheus.Registry
 		return err
 	}
 	if ready != nil {
-		ready(apiAddr)
+		ready(apiAddr, d.opsAddr)
 	}
 	<-ctx.Done()
+	if err := context.Cause(ctx); errors.Is(err, errCannotGoOn) {
+		return err
+	}
 	d.log.Info("signal received, stopping")
 	return nil
 }
+
+// errCannotGoOn stops a node when one of its components cannot go on (a
+// lost node id lease), rather than a signal.
+var errCannotGoOn = errors.New("stopping the node")
 
 // core is what the api role serves and the aggregate role feeds: history,
 // the events producer and the live rooms' board. Every node builds it,
@@ -126,6 +141,11 @@ type core struct {
 	hist  *history.Store
 	prod  *ingest.Producer
 	rooms *rooms.Board
+	reg   *rooms.Registry   // nil without PostgreSQL
+	accts *accounts.Service // nil on a node without PostgreSQL
+	// notify publishes personal frames (wire.Notifier): the PK
+	// invitations and notices of the api role.
+	notify *push.Notifier
 }
 
 func newCore(ctx context.Context, d *deps) (*core, error) {
@@ -142,7 +162,11 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if _, err := hist.Epoch(ctx); err != nil {
 		d.log.Warn("cannot read or create the Redis epoch; first_today is false for users without a day marker until it exists", "err", err)
 	}
-	ids, err := ingest.NewIDGen(uint16(d.cfg.NodeID))
+	node, err := leaseNodeID(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := ingest.NewIDGen(uint16(node))
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +174,20 @@ func newCore(ctx context.Context, d *deps) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	board, err := startBoard(d, prod)
+	accts, err := startAccounts(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return &core{hist: hist, prod: prod, rooms: board}, nil
+	board, err := startBoard(d, prod, accts)
+	if err != nil {
+		return nil, err
+	}
+	notify := &push.Notifier{Kafka: d.kcl, Topic: kafka.TopicPushes}
+	reg, err := startRegistry(ctx, d, board, accts, notify)
+	if err != nil {
+		return nil, err
+	}
+	return &core{hist: hist, prod: prod, rooms: board, reg: reg, accts: accts, notify: notify}, nil
 }
 
 // startAggregate runs the aggregate role: the consumer of onair.events that
@@ -186,8 +219,9 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		apiProd, apiHist = c.prod, c.hist
 	}
 	srv, err := api.New(api.Config{
-		Addr: cfg.HTTPAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), DevLogin: cfg.Push.DevLogin,
-		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit,
+		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()),
+		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit, ReadTimeout: cfg.ReadTimeout,
+		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, ServiceEventRate: cfg.ServiceEvents,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),
 		Ready: d.ready,
 	})
@@ -198,16 +232,20 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		api.MountRadio(srv, radio)
 	}
 	if cfg.has("api") {
-		api.MountRooms(srv, c.rooms)
+		api.MountRooms(srv, c.rooms, c.reg)
+		api.MountAccounts(srv, api.AccountsDeps{Accounts: c.accts, Words: c.rooms, Anchors: anchorInfo(c.reg)})
 		if err := startWallet(d, c, srv); err != nil {
 			return "", err
 		}
 		if err := mountAnalytics(srv, d); err != nil {
 			return "", err
 		}
+		if err := mountErase(srv, d, c); err != nil {
+			return "", err
+		}
 	}
 	if cfg.Pprof {
-		srv.Router().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
+		srv.Ops().GET("/debug/pprof/*any", gin.WrapH(http.DefaultServeMux))
 	}
 	mountPages(srv)
 	if cfg.has("push") { // before Start: routes cannot be added to a serving router
@@ -219,6 +257,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		return "", err
 	}
 	d.st.started("http api", t0, srv.Shutdown)
+	d.opsAddr = srv.OpsAddr()
 	return srv.Addr(), nil
 }
 

@@ -68,7 +68,7 @@ func TestCheckCatchesDrift(t *testing.T) {
 func TestTransportChecks(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`)
+		io.WriteString(w, `{"status":"ok","version":"0.1.0"}`)
 	}))
 	defer srv.Close()
 	c := New(t)
@@ -77,7 +77,7 @@ func TestTransportChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	if string(b) != `{"status":"ok"}` || c.Exchanges() != 1 {
+	if string(b) != `{"status":"ok","version":"0.1.0"}` || c.Exchanges() != 1 {
 		t.Fatalf("body %q after the check, %d exchanges", b, c.Exchanges())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,6 +76,9 @@ func startPostgres(ctx context.Context, cfg PostgresConfig) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := clearStaleLock(ctx, data); err != nil {
+		return nil, err
+	}
 	port, err := pickPort(cfg.Port)
 	if err != nil {
 		return nil, err
@@ -110,6 +114,72 @@ func startPostgres(ctx context.Context, cfg PostgresConfig) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// clearStaleLock removes the postmaster.pid a killed server left behind,
+// once its processes are gone. PostgreSQL removes a stale lock itself when
+// its pid no longer exists, but a killed postmaster whose parent died too
+// may stay a zombie (a container's pid 1 need not reap), and kill(pid, 0)
+// succeeds on a zombie: "lock file already exists". Its backends notice
+// the postmaster's death and exit within moments; waiting for them (every
+// process whose working directory is the cluster) also avoids "shared
+// memory block is still in use".
+func clearStaleLock(ctx context.Context, data string) error {
+	lock := filepath.Join(data, "postmaster.pid")
+	b, err := os.ReadFile(lock)
+	if err != nil {
+		return nil // no lock: a clean stop or a new cluster
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil // let postgres judge a lock it cannot parse
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running := running(pid)
+		for _, p := range processesIn(data) {
+			running = running || p != pid
+		}
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil // a live server: postgres refuses to start and says why
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := os.Remove(lock); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("cannot remove the stale %s: %w", lock, err)
+	}
+	return nil
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b) // the state follows the command, which is in parentheses
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+// processesIn lists the running processes whose working directory is dir.
+func processesIn(dir string) []int {
+	var out []int
+	cwds, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, c := range cwds {
+		if target, err := os.Readlink(c); err == nil && target == dir {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c))); err == nil && running(pid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 // PostgresDSN is the connection string of database db on a server

@@ -17,6 +17,8 @@ type ChildWorld struct {
 	Brokers []string
 	// Redis and ClickHouse are the servers' addresses.
 	Redis, ClickHouse string
+	// Postgres is a PostgreSQL DSN (a database of PostgresDSN).
+	Postgres string `json:",omitempty"`
 	// Prefix is the Redis key prefix, Database the ClickHouse database.
 	Prefix, Database string
 	// Mode tells a child that plays more than one part which ("": its

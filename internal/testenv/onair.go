@@ -26,6 +26,9 @@ import (
 type Onair struct {
 	// URL is the HTTP API, e.g. "http://127.0.0.1:41234".
 	URL string
+	// OpsURL is the private ops listener: /metrics, /readyz with detail,
+	// /debug/pprof/ with --pprof.
+	OpsURL string
 	// KafkaAddr is the embedded broker, for kgo.SeedBrokers.
 	KafkaAddr string
 	// RedisAddr is the child redis-server.
@@ -90,7 +93,8 @@ func OnairBinary(t testing.TB) string {
 }
 
 // StartOnair starts `onair dev` on dataDir ("" = a fresh t.TempDir()) with
-// every port chosen by the kernel (port 0) and --log-level warn; args are
+// every port chosen by the kernel (port 0), event budgets out of the way and
+// --log-level warn; args are
 // appended, so they can override any of those. It returns once the "onair
 // dev is up" banner is printed, with the addresses the banner reports. The
 // child gets the test's environment minus every ONAIR_* variable, so a
@@ -116,9 +120,12 @@ func StartOnair(t testing.TB, dataDir string, args ...string) *Onair {
 	}
 	fmt.Fprintf(errFile, "--- testenv: onair dev started at %s ---\n", time.Now().Format(time.RFC3339Nano))
 	full := append([]string{"dev", "--data-dir", dataDir,
-		"--http-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--dev-kafka-port", "0", "--dev-redis-port", "0",
 		"--dev-clickhouse-port", "0", "--dev-clickhouse-http-port", "0", "--dev-postgres-port", "0",
+		// Tests post as few users, faster than an app does; a test of the
+		// event budget passes its own --event-rate.
+		"--event-rate", "1000000", "--service-event-rate", "1000000",
 		"--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, full...)
 	cmd.Env = ChildEnv()
@@ -194,7 +201,7 @@ func readBanner(stdout io.Reader, banner chan<- map[string]string) {
 		case strings.HasPrefix(line, "onair dev is up"):
 			up = true
 		case up && !sent:
-			for _, k := range []string{"HTTP API", "Kafka", "Redis", "ClickHouse", "PostgreSQL", "Data"} {
+			for _, k := range []string{"HTTP API", "Ops", "Kafka", "Redis", "ClickHouse", "PostgreSQL", "Data"} {
 				if v, ok := strings.CutPrefix(line, k+" "); ok {
 					fields[k] = strings.TrimSpace(v)
 				}
@@ -242,6 +249,7 @@ func (o *Onair) parseBanner(f map[string]string) error {
 		return strings.TrimSuffix(w[0], ",")
 	}
 	o.URL = first("HTTP API")
+	o.OpsURL = first("Ops")
 	o.KafkaAddr = first("Kafka")
 	o.RedisAddr = first("Redis")
 	o.ClickHouseAddr = first("ClickHouse")
@@ -254,11 +262,11 @@ func (o *Onair) parseBanner(f map[string]string) error {
 		o.ClickHouseHTTPAddr = strings.TrimSuffix(ch[2], ",")
 		o.Database = ch[len(ch)-1]
 	}
-	if !strings.HasPrefix(o.URL, "http://") || o.KafkaAddr == "" || o.RedisAddr == "" ||
+	if !strings.HasPrefix(o.URL, "http://") || !strings.HasPrefix(o.OpsURL, "http://") || o.KafkaAddr == "" || o.RedisAddr == "" ||
 		o.ClickHouseAddr == "" || o.ClickHouseHTTPAddr == "" || o.Database == "" || o.DataDir == "" || o.PostgresDSN == "" {
 		return fmt.Errorf("cannot parse the onair dev banner: %q", f)
 	}
-	for _, a := range []string{strings.TrimPrefix(o.URL, "http://"), o.KafkaAddr, o.RedisAddr, o.ClickHouseAddr, o.ClickHouseHTTPAddr, first("PostgreSQL")} {
+	for _, a := range []string{strings.TrimPrefix(o.URL, "http://"), strings.TrimPrefix(o.OpsURL, "http://"), o.KafkaAddr, o.RedisAddr, o.ClickHouseAddr, o.ClickHouseHTTPAddr, o.PostgresAddr} {
 		if _, p, ok := strings.Cut(a, ":"); !ok || p == "0" {
 			return fmt.Errorf("onair dev's banner reports address %q, want a bound host:port", a)
 		}

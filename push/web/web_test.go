@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,15 +51,35 @@ func TestLiveRoomPage(t *testing.T) {
 		}
 		return string(b)
 	}
+	// Anchors 8 and 9 apply, are approved and open their rooms (5 and 6:
+	// the "rooms" sequence of this fresh database starts at 5 after the
+	// four rooms of other anchors created first); 8 invites 9 to a PK.
+	admin := o.Token(t, 1, "admin")
+	for uid := uint64(2); uid <= 9; uid++ {
+		if uid > 5 && uid < 8 {
+			continue
+		}
+		tok := o.Token(t, uid, "")
+		post("/v1/anchor/apply", tok, `{"reason":"demo"}`, 202)
+		post("/v1/admin/anchors/"+strconv.FormatUint(uid, 10)+"/approve", admin, "", 200)
+		post("/v1/rooms", tok, `{"title":"demo","category":"music"}`, 201)
+	}
 	post("/v1/rooms/5/open", o.Token(t, 8, ""), "", 200)
 	post("/v1/rooms/6/open", o.Token(t, 9, ""), "", 200)
-	post("/v1/pk", o.Token(t, 1, "admin"), `{"room_a":5,"room_b":6}`, 201)
+	var pk struct {
+		PKID string `json:"pk_id"`
+	}
+	if err := json.Unmarshal([]byte(post("/v1/pk", o.Token(t, 8, ""), `{"room_a":5,"room_b":6}`, 201)), &pk); err != nil {
+		t.Fatal(err)
+	}
+	post("/v1/pk/"+pk.PKID+"/accept", o.Token(t, 9, ""), "", 200)
 	wire := dialRoom(t, o, 5)
 
 	alice, bob := browsertest.Start(t), browsertest.Start(t)
-	aliceID, bobID := signInAndJoin(t, alice, o.URL, "13800000001", 5), signInAndJoin(t, bob, o.URL, "13800000002", 5)
-	if aliceID != "13800000001" || bobID != "13800000002" {
-		t.Fatalf("signed in as %q and %q, want the phones' user ids", aliceID, bobID)
+	aliceID, aliceNick := signInAndJoin(t, alice, o.URL, "13800000001", "Alice", 5)
+	bobID, bobNick := signInAndJoin(t, bob, o.URL, "13800000002", "", 5)
+	if aliceID == bobID || strings.Contains(aliceID+bobID, "1380000000") || aliceNick != "Alice" || !strings.HasPrefix(bobNick, "listener-") {
+		t.Fatalf("signed in as %q (%q) and %q (%q), want server ids (not the phones) and nicknames", aliceID, aliceNick, bobID, bobNick)
 	}
 	for _, b := range []context.Context{alice, bob} {
 		browsertest.WaitJS(t, b, `document.getElementById("online").textContent === "3"`, "head-count 3 (two pages and the wire viewer)")
@@ -73,10 +94,11 @@ func TestLiveRoomPage(t *testing.T) {
 	}
 	for name, b := range map[string]context.Context{"alice": alice, "bob": bob} {
 		log := `Array.from(document.querySelectorAll("#chat-log li")).map(li => li.textContent).join("|")`
-		browsertest.WaitJS(t, b, log+` === "user `+aliceID+`: hello from alice|user `+bobID+`: hi from bob"`, name+" sees both danmaku")
+		browsertest.WaitJS(t, b, log+` === "Alice: hello from alice|`+bobNick+`: hi from bob"`, name+" sees both danmaku by nickname")
 		browsertest.WaitJS(t, b, `document.getElementById("stage").dataset.flown === "2"`, name+" saw both danmaku fly")
 		browsertest.WaitJS(t, b, `document.querySelectorAll("#gift-log li").length === 1`, name+" sees the gift once")
-		browsertest.WaitJS(t, b, `document.querySelector("#ranking li")?.textContent === "user `+bobID+` · 200"`, name+" sees the ranking")
+		browsertest.WaitJS(t, b, `document.querySelector("#ranking li")?.textContent === "`+bobNick+` · 200"`, name+" sees the ranking by nickname")
+		browsertest.WaitJS(t, b, `!document.body.innerText.includes("13800000001") && !document.body.innerText.includes("13800000002")`, name+"'s page shows no phone")
 		browsertest.WaitJS(t, b, `document.getElementById("pk-a-score").textContent === "70" && document.getElementById("pk-a").style.width === "70%"`, name+" sees the PK bar move")
 		if msg, err := chromedp.Run(b, chromedp.TextContent(chromedp.CSS("#send-msg"))); err != nil || msg != "" {
 			t.Fatalf("%s's page shows a refusal %q (%v)", name, msg, err)
@@ -87,7 +109,16 @@ func TestLiveRoomPage(t *testing.T) {
 	if err := json.Unmarshal([]byte(post("/v1/rooms/5/gifts", o.Token(t, 77, ""), `{"gift_id":1,"value":10}`, 202)), &accepted); err != nil || accepted.ID == "" {
 		t.Fatalf("gift 202 without an id: %+v %v", accepted, err)
 	}
-	wire.wantGift(t, accepted.ID, "77", "10", bobID)
+	wire.wantGift(t, accepted.ID, "77", "10", bobID, bobNick)
+	wire.mu.Lock()
+	all, _ := json.Marshal(wire.items)
+	wire.mu.Unlock()
+	if bytes.Contains(all, []byte("13800000001")) || bytes.Contains(all, []byte("13800000002")) || !bytes.Contains(all, []byte(`"nickname":"Alice"`)) {
+		t.Fatalf("the frames name a phone, or not Alice by nickname: %s", all)
+	}
+	if log := o.StderrTail(); strings.Contains(log, "13800000001") || strings.Contains(log, "13800000002") {
+		t.Fatalf("the log names a phone:\n%s", log)
+	}
 }
 
 // send types text into the page's danmaku box and sends it; the page
@@ -100,9 +131,11 @@ func send(t *testing.T, b context.Context, text string) {
 	browsertest.WaitJS(t, b, `document.getElementById("danmaku-text").value === ""`, "the danmaku accepted (202)")
 }
 
-// signInAndJoin signs in on the page with phone and code 1000, then joins
-// room (by id: the room list may be empty); it returns the user id shown.
-func signInAndJoin(t *testing.T, b context.Context, base, phone string, room int) string {
+// signInAndJoin signs in on the page with phone and the dev code the
+// reply shows, sets the nickname when nick is not "", then joins room (by
+// id: the room list may be empty); it returns the user id and the nickname
+// shown.
+func signInAndJoin(t *testing.T, b context.Context, base, phone, nick string, room int) (string, string) {
 	t.Helper()
 	err := chromedp.Do(b,
 		chromedp.Navigate(base+"/live/"),
@@ -113,11 +146,23 @@ func signInAndJoin(t *testing.T, b context.Context, base, phone string, room int
 	if err != nil {
 		t.Fatal(err)
 	}
-	browsertest.WaitJS(t, b, `document.getElementById("code").value === "1000"`, "the dev code filled in")
+	browsertest.WaitJS(t, b, `/^[0-9]{6}$/.test(document.getElementById("code").value)`, "the dev code filled in")
 	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#rooms"))); err != nil {
 		t.Fatal(err)
 	}
+	browsertest.WaitJS(t, b, `document.getElementById("who").textContent.startsWith("listener-")`, "the new user's nickname shown")
+	if nick != "" {
+		if err := chromedp.Do(b, chromedp.SetValue(chromedp.CSS("#nickname"), nick), chromedp.Click(chromedp.CSS("#save-nickname"))); err != nil {
+			t.Fatal(err)
+		}
+		browsertest.WaitJS(t, b, `document.getElementById("who").textContent === `+strconvQuote(nick), "the nickname saved")
+	}
+	browsertest.WaitJS(t, b, `!document.body.innerText.includes(`+strconvQuote(phone)+`)`, "no phone on the page")
 	who, err := chromedp.Run(b, chromedp.TextContent(chromedp.CSS("#who")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := chromedp.Run(b, chromedp.Evaluate[string](`sessionStorage.getItem("onair.user")`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +175,10 @@ func signInAndJoin(t *testing.T, b context.Context, base, phone string, room int
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, b, `document.getElementById("status").textContent === ""`, "connected")
-	return strings.TrimPrefix(who, "user ")
+	return id, who
 }
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // wireViewer is a plain WebSocket client of a room: it keeps every item
 // of every frame, acks gifts and pings, as api.md asks of a client.
@@ -199,7 +246,7 @@ func dialRoom(t *testing.T, o *testenv.Onair, room int) *wireViewer {
 
 // wantGift waits for the gift frame of id from user with value (and a
 // seq), and for a leaderboard frame with top at the top with 200.
-func (v *wireViewer) wantGift(t *testing.T, id, user, value, top string) {
+func (v *wireViewer) wantGift(t *testing.T, id, user, value, top, topNick string) {
 	t.Helper()
 	testenv.Wait(t, 20*time.Second, func() bool {
 		v.mu.Lock()
@@ -213,7 +260,7 @@ func (v *wireViewer) wantGift(t *testing.T, id, user, value, top string) {
 				items, _ := it["items"].([]any)
 				if len(items) > 0 {
 					first, _ := items[0].(map[string]any)
-					board = board || first["user_id"] == json.Number(top) && first["score"] == json.Number("200")
+					board = board || first["user_id"] == json.Number(top) && first["nickname"] == topNick && first["score"] == json.Number("200")
 				}
 			}
 		}
