@@ -70,8 +70,9 @@ func (r *runner) room(ctx context.Context, n uint64) error {
 }
 
 // roomRoutes sends a little live-room traffic the way viewers do, through
-// POST /v1/rooms/{id}/danmaku and /gifts with the demo users' tokens (the
-// bulk of danmaku and gifts goes in the event batches).
+// POST /v1/rooms/{id}/danmaku and paid /gifts (a recharge of 200 coins,
+// then a rocket) with the demo users' tokens (the bulk of danmaku and
+// gifts goes in the event batches, posted as a trusted service).
 func (r *runner) roomRoutes(ctx context.Context) Part {
 	g := r.cfg.Gen
 	return r.step("room danmaku and gifts", g.Rooms*2, func(i int) error {
@@ -93,8 +94,14 @@ func (r *runner) roomRoutes(ctx context.Context) Part {
 		if i%2 == 0 {
 			return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/danmaku", room), map[string]any{"text": "hello from seed"}, nil)
 		}
-		return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/gifts", room), map[string]any{"gift_id": 2, "value": 200,
-			"anchor_id": AnchorOf(uint64(i/2 + 1)), "event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, nil)
+		// gifts are paid for: the viewer recharges first (the dev payment
+		// provider always pays; once per order id)
+		if err := viewer.Do(ctx, http.MethodPost, "/v1/wallet/recharge", map[string]any{
+			"order_id": fmt.Sprintf("seed-%s-%d", r.cfg.RunID, i), "coins": 200}, nil); err != nil {
+			return err
+		}
+		return viewer.Do(ctx, http.MethodPost, fmt.Sprintf("/v1/rooms/%d/gifts", room), map[string]any{"gift_id": 2, "count": 1,
+			"event_id": fmt.Sprintf("rg%s-%d", r.cfg.RunID, i)}, nil)
 	})
 }
 
