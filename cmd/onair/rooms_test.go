@@ -67,7 +67,7 @@ func TestServeLiveRooms(t *testing.T) {
 	postOK(t, path+"/gifts", viewer, map[string]any{"gift_id": 2, "count": 1})                   // a rocket: 200
 	postOK(t, path+"/gifts", viewer, map[string]any{"gift_id": 3, "count": 5, "event_id": "g1"}) // 5 hearts: 50
 	postOK(t, path+"/gifts", viewer, map[string]any{"gift_id": 3, "count": 5, "event_id": "g1"}) // a retry
-	want := `{"items":[{"user_id":42,"nickname":"user 42","score":250}]` // user 42 has no account
+	want := `{"items":[{"user_id":42,"nickname":"user 42","score":250}]`                         // user 42 has no account
 	testenv.Wait(t, 30*time.Second, func() bool {
 		return strings.HasPrefix(getOK(t, path+"/leaderboard", viewer), want)
 	}, "the ranking to read %s", want)
