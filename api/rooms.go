@@ -410,15 +410,3 @@ func idInRange(c *gin.Context, field string, id uint64) bool {
 	return true
 }
 
-// optionalID reads an optional id of a body: absent or null is 0 (board's
-// "none"); an explicit 0 or one above 2^63-1 is refused, naming field.
-func optionalID(c *gin.Context, field string, id *uint64) (uint64, bool) {
-	switch {
-	case id == nil:
-		return 0, true
-	case *id == 0:
-		WriteError(c, refusal.Invalidf(field, "must be an integer in 1..%d; omit it instead of 0", int64(math.MaxInt64)))
-		return 0, false
-	}
-	return *id, idInRange(c, field, *id)
-}

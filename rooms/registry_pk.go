@@ -157,10 +157,6 @@ func (r *Registry) InvitePK(ctx context.Context, who Caller, roomA, roomB uint64
 	return p.view(), nil
 }
 
-// errExpired marks an answer to an invitation past its expiry (the
-// transaction records it as expired, then the caller is refused).
-var errExpired = errors.New("expired")
-
 // AnswerPK accepts or declines an invitation: only room_b's anchor may
 // (Forbidden otherwise, admins too), only while it is invited and not
 // expired (Conflict). On accept both rooms must still be open and free;
