@@ -46,7 +46,7 @@ var ErrNoUser = &refusal.Error{Kind: refusal.NotFound, Field: "id", Reason: "no_
 // (GET /v1/me); others get Public().
 func (s *Service) Profile(ctx context.Context, userID uint64) (Profile, error) {
 	p := Profile{UserID: userID}
-	err := s.db.QueryRow(ctx, `SELECT nickname, avatar_url, phone FROM users WHERE id = $1`, int64(userID)).
+	err := s.db.QueryRow(ctx, `SELECT nickname, avatar_url, coalesce(phone, '') FROM users WHERE id = $1`, int64(userID)).
 		Scan(&p.Nickname, &p.AvatarURL, &p.Phone)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Profile{}, ErrNoUser
@@ -88,7 +88,7 @@ func (s *Service) Update(ctx context.Context, userID uint64, u ProfileUpdate, wo
 	}
 	p := Profile{UserID: userID}
 	err := s.db.QueryRow(ctx, `UPDATE users SET nickname = COALESCE($2, nickname), avatar_url = COALESCE($3, avatar_url),
-		updated_at = now() WHERE id = $1 RETURNING nickname, avatar_url, phone`, int64(userID), u.Nickname, u.AvatarURL).
+		updated_at = now() WHERE id = $1 RETURNING nickname, avatar_url, coalesce(phone, '')`, int64(userID), u.Nickname, u.AvatarURL).
 		Scan(&p.Nickname, &p.AvatarURL, &p.Phone)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Profile{}, ErrNoUser

@@ -41,6 +41,11 @@ type EraseConfig struct {
 	// Rooms removes the user from room rankings and recent danmaku; nil =
 	// rooms are left alone.
 	Rooms *rooms.Board
+	// Accounts drops the person from their account (phone, nickname,
+	// sessions; accounts.Service.Erase); nil = no accounts on this node.
+	Accounts interface {
+		Erase(ctx context.Context, userID uint64) error
+	}
 	// Redis and Prefix name radio's listener keys (recommend.ListenerKeys),
 	// deleted whether or not this node runs radio. Redis is required.
 	Redis  redis.UniversalClient
@@ -136,6 +141,11 @@ func (e *Eraser) Erase(ctx context.Context, user, by uint64) (Erasure, error) {
 	if e.cfg.Rooms != nil && len(roomIDs) > 0 {
 		if err := e.cfg.Rooms.EraseUser(ctx, user, roomIDs); err != nil {
 			return out, e.fail("rooms", user, err)
+		}
+	}
+	if e.cfg.Accounts != nil {
+		if err := e.cfg.Accounts.Erase(ctx, user); err != nil {
+			return out, e.fail("account", user, err)
 		}
 	}
 	if err := e.audit(ctx, user, by, now, roomIDs); err != nil {

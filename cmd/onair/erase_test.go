@@ -36,7 +36,8 @@ func TestEraseUser(t *testing.T) {
 			{"type": "progress", "biz": "audio", "item_id": 100 + u, "position_ms": 61000, "duration_ms": 1800000, "ts": before, "device": "ios-7f3a"},
 			{"type": "play", "biz": "audio", "item_id": 100 + u, "listened_ms": 30000, "ts": before},
 		}})
-		postOK(t, room+"/gifts", tok[u], map[string]any{"gift_id": 2, "value": 100 + u})
+		post(t, o.URL+"/v1/wallet/recharge", tok[u], map[string]any{"order_id": fmt.Sprint("o", u), "coins": 200}, http.StatusOK)
+		postOK(t, room+"/gifts", tok[u], map[string]any{"gift_id": 2, "count": 1})
 		postOK(t, room+"/danmaku", tok[u], map[string]any{"text": fmt.Sprint("hello from ", u)})
 	}
 	ch, err := chdb.Open(chdb.Config{Addr: o.ClickHouseAddr})

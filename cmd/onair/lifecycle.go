@@ -9,8 +9,12 @@ import (
 
 // mountErase serves POST /v1/admin/users/{id}/erase on an api node.
 func mountErase(srv *api.Server, d *deps, c *core) error {
-	e, err := lifecycle.NewEraser(lifecycle.EraseConfig{ClickHouse: d.ch, Database: d.cfg.CHDatabase, History: c.hist, Rooms: c.rooms,
-		Redis: d.rdb, Prefix: d.cfg.RedisPrefix, Registerer: d.reg, Log: d.log.With("component", "erase")})
+	ec := lifecycle.EraseConfig{ClickHouse: d.ch, Database: d.cfg.CHDatabase, History: c.hist, Rooms: c.rooms,
+		Redis: d.rdb, Prefix: d.cfg.RedisPrefix, Registerer: d.reg, Log: d.log.With("component", "erase")}
+	if c.accts != nil {
+		ec.Accounts = c.accts
+	}
+	e, err := lifecycle.NewEraser(ec)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,7 @@ func TestWalletGiftStorm(t *testing.T) {
 	o := testenv.StartOnair(t, "", "--rate-limit", "0")
 	b := startServeChild(t, o)
 	anchor := testenv.SignToken(t, o.Secret, 8, "")
-	if code, body := do(t, http.MethodPost, o.URL+"/v1/rooms/5/open", anchor, nil); code != http.StatusOK {
-		t.Fatalf("open: %d %s", code, body)
-	}
+	roomPath := "/v1/rooms/" + strconv.FormatUint(anchorRoom(t, o.URL, anchor, testenv.SignToken(t, o.Secret, 1, "admin"), 8), 10)
 	const viewers, gifts, recharge = 30, 40, 3000
 	var (
 		mu      sync.Mutex
@@ -79,9 +78,9 @@ func TestWalletGiftStorm(t *testing.T) {
 					tries = 2 // an immediate client retry
 				}
 				for range tries {
-					code, reply, err := tryPost(url+"/v1/rooms/5/gifts", tok, body)
+					code, reply, err := tryPost(url+roomPath+"/gifts", tok, body)
 					if err != nil { // the process died under the request: retry elsewhere
-						code, reply, err = tryPost(o.URL+"/v1/rooms/5/gifts", tok, body)
+						code, reply, err = tryPost(o.URL+roomPath+"/gifts", tok, body)
 						if err != nil {
 							t.Errorf("gift retry: %v", err)
 							return
@@ -146,7 +145,7 @@ func TestWalletGiftStorm(t *testing.T) {
 	viewer := testenv.SignToken(t, o.Secret, 42, "")
 	var lastBoard lazyString
 	testenv.Wait(t, 60*time.Second, func() bool {
-		lastBoard.s = getOK(t, o.URL+"/v1/rooms/5/leaderboard?limit=100", viewer)
+		lastBoard.s = getOK(t, o.URL+roomPath+"/leaderboard?limit=100", viewer)
 		var lb struct {
 			Items []struct {
 				UserID uint64 `json:"user_id"`

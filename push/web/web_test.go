@@ -89,9 +89,15 @@ func TestLiveRoomPage(t *testing.T) {
 	send(t, alice, "hello from alice")
 	browsertest.WaitJS(t, alice, `document.getElementById("chat-log").textContent.includes("hello from alice")`, "alice sees her danmaku")
 	send(t, bob, "hi from bob")
-	if err := chromedp.Do(bob, chromedp.Click(chromedp.CSS("#send-gift"))); err != nil { // gift 2, value 200
+	// gifts are paid: bob recharges (the dev provider pays), then sends a rocket (200 coins)
+	if err := chromedp.Do(bob, chromedp.Click(chromedp.CSS("#recharge"))); err != nil {
 		t.Fatal(err)
 	}
+	browsertest.WaitJS(t, bob, `document.getElementById("balance").textContent === "1000"`, "bob's balance after the recharge")
+	if err := chromedp.Do(bob, chromedp.Click(chromedp.CSS("#send-gift"))); err != nil { // gift 2, a rocket: 200
+		t.Fatal(err)
+	}
+	browsertest.WaitJS(t, bob, `document.getElementById("balance").textContent === "800"`, "bob's balance after the gift")
 	for name, b := range map[string]context.Context{"alice": alice, "bob": bob} {
 		log := `Array.from(document.querySelectorAll("#chat-log li")).map(li => li.textContent).join("|")`
 		browsertest.WaitJS(t, b, log+` === "Alice: hello from alice|`+bobNick+`: hi from bob"`, name+" sees both danmaku by nickname")
@@ -104,9 +110,15 @@ func TestLiveRoomPage(t *testing.T) {
 			t.Fatalf("%s's page shows a refusal %q (%v)", name, msg, err)
 		}
 	}
+	// alice has no coins: her gift is refused, the page says why, nothing moves
+	if err := chromedp.Do(alice, chromedp.Click(chromedp.CSS("#send-gift"))); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitJS(t, alice, `document.getElementById("send-msg").textContent.includes("not enough coins")`, "alice is told she has not enough coins")
 	// The wire: a gift's frame carries the id its 202 returned.
 	var accepted struct{ ID string }
-	if err := json.Unmarshal([]byte(post("/v1/rooms/5/gifts", o.Token(t, 77, ""), `{"gift_id":1,"value":10}`, 202)), &accepted); err != nil || accepted.ID == "" {
+	post("/v1/wallet/recharge", o.Token(t, 77, ""), `{"order_id":"w1","coins":10}`, 200)
+	if err := json.Unmarshal([]byte(post("/v1/rooms/5/gifts", o.Token(t, 77, ""), `{"gift_id":3,"count":1}`, 202)), &accepted); err != nil || accepted.ID == "" {
 		t.Fatalf("gift 202 without an id: %+v %v", accepted, err)
 	}
 	wire.wantGift(t, accepted.ID, "77", "10", bobID, bobNick)

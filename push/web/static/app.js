@@ -151,6 +151,7 @@ for (const [id, verb] of [["invite-accept", "accept"], ["invite-decline", "decli
 async function showRooms() {
   $("signin").hidden = true; $("room").hidden = true; $("rooms").hidden = false;
   loadMe();
+  loadWallet();
   openPersonal();
   const list = $("room-list");
   list.textContent = "";
@@ -337,14 +338,40 @@ $("send-danmaku").onclick = async () => {
   if (res.status === 202) $("danmaku-text").value = "";
 };
 
+// --- wallet ----------------------------------------------------------------
+// Gifts are paid for in coins: the balance is shown, a recharge goes
+// through the server's payment provider (onair dev's always pays), and a
+// gift the wallet cannot pay is refused with 402 and nothing happens.
+function randomID() {
+  return (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now());
+}
+
+async function loadWallet() {
+  const res = await api("GET", "/v1/wallet");
+  if (res.status === 200) $("balance").textContent = res.data.balance;
+}
+
+$("recharge").onclick = async () => {
+  const res = await api("POST", "/v1/wallet/recharge", { order_id: "web-" + randomID(), coins: 1000 });
+  if (res.status !== 200) { $("send-msg").textContent = errText(res); return; }
+  $("balance").textContent = res.data.balance;
+  $("send-msg").textContent = "";
+};
+
 for (const id of ["send-gift", "send-gift-small"]) {
   $(id).onclick = async (ev) => {
     const b = ev.currentTarget;
-    // A room joined by id has no known anchor: omit anchor_id (0 is refused).
-    const body = { gift_id: +b.dataset.gift, value: +b.dataset.value };
-    if (room.anchor) body.anchor_id = room.anchor;
+    // event_id makes a retry of this click charge once
+    const body = { gift_id: +b.dataset.gift, count: 1, event_id: randomID() };
     const res = await api("POST", "/v1/rooms/" + room.id + "/gifts", body);
-    $("send-msg").textContent = res.status === 202 ? "" : errText(res);
+    if (res.status === 202) {
+      $("balance").textContent = res.data.balance;
+      $("send-msg").textContent = "";
+    } else if (res.status === 402) {
+      $("send-msg").textContent = "not enough coins: recharge first";
+    } else {
+      $("send-msg").textContent = errText(res);
+    }
   };
 }
 
