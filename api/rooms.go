@@ -409,4 +409,3 @@ func idInRange(c *gin.Context, field string, id uint64) bool {
 	}
 	return true
 }
-
