@@ -42,18 +42,51 @@ func SignToken(secret []byte, userID uint64, role string, ttl time.Duration) (st
 // is required and checked, sub must be a positive decimal integer and role,
 // when present, "admin" or "service".
 func ParseToken(secret []byte, token string) (Claims, error) {
-	c, _, err := parseToken(secret, token, time.Now)
+	c, _, err := parseToken(newKeyring(secret, nil), token, time.Now)
 	return c, err
 }
 
-func parseToken(secret []byte, token string, now func() time.Time) (Claims, time.Time, error) {
+// keyring holds the secrets tokens are verified with: the one that signs
+// (Config.AuthSecret) and those of a rotation in progress
+// (Config.PreviousSecrets), by key id (authtoken.KeyID).
+type keyring struct {
+	byID map[string][]byte
+	all  jwt.VerificationKeySet
+}
+
+func newKeyring(current []byte, previous [][]byte) *keyring {
+	k := &keyring{byID: map[string][]byte{}}
+	for _, s := range append([][]byte{current}, previous...) {
+		if len(s) == 0 {
+			continue
+		}
+		k.byID[authtoken.KeyID(s)] = s
+		k.all.Keys = append(k.all.Keys, s)
+	}
+	return k
+}
+
+// key picks the secret a token names by its kid; a token without one
+// (signed before key ids existed) is tried against each secret.
+func (k *keyring) key(t *jwt.Token) (any, error) {
+	kid, ok := t.Header["kid"].(string)
+	if !ok {
+		return k.all, nil
+	}
+	if s, ok := k.byID[kid]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("token signed with a key this server does not hold (kid %q; rotated out?)", kid)
+}
+
+func parseToken(keys *keyring, token string, now func() time.Time) (Claims, time.Time, error) {
 	var jc authtoken.Claims
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(now),
 	)
-	_, err := p.ParseWithClaims(token, &jc, func(*jwt.Token) (any, error) { return secret, nil })
+	_, err := p.ParseWithClaims(token, &jc, keys.key)
 	if err != nil {
 		return Claims{}, time.Time{}, err
 	}
@@ -185,13 +218,13 @@ func (s *Server) authenticateToken(c *gin.Context, tok string) {
 // verify returns the claims of tok, from the cache when it holds tok.
 func (s *Server) verify(tok string) (Claims, error) {
 	if s.tokens == nil {
-		c, _, err := parseToken(s.cfg.AuthSecret, tok, s.now)
+		c, _, err := parseToken(s.keys, tok, s.now)
 		return c, err
 	}
 	if cl, ok := s.tokens.get(tok, s.now()); ok {
 		return cl, nil
 	}
-	cl, exp, err := parseToken(s.cfg.AuthSecret, tok, s.now)
+	cl, exp, err := parseToken(s.keys, tok, s.now)
 	if err != nil {
 		return Claims{}, err
 	}

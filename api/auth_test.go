@@ -190,3 +190,49 @@ func BenchmarkAuth(b *testing.B) {
 		})
 	}
 }
+
+// TestSecretRotation: a new secret signs while the old one still
+// verifies, each token by its kid, so a rotation invalidates nothing; once
+// the old secret is dropped its tokens are refused, and a kid the server
+// does not hold is refused whatever the signature. A token without a kid
+// (signed before kids) is tried against every secret. Break tried:
+// verifying only with AuthSecret refused the old secret's tokens.
+func TestSecretRotation(t *testing.T) {
+	old, next := []byte("old-secret-0123456789abcdef01234"), []byte("new-secret-0123456789abcdef01234")
+	exp := testNow.Add(time.Hour).Unix()
+	oldTok := sign(t, jwt.SigningMethodHS256, old, jwt.MapClaims{"sub": "42", "exp": exp})
+	withKid := func(secret []byte, kid string) string {
+		t.Helper()
+		tk := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "42", "exp": exp})
+		tk.Header["kid"] = kid
+		s, err := tk.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oldKid, newKid := withKid(old, authtoken.KeyID(old)), withKid(next, authtoken.KeyID(next))
+	get := func(e *env, tok string) int { return e.get("/v1/history/settings", tok).status }
+
+	during := newEnv(t, func(c *Config) { c.AuthSecret, c.PreviousSecrets = next, [][]byte{old} })
+	for name, tok := range map[string]string{"old, no kid": oldTok, "old, its kid": oldKid, "new, its kid": newKid} {
+		if s := get(during, tok); s != http.StatusOK {
+			t.Errorf("during the rotation, %s: %d, want 200", name, s)
+		}
+	}
+	if s := get(during, withKid(old, authtoken.KeyID(next))); s != http.StatusUnauthorized {
+		t.Errorf("the old secret under the new kid: %d, want 401", s)
+	}
+	if s := get(during, withKid(next, "0123456789abcdef")); s != http.StatusUnauthorized {
+		t.Errorf("an unknown kid: %d, want 401", s)
+	}
+	after := newEnv(t, func(c *Config) { c.AuthSecret = next })
+	for name, tok := range map[string]string{"old, no kid": oldTok, "old, its kid": oldKid} {
+		if s := get(after, tok); s != http.StatusUnauthorized {
+			t.Errorf("after the rotation, %s: %d, want 401", name, s)
+		}
+	}
+	if s := get(after, newKid); s != http.StatusOK {
+		t.Errorf("after the rotation, the new secret's token: %d, want 200", s)
+	}
+}

@@ -43,6 +43,10 @@ type Config struct {
 	// AuthSecret is the HS256 key tokens are signed with. Required; 32
 	// random bytes or more is recommended.
 	AuthSecret []byte
+	// PreviousSecrets still verify tokens (by their kid) during a
+	// rotation: a new AuthSecret signs, tokens signed with an old one keep
+	// working until they expire or the old one is dropped from here.
+	PreviousSecrets [][]byte
 	// TokenCacheSize bounds the cache of verified tokens; 0 = 65536,
 	// negative = no cache.
 	TokenCacheSize int
@@ -125,6 +129,7 @@ type Server struct {
 	v1      *gin.RouterGroup
 	admin   *gin.RouterGroup
 	tokens  *tokenCache
+	keys    *keyring
 	limiter *rateLimiter
 	// events and serviceEvents are the event budgets of user and service
 	// tokens; nil = none.
@@ -206,6 +211,7 @@ func New(cfg Config) (*Server, error) {
 		now:     cfg.Now,
 		metrics: m,
 		tokens:  newTokenCache(cfg.TokenCacheSize),
+		keys:    newKeyring(cfg.AuthSecret, cfg.PreviousSecrets),
 		touched: touchCache{users: make(map[uint64]touched)},
 		done:    make(chan struct{}),
 	}

@@ -44,6 +44,7 @@ type config struct {
 	CHPassword    secret
 	PostgresDSN   secret
 	AuthSecret    secret
+	AuthPrevious  secret
 	SMSWebhookURL string
 	DataDir       string
 	Roles         []string
@@ -115,6 +116,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	}
 	str(&c.SMSWebhookURL, "sms-webhook-url", "", "SMS gateway webhook: sign-in codes are POSTed there as JSON {phone, code, text} (none: sign-in by SMS needs --dev-login)")
 	c.secretVar(fs, &c.AuthSecret, "auth-secret", "HS256 `secret` of bearer tokens (dev: var/auth.secret when empty)")
+	c.secretVar(fs, &c.AuthPrevious, "auth-previous-secrets", "comma-separated HS256 `secrets` that still verify tokens during a rotation (tokens name their key by kid); the new one goes in --auth-secret")
 	str(&c.DataDir, "data-dir", "var", "runtime data directory (dev: Kafka, Redis, ClickHouse and PostgreSQL data)")
 	roles := strings.Join(serveRoles, ",")
 	if dev {

@@ -39,7 +39,7 @@ func startRadio(ctx context.Context, d *deps) (*recommend.Engine, error) {
 // what radio depends on.
 func radioOnlyAPI(d *deps, eng *recommend.Engine) (string, error) {
 	t0 := time.Now()
-	srv, err := api.New(api.Config{Addr: d.cfg.HTTPAddr, OpsAddr: d.cfg.OpsAddr, ReadTimeout: d.cfg.ReadTimeout, AuthSecret: []byte(d.cfg.AuthSecret.reveal()),
+	srv, err := api.New(api.Config{Addr: d.cfg.HTTPAddr, OpsAddr: d.cfg.OpsAddr, ReadTimeout: d.cfg.ReadTimeout, AuthSecret: []byte(d.cfg.AuthSecret.reveal()), PreviousSecrets: d.cfg.previousSecrets(),
 		Registry: d.reg, Log: d.log.With("component", "api"), Ready: d.ready})
 	if err != nil {
 		return "", err

@@ -143,3 +143,12 @@ type redisLog struct{ log *slog.Logger }
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
+
+// previousSecrets splits --auth-previous-secrets.
+func (c *config) previousSecrets() [][]byte {
+	var out [][]byte
+	for _, s := range split(c.AuthPrevious.reveal()) {
+		out = append(out, []byte(s))
+	}
+	return out
+}

@@ -219,7 +219,7 @@ func startAPI(ctx context.Context, d *deps, c *core, radio *recommend.Engine) (s
 		apiProd, apiHist = c.prod, c.hist
 	}
 	srv, err := api.New(api.Config{
-		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()),
+		Addr: cfg.HTTPAddr, OpsAddr: cfg.OpsAddr, AuthSecret: []byte(cfg.AuthSecret.reveal()), PreviousSecrets: cfg.previousSecrets(),
 		Redis: d.rdb, RatePrefix: cfg.RedisPrefix, RateLimit: cfg.RateLimit, ReadTimeout: cfg.ReadTimeout,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, ServiceEventRate: cfg.ServiceEvents,
 		Producer: apiProd, History: apiHist, Registry: d.reg, Log: d.log.With("component", "api"),

@@ -9,6 +9,8 @@
 package authtoken
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -58,5 +60,16 @@ func Sign(secret []byte, userID uint64, role string, ttl time.Duration) (string,
 		},
 		Role: role,
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t.Header["kid"] = KeyID(secret)
+	return t.SignedString(secret)
+}
+
+// KeyID names secret in a token's "kid" header: the first 8 bytes of its
+// SHA-256, in hex. A verifier holding several secrets (a rotation: the new
+// one signs, the old ones still verify) picks the one that signed the token
+// by it; the id says nothing of the secret itself.
+func KeyID(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:8])
 }
