@@ -30,7 +30,7 @@ type GiftsConfig struct {
 	RunConfig
 	// Viewers is how many users send gifts, ids 1..Viewers.
 	Viewers int
-	// Room is the room gifted into; Anchor its anchor (opens it).
+	// Room is the room gifted into (created for Anchor, who is made an approved anchor and opens it).
 	Room, Anchor uint64
 	// GiftID is the gift sent (the catalog's; 3 = heart, 10 coins).
 	GiftID int
@@ -45,15 +45,15 @@ func Gifts(ctx context.Context, cfg GiftsConfig) ([]Summary, error) {
 	if err := v.validate(true); err != nil {
 		return nil, err
 	}
-	if cfg.Viewers < 1 || cfg.Room == 0 || cfg.Anchor == 0 || cfg.Anchor <= uint64(cfg.Viewers) {
-		return nil, errors.New("gifts: --viewers >= 1, --room and --anchor > --viewers are required")
+	if cfg.Viewers < 1 || cfg.Anchor == 0 || cfg.Anchor <= uint64(cfg.Viewers) {
+		return nil, errors.New("gifts: --viewers >= 1 and --anchor > --viewers are required")
 	}
 	tokens, err := giftTokens(cfg)
 	if err != nil {
 		return nil, err
 	}
 	run := newRunID()
-	if err := prepareGifts(ctx, cfg, tokens, run); err != nil {
+	if cfg.Room, err = prepareGifts(ctx, cfg, tokens, run); err != nil {
 		return nil, err
 	}
 	var out []Summary
@@ -92,12 +92,32 @@ func giftTokens(cfg GiftsConfig) ([]string, error) {
 	return tokens, nil
 }
 
-// prepareGifts opens the room as its anchor and recharges every viewer.
-func prepareGifts(ctx context.Context, cfg GiftsConfig, tokens []string, run string) error {
+// prepareGifts makes --anchor an approved anchor (applying, approved with
+// an admin token signed with the same secret), creates and opens their
+// room, recharges every viewer, and returns the room's id.
+func prepareGifts(ctx context.Context, cfg GiftsConfig, tokens []string, run string) (uint64, error) {
 	hc := newClient(cfg.Timeout, nil)
 	anchor := apiclient.Client{Base: cfg.Target, Token: tokens[cfg.Viewers][len("Bearer "):], HTTP: hc}
-	if err := anchor.Do(ctx, http.MethodPost, "/v1/rooms/"+strconv.FormatUint(cfg.Room, 10)+"/open", nil, nil); err != nil {
-		return fmt.Errorf("gifts: open the room: %w", err)
+	adminTok, err := authtoken.Sign(cfg.TokenSecret, 1, "admin", time.Hour)
+	if err != nil {
+		return 0, err
+	}
+	admin := apiclient.Client{Base: cfg.Target, Token: adminTok, HTTP: hc}
+	var room struct {
+		RoomID uint64 `json:"room_id"`
+	}
+	err = anchor.Do(ctx, http.MethodPost, "/v1/anchor/apply", map[string]any{"reason": "load test"}, nil)
+	if err == nil {
+		err = admin.Do(ctx, http.MethodPost, "/v1/admin/anchors/"+strconv.FormatUint(cfg.Anchor, 10)+"/approve", nil, nil)
+	}
+	if err == nil {
+		err = anchor.Do(ctx, http.MethodPost, "/v1/rooms", map[string]any{"title": "gift load test", "category": "test"}, &room)
+	}
+	if err == nil {
+		err = anchor.Do(ctx, http.MethodPost, "/v1/rooms/"+strconv.FormatUint(room.RoomID, 10)+"/open", nil, nil)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gifts: make the anchor's room: %w", err)
 	}
 	var next atomic.Int64
 	errs := make(chan error, 16)
@@ -117,7 +137,7 @@ func prepareGifts(ctx context.Context, cfg GiftsConfig, tokens []string, run str
 	}
 	wg.Wait()
 	close(errs)
-	return <-errs
+	return room.RoomID, <-errs
 }
 
 // giftTargeter sends viewer after viewer (round robin) one gift each,
@@ -144,7 +164,6 @@ func giftsMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets (never on a shared network without asking)")
 	fs.StringVar(&secret, "token-secret", "", "HS256 token secret (default $ONAIR_AUTH_SECRET, else "+SecretFile+")")
 	fs.IntVar(&cfg.Viewers, "viewers", 1000, "viewers sending gifts, user ids 1..N")
-	fs.Uint64Var(&cfg.Room, "room", 900, "room gifted into")
 	fs.Uint64Var(&cfg.Anchor, "anchor", 900_000, "the room's anchor (opens it; > --viewers)")
 	fs.IntVar(&cfg.GiftID, "gift", 3, "gift id sent (the default catalog's 3 = heart, 10 coins)")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "attacks, one after the other")

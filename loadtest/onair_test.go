@@ -29,6 +29,7 @@ func TestAgainstOnair(t *testing.T) {
 		"continue": {"200"},
 		"mixed":    {"200", "202"},
 		"radio":    {"200"},
+		"rooms":    {"200"},
 	}
 	for _, sc := range Scenarios() {
 		want, ok := codes[sc]

@@ -31,9 +31,10 @@ const (
 	kindContinue             // GET /v1/continue?limit=20
 	kindHello                // GET /hello on the in-process baseline
 	kindPlaylist             // GET /v1/stations/{1|2}/playlist?limit=20 (radio.go)
+	kindRooms                // GET /v1/rooms?live=true&limit=20: the live-room list
 )
 
-var kindNames = [...]string{"progress", "batch", "history", "continue", "hello", "playlist"}
+var kindNames = [...]string{"progress", "batch", "history", "continue", "hello", "playlist", "rooms"}
 
 type weighted struct {
 	kind   kind
@@ -48,6 +49,7 @@ var scenarioMixes = map[string][]weighted{
 	"continue": {{kindContinue, 100}},
 	"mixed":    {{kindProgress, 60}, {kindBatch, 10}, {kindHistory, 25}, {kindContinue, 5}},
 	"radio":    {{kindPlaylist, 100}},
+	"rooms":    {{kindRooms, 100}},
 }
 
 // Scenarios returns the names accepted by RunConfig.Scenario, sorted.
@@ -246,6 +248,7 @@ func urlsAt(base string) urls {
 		kindContinue: base + "/v1/continue?limit=20",
 		kindHello:    base + "/hello",
 		kindPlaylist: base + radioPlaylistPath(1),
+		kindRooms:    base + "/v1/rooms?live=true&limit=20",
 	}
 }
 
@@ -254,7 +257,7 @@ func (g *generator) fill(t *vegeta.Target, k kind, d *drawer, u *urls) {
 	switch k {
 	case kindProgress, kindBatch:
 		g.fillWrite(t, k, d)
-	case kindHistory, kindContinue:
+	case kindHistory, kindContinue, kindRooms:
 		uid := d.users.Uint64() + 1
 		t.Method = http.MethodGet
 		t.Header = http.Header{"Authorization": {g.tokens[uid-1]}}
@@ -486,6 +489,8 @@ func kindOf(rawURL string) kind {
 				return kindContinue
 			case "playlist":
 				return kindPlaylist
+			case "rooms":
+				return kindRooms
 			}
 			return kindHello
 		}
