@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +135,12 @@ func (c *Copier) Step(ctx context.Context) (int, error) {
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, copyLock).Scan(&leader); err != nil || !leader {
 			return err
 		}
+		// An INSERT of a leader that died (or gave up at its deadline)
+		// after sending its block still lands: the position read while it
+		// runs is stale, and copying from it would copy its rows twice.
+		if err := c.settle(ctx); err != nil {
+			return err
+		}
 		var from uint64
 		if err := c.cfg.ClickHouse.QueryRow(ctx, `SELECT max(xid_to) FROM `+c.cfg.Database+`.ledger`).Scan(&from); err != nil {
 			return fmt.Errorf("read the copy's position: %w", err)
@@ -189,7 +198,33 @@ func (c *Copier) window(ctx context.Context, tx pgx.Tx, from, to uint64) ([]copy
 	return out, rs.Err()
 }
 
+// ledgerQueryPrefix starts the query_id of every ledger INSERT, so that
+// settle can see one still running on the server.
+const ledgerQueryPrefix = "onair-ledger-"
+
+var ledgerQuerySeq atomic.Uint64
+
+// settle waits until ClickHouse runs no ledger INSERT (ctx bounds it).
+func (c *Copier) settle(ctx context.Context) error {
+	for {
+		var n uint64
+		err := c.cfg.ClickHouse.QueryRow(ctx, `SELECT count() FROM system.processes WHERE startsWith(query_id, '`+ledgerQueryPrefix+`')`).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("cannot tell whether a ledger INSERT still runs: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("a ledger INSERT still runs: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func (c *Copier) insert(ctx context.Context, rows []copyRow, to uint64) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(fmt.Sprintf("%s%d-%d", ledgerQueryPrefix, os.Getpid(), ledgerQuerySeq.Add(1))))
 	b, err := c.cfg.ClickHouse.PrepareBatch(ctx, `INSERT INTO `+c.cfg.Database+`.ledger (entry_id, transfer_id, account_id, account_kind, owner,
 		kind, transfer_kind, coins, balance_after, ref, room_id, at, xid_to) VALUES`)
 	if err != nil {
