@@ -80,37 +80,19 @@ func NewCopier(cfg CopyConfig) (*Copier, error) {
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "onair_wallet_copy_failures_total",
 			Help: "Copy steps that failed (PostgreSQL or ClickHouse); retried."}),
 	}
-	if cfg.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.copied, c.failures} {
-			if err := cfg.Registerer.Register(m); err != nil {
-				return nil, err
-			}
-		}
+	if err := counters(cfg.Registerer, &c.copied, &c.failures); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // Run copies until ctx ends; failures are logged, counted and retried.
 func (c *Copier) Run(ctx context.Context) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		n, err := c.Step(ctx)
-		wait := c.cfg.Poll
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.failures.Inc()
-			c.log.Warn("wallet: ledger copy step failed; retrying", "err", err)
-		case n == c.cfg.Batch:
-			wait = 0
-		}
-		t.Reset(wait)
-	}
+	pollSteps(ctx, c.Step, c.cfg.Batch, c.cfg.Poll, c.cfg.Poll, func(err error) {
+		c.failures.Inc()
+		c.log.Warn("wallet: ledger copy step failed; retrying", "err", err)
+	})
+	return nil
 }
 
 type copyRow struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/onair/onair/ingest"
 	"github.com/onair/onair/internal/pgdb"
+	"github.com/onair/onair/internal/promreg"
 )
 
 // Producer takes events to the events topic (ingest.Producer). It returns
@@ -88,38 +89,23 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onair_wallet_relay_lag_seconds",
 			Help: "Age of the oldest outbox row the last step relayed."}),
 	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.relayed, r.failures, r.lag} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := counters(cfg.Registerer, &r.relayed, &r.failures); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.lag, err = promreg.Register(cfg.Registerer, r.lag); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
 // Run relays until ctx ends; failures are logged, counted and retried.
 func (r *Relay) Run(ctx context.Context) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		n, err := r.Step(ctx)
-		wait := r.cfg.Poll
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.failures.Inc()
-			r.log.Warn("wallet: relay step failed; retrying", "err", err)
-			wait = 10 * r.cfg.Poll
-		case n == r.cfg.Batch:
-			wait = 0
-		}
-		t.Reset(wait)
-	}
+	pollSteps(ctx, r.Step, r.cfg.Batch, r.cfg.Poll, 10*r.cfg.Poll, func(err error) {
+		r.failures.Inc()
+		r.log.Warn("wallet: relay step failed; retrying", "err", err)
+	})
+	return nil
 }
 
 // Step relays at most Batch outbox rows and returns how many. It relays

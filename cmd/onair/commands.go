@@ -164,9 +164,6 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	if err := applyMemoryLimit(&cfg, 0, log); err != nil {
 		return err
 	}
-	if cfg.Push.DevLogin {
-		log.Warn("!!! DEV SIGN-IN IS ON (--dev-login): POST /v1/auth/sms-code answers the code to whoever asks, so anyone can sign in as anyone. Never on a public deployment. !!!")
-	}
 	if cfg.has("api") || cfg.has("radio") || cfg.has("push") {
 		if cfg.AuthSecret, err = authSecret(&cfg, false); err != nil {
 			return err
@@ -177,6 +174,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 	if cfg.Push.DevLogin {
 		warnDevLogin(log, stderr)
 	}
+	if cfg.Wallet.Provider == "dev" && cfg.has("api") {
+		log.Warn("!!! --payment-provider dev: every recharge is paid at once, so any signed-in user mints coins. Never on a public deployment. !!!")
+	}
 	return serve(ctx, &cfg, st, prometheus.NewRegistry(), func(addr, ops string) {
 		log.Info("onair serving", "roles", cfg.Roles, "http", addr, "ops", ops)
 		if cfg.Push.DevLogin {
@@ -186,12 +186,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) (err error) 
 }
 
 // warnDevLogin says, loudly, that `serve` runs with the dev sign-in: anyone
-// can sign in as any new user with code 1000, so it must never face the
+// asking for a code is answered the code, so anyone signs in as anyone; it must never face the
 // public (issue 26). Said at start and again once serving, on stderr
 // beside the log.
 func warnDevLogin(log *slog.Logger, stderr io.Writer) {
-	fmt.Fprintln(stderr, "*** WARNING: --dev-login is on: POST /v1/auth/login signs anyone in with code 1000. Never run this on a public deployment. ***")
-	log.Warn("dev sign-in is mounted (--dev-login): anyone can sign in with code 1000; never on a public deployment")
+	fmt.Fprintln(stderr, "*** WARNING: --dev-login is on: POST /v1/auth/sms-code answers the code to whoever asks, so anyone signs in as anyone. Never run this on a public deployment. ***")
+	log.Warn("dev sign-in is on (--dev-login): sign-in codes are answered to whoever asks; never on a public deployment")
 }
 
 // runToken prints a bearer token.

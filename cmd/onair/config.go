@@ -150,7 +150,7 @@ func (c *config) flags(fs *flag.FlagSet, dev bool) {
 	}
 	str(&c.MemoryLimit, "memory-limit", "", "soft memory limit of the process, e.g. 1536MiB, 2GiB or off (default "+memDefault+")")
 	c.Push.flags(fs, dev, c)
-	c.Wallet.flags(fs, c)
+	c.Wallet.flags(fs, c, dev)
 	if dev {
 		num(&c.DevKafkaPort, "dev-kafka-port", 19092, "dev: embedded Kafka port")
 		num(&c.DevRedisPort, "dev-redis-port", 16379, "dev: child redis-server port")

@@ -48,7 +48,7 @@ func startServe(t *testing.T, brokers []string, extra ...string) *served {
 		"--kafka-brokers", strings.Join(brokers, ","),
 		"--redis-addrs", testenv.RedisAddr(t), "--redis-prefix", prefix,
 		"--clickhouse-addr", testenv.ClickHouseAddr(t), "--clickhouse-database", db,
-		"--postgres-dsn", testenv.PostgresDSN(t),
+		"--postgres-dsn", testenv.PostgresDSN(t), "--payment-provider", "dev",
 		"--auth-secret", secret, "--rate-limit", "0", "--event-rate", "0", "--service-event-rate", "0", "--log-level", "info"}, extra...)
 	s := &served{secret: []byte(secret), log: &syncBuffer{}, prefix: prefix, db: db}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -354,6 +354,10 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 	if c := parse(false); len(c.RedisAddrs) != 0 || c.CHAddr != "" {
 		t.Fatalf("serve has no default Redis or ClickHouse: %+v", c)
+	}
+	// the dev payment provider pays every recharge: onair dev's default only
+	if c := parse(false); c.Wallet.Provider != "webhook" {
+		t.Fatalf("serve's default payment provider is %q, want webhook (dev would let anyone mint coins)", c.Wallet.Provider)
 	}
 
 	c = parse(true, "--http-addr", "127.0.0.1:1", "--kafka-brokers", "k3:1", "--rate-limit", "0",

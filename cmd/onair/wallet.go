@@ -19,10 +19,18 @@ type walletConfig struct {
 	Secret   secret
 }
 
-func (w *walletConfig) flags(fs *flag.FlagSet, c *config) {
+// flags registers the wallet's flags. The dev payment provider pays every
+// recharge: any signed-in user could mint coins, so it is onair dev's
+// default only; serve waits for the provider's signed callback unless told
+// otherwise.
+func (w *walletConfig) flags(fs *flag.FlagSet, c *config, dev bool) {
+	provider := "webhook"
+	if dev {
+		provider = "dev"
+	}
 	fs.IntVar(&w.Shards, "wallet-shards", c.envInt("wallet-shards", wallet.DefaultShards), "sub-accounts an anchor's income and the platform are split over (hot anchors)")
 	fs.IntVar(&w.SharePct, "wallet-share", c.envInt("wallet-share", wallet.DefaultSharePct), "anchor's share of a gift in percent (floored to the coin; the platform keeps the rest)")
-	fs.StringVar(&w.Provider, "payment-provider", env("payment-provider", "dev"), "recharge payments: dev (always paid at once) or webhook (paid when POST /v1/payments/callback confirms)")
+	fs.StringVar(&w.Provider, "payment-provider", env("payment-provider", provider), "recharge payments: dev (always paid at once: anyone signed in mints coins; never in production) or webhook (paid when POST /v1/payments/callback confirms)")
 	c.secretVar(fs, &w.Secret, "payment-secret", "HMAC-SHA256 `secret` of POST /v1/payments/callback bodies (empty = no callback route)")
 }
 

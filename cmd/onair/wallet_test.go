@@ -231,7 +231,7 @@ func startServeChild(t *testing.T, o *testenv.Onair) *serveChild {
 	cmd := exec.Command(testenv.OnairBinary(t), "serve", "--roles", "api", "--http-addr", "127.0.0.1:0",
 		"--kafka-brokers", o.KafkaAddr, "--redis-addrs", o.RedisAddr, "--clickhouse-addr", o.ClickHouseAddr,
 		"--clickhouse-database", o.Database, "--postgres-dsn", o.PostgresDSN, "--auth-secret", string(o.Secret),
-		"--rate-limit", "0", "--node-id", "901", "--log-level", "info")
+		"--rate-limit", "0", "--node-id", "901", "--payment-provider", "dev", "--log-level", "info")
 	cmd.Env = testenv.ChildEnv()
 	log := &syncBuffer{}
 	cmd.Stderr = log
