@@ -14,6 +14,10 @@ type progressJob struct {
 	held map[int32]map[key]*state // the partitions' held states, for a Redis loss
 	upto map[int32]int64          // the offset each partition's rows cover
 	done chan error
+	// entries is how many rows and held states the job holds, counted
+	// when it starts: the job's goroutine writes rows (joinCold), so
+	// Retained must not read the maps while it runs.
+	entries int
 }
 
 // startProgress hands the held rows to a background flush, unless one is
@@ -31,6 +35,7 @@ func (a *Aggregator) startProgress(parts []*partition) {
 			job.rows[p.id], p.progress = p.progress, make(map[key]progressRow)
 			job.held[p.id], p.held = p.held, make(map[key]*state)
 			job.upto[p.id] = p.written
+			job.entries += len(job.rows[p.id]) + len(job.held[p.id])
 		}
 	}
 	if len(job.upto) == 0 {

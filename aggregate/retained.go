@@ -59,9 +59,7 @@ func (a *Aggregator) retained() Retained {
 		r.InFlight += len(a.wb.ups)
 	}
 	if j := a.job; j != nil {
-		for id, rows := range j.rows {
-			r.InFlight += len(rows) + len(j.held[id])
-		}
+		r.InFlight += j.entries
 	}
 	if e := a.events; e != nil {
 		for _, p := range e.parts {
